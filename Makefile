@@ -1,0 +1,55 @@
+# CampusIQ. `make help` lists the targets.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+.DEFAULT_GOAL := help
+
+.PHONY: help venv run test lint format lock e2e migrate seed clean services services-stop
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create the virtualenv and install the locked dependencies
+
+migrate: venv ## Apply migrations (and the rate-limit cache table) to the local database
+	$(MANAGE) migrate --noinput
+	$(MANAGE) createcachetable
+
+seed: migrate ## Load the demo campus (small)
+	$(MANAGE) seed_demo --size small
+
+run: seed ## Set up and serve the portal on http://127.0.0.1:8000
+	$(MANAGE) runserver 127.0.0.1:8000
+
+test: venv ## Start PostgreSQL and Redis, lint, check migrations, run the whole suite with coverage
+	bash scripts/test.sh
+
+e2e: venv ## Only the browser (Chromium) tests
+	bash scripts/test.sh -m browser --no-cov
+
+lint: venv ## Lint (ruff) without changing anything
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: ## Recompile requirements/*.txt (with hashes) from the .in files
+	$(BIN)/pip install --quiet uv
+	cd requirements && for f in base prod dev; do $(CURDIR)/$(BIN)/uv pip compile --python-version 3.11 --generate-hashes -q $$f.in -o $$f.txt; done
+
+services: ## Start the test PostgreSQL and Redis
+	bash scripts/services.sh start
+
+services-stop: ## Stop them
+	bash scripts/services.sh stop
+
+clean: ## Remove the virtualenv, caches and local data
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage htmlcov staticfiles .services db.sqlite3

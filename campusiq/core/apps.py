@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "campusiq.core"
+    label = "core"
+    verbose_name = "CampusIQ core"
+
+    def ready(self) -> None:
+        from campusiq.core import checks, signals  # noqa: F401  (registers checks and Celery signals)

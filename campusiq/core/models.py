@@ -1,0 +1,70 @@
+from django.conf import settings
+from django.db import models
+
+
+class AuditLogQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditLogImmutable("The audit log is append-only: entries cannot be updated.")
+
+    def delete(self):
+        raise AuditLogImmutable("The audit log is append-only: entries cannot be deleted.")
+
+
+class AuditLogImmutable(Exception):
+    pass
+
+
+class AuditLogEntry(models.Model):
+    """One recorded change: who did what to which object, before -> after, in which request.
+
+    Append-only. The ORM refuses updates and deletes; a database trigger (migration 0002) refuses
+    UPDATE too, so not even raw SQL rewrites history.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Create"
+        UPDATE = "update", "Update"
+        DELETE = "delete", "Delete"
+        ACTION = "action", "Action"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # No database foreign key: deleting a user must neither fail nor rewrite the history that names them.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    verb = models.CharField(max_length=64, help_text="What happened, e.g. grade.changed, token.revoked.")
+    object_type = models.CharField(max_length=100, db_index=True)
+    object_id = models.CharField(max_length=64, db_index=True)
+    object_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True, help_text="{field: [before, after]}")
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=128, blank=True, db_index=True)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(verb=""), name="audit_verb_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.actor_label or "system"
+        return f"{self.created_at:%Y-%m-%d %H:%M} {who} {self.verb} {self.object_type}#{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AuditLogImmutable("The audit log is append-only: entries cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditLogImmutable("The audit log is append-only: entries cannot be deleted.")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole suite, as `make test` and .ci/run run it: services, lint, migration check, tests with
+# coverage. Prints each stage's time. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+TIMES=()
+
+stage() {
+  local name="$1"; shift
+  local started=$SECONDS
+  echo "==> $name"
+  if "$@"; then
+    TIMES+=("$(printf '%-22s %5ss' "$name" $((SECONDS - started)))")
+  else
+    local rc=$?
+    TIMES+=("$(printf '%-22s %5ss  FAILED' "$name" $((SECONDS - started)))")
+    report
+    exit $rc
+  fi
+}
+
+report() {
+  echo "---- stage times ----"
+  printf '%s\n' "${TIMES[@]}"
+}
+
+load_services() {
+  bash scripts/services.sh start
+  set -a
+  # shellcheck disable=SC1091
+  . .services/env
+  set +a
+}
+
+stage "services" load_services
+stage "lint (ruff)" "$BIN/ruff" check .
+stage "format (ruff)" "$BIN/ruff" format --check .
+stage "migrations check" env DJANGO_SETTINGS_MODULE=campusiq.settings.test "$BIN/python" manage.py makemigrations --check --dry-run
+stage "pytest + coverage" "$BIN/python" -m pytest --cov --cov-report=term --cov-fail-under=85 "$@"
+report

@@ -1,0 +1,82 @@
+"""Shared fixtures, and the rule for tests that need a real service: skip locally, fail on CI."""
+
+import io
+import logging
+import os
+import shutil
+
+import pytest
+import redis as redis_client
+from django.db import connection
+
+from campusiq.core.logging import build_logging_config
+from tests.factories import UserFactory
+
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def service_missing(what: str) -> None:
+    """A test that needs PostgreSQL, Redis or Chromium: skipped on a laptop without it, failed on CI."""
+    message = f"{what} is not available (scripts/services.sh starts it; .ci/run installs it)"
+    if ON_CI:
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def redis_url() -> str | None:
+    return os.environ.get("REDIS_URL")
+
+
+def redis_available() -> bool:
+    url = redis_url()
+    if not url:
+        return False
+    try:
+        return bool(redis_client.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis_client.RedisError:
+        return False
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        service_missing("PostgreSQL (DATABASE_URL)")
+    if item.get_closest_marker("redis") and not redis_available():
+        service_missing("Redis (REDIS_URL)")
+    if item.get_closest_marker("browser") and not shutil.which(CHROMIUM_PATH):
+        service_missing(f"Chromium at {CHROMIUM_PATH}")
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def log_output():
+    """Everything logged while the test runs, rendered by the production JSON formatter."""
+    stream = io.StringIO()
+    config = build_logging_config(log_format="json", level="DEBUG")
+    formatter_config = dict(config["formatters"]["json"])
+    formatter = formatter_config.pop("()")(**formatter_config)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous_level)
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()

@@ -1,0 +1,88 @@
+"""The production settings and the gunicorn config file serve the portal for real."""
+
+import os
+import runpy
+import subprocess
+import sys
+
+import pytest
+
+from tests.core.test_settings import PROD_ENV
+from tests.support.processes import ROOT, free_port, http_get, stop, wait_for_http
+
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+
+
+def test_config_sizes_workers_from_cpu_count(monkeypatch):
+    monkeypatch.delenv("GUNICORN_WORKERS", raising=False)
+    config = runpy.run_path(str(GUNICORN_CONF))
+    assert config["workers"] == os.cpu_count() * 2 + 1
+    assert config["timeout"] == 30 and config["graceful_timeout"] == 30
+    assert config["accesslog"] is None
+    assert config["forwarded_allow_ips"] == "127.0.0.1"
+
+
+def test_config_reads_environment(monkeypatch):
+    monkeypatch.setenv("GUNICORN_WORKERS", "3")
+    monkeypatch.setenv("GUNICORN_THREADS", "4")
+    config = runpy.run_path(str(GUNICORN_CONF))
+    assert config["workers"] == 3 and config["worker_class"] == "gthread"
+
+
+@pytest.fixture(scope="module")
+def production_server(tmp_path_factory):
+    static_root = tmp_path_factory.mktemp("static")
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+        **PROD_ENV,
+        "DJANGO_SETTINGS_MODULE": "campusiq.settings.prod",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_STATIC_ROOT": str(static_root),
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_WORKERS": "2",
+    }
+    bin_dir = os.path.dirname(sys.executable)
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], env=env, cwd=ROOT, check=True, timeout=300
+    )
+    process = subprocess.Popen(
+        [os.path.join(bin_dir, "gunicorn"), "-c", str(GUNICORN_CONF), "campusiq.wsgi:application"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    https = {"X-Forwarded-Proto": "https"}
+    try:
+        wait_for_http(f"{base}/", process=process, headers=https)
+        yield base, https
+    finally:
+        stop(process)
+
+
+def test_serves_home_page_with_production_headers(production_server):
+    base, https = production_server
+    status, headers, body = http_get(f"{base}/", headers={**https, "X-Request-ID": "gunicorn-smoke-0001"})
+    assert status == 200
+    assert b"Welcome to CampusIQ" in body
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert headers["X-Request-ID"] == "gunicorn-smoke-0001"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
+def test_plain_http_is_redirected_to_https(production_server):
+    base, _ = production_server
+    status, headers, _ = http_get(f"{base}/")
+    assert status == 301 and headers["Location"].startswith("https://")
+
+
+def test_static_files_are_hashed_and_served_by_whitenoise(production_server):
+    base, https = production_server
+    _, _, body = http_get(f"{base}/", headers=https)
+    css = next(part for part in body.decode().split('"') if part.startswith("/static/css/campusiq."))
+    assert css != "/static/css/campusiq.css"  # manifest storage names files by content hash
+    status, headers, _ = http_get(f"{base}{css}", headers=https)
+    assert status == 200 and "immutable" in headers["Cache-Control"]
