@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class StudentsConfig(AppConfig):
     name = "students"
+    verbose_name = "Campus"

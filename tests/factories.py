@@ -1,8 +1,16 @@
 """One factory per model."""
 
+import datetime
+from decimal import Decimal
+
 import factory
+from django.contrib.auth.models import Group
 
 from accounts.models import User
+from accounts.roles import Role, group_name
+from students import models as campus
+
+TERM_START = datetime.date(2026, 9, 14)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -14,3 +22,115 @@ class UserFactory(factory.django.DjangoModelFactory):
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     password = factory.django.Password("correct-horse-battery-staple")
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        """UserFactory(roles=[Role.LECTURER, Role.ADVISOR])"""
+        if create and extracted:
+            self.groups.add(*Group.objects.filter(name__in=[group_name(role) for role in extracted]))
+            if Role.REGISTRAR in extracted or Role.ADMIN in extracted:
+                self.is_staff = True
+                self.is_superuser = Role.ADMIN in extracted
+                self.save(update_fields=["is_staff", "is_superuser"])
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Department
+        django_get_or_create = ["code"]
+
+    code = factory.Sequence(lambda n: f"D{n:02d}")
+    name = factory.Sequence(lambda n: f"Department of Studies {n}")
+
+
+class ProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Program
+
+    department = factory.SubFactory(DepartmentFactory)
+    code = factory.Sequence(lambda n: f"P{n:03d}")
+    name = factory.Sequence(lambda n: f"BSc Program {n}")
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Course
+
+    department = factory.SubFactory(DepartmentFactory)
+    code = factory.Sequence(lambda n: f"C{n:04d}")
+    title = factory.Sequence(lambda n: f"Course {n}")
+    credits = 6
+
+
+class TermFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Term
+
+    name = factory.Sequence(lambda n: f"Term {n}")
+    start_date = TERM_START
+    end_date = factory.LazyAttribute(lambda t: t.start_date + datetime.timedelta(weeks=16))
+    add_drop_deadline = factory.LazyAttribute(lambda t: t.start_date + datetime.timedelta(weeks=2))
+
+
+class SectionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Section
+        skip_postgeneration_save = True
+
+    course = factory.SubFactory(CourseFactory)
+    term = factory.SubFactory(TermFactory)
+    code = "A"
+    capacity = 60
+
+    @factory.post_generation
+    def lecturers(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.lecturers.add(*extracted)
+
+
+class StudentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Student
+
+    user = factory.SubFactory(UserFactory, roles=[Role.STUDENT])
+    student_number = factory.Sequence(lambda n: f"S{n:07d}")
+    program = factory.SubFactory(ProgramFactory)
+    semester = 1
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Enrollment
+
+    student = factory.SubFactory(StudentFactory)
+    section = factory.SubFactory(SectionFactory)
+    enrolled_on = factory.LazyAttribute(lambda e: e.section.term.start_date)
+
+
+class AssessmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Assessment
+
+    section = factory.SubFactory(SectionFactory)
+    name = factory.Sequence(lambda n: f"Assignment {n}")
+    weight = Decimal("25")
+    max_score = Decimal("20")
+    due_date = factory.LazyAttribute(lambda a: a.section.term.start_date + datetime.timedelta(weeks=4))
+
+
+class GradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.Grade
+
+    assessment = factory.SubFactory(AssessmentFactory)
+    student = factory.SubFactory(StudentFactory)
+    score = Decimal("14")
+
+
+class TermOutcomeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = campus.TermOutcome
+
+    student = factory.SubFactory(StudentFactory)
+    term = factory.SubFactory(TermFactory)
+    outcome = campus.TermOutcome.Outcome.PASSED

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions
@@ -35,13 +36,14 @@ API_EXCEPTION_CODES: list[tuple[type[exceptions.APIException], str]] = [
 ]
 
 
-class ServiceError(Exception):
-    """A business rule refused the action. Raised by services; answered with its status and code."""
+class ServiceError(DjangoValidationError):
+    """A business rule refused the action. Raised by services; the API answers with its status and
+    code, and Django forms (the admin, the portal) show it as an ordinary validation error."""
 
     status = 400
 
     def __init__(self, code: str, detail: str, *, status: int | None = None, field: str | None = None):
-        super().__init__(detail)
+        super().__init__(detail, code=code)
         self.code = code
         self.detail = detail
         self.field = field

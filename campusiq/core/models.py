@@ -68,3 +68,13 @@ class AuditLogEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditLogImmutable("The audit log is append-only: entries cannot be deleted.")
+
+
+class TimeStampedModel(models.Model):
+    """created_at / updated_at on every domain row; updated_at drives the API's incremental sync."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        abstract = True

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "csp",
     "django_prometheus",
+    "import_export",
     "campusiq.core",
     "accounts",
     "students",
@@ -240,3 +241,10 @@ LOGGING = build_logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 configure_structlog()
 
 REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
+
+# --- Campus rules ---------------------------------------------------------------------------
+CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int("CAMPUSIQ_SEMESTER_MAX", default=8))
+# django-import-export: neutralise =, +, -, @ at the start of exported cells (spreadsheet formula injection).
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False

@@ -1,0 +1,51 @@
+"""Roles are Django groups. A person may hold several (a lecturer who also advises)."""
+
+from django.db import models
+
+# Models registrars manage in full in the admin.
+CAMPUS_MODELS = [
+    "department",
+    "program",
+    "course",
+    "term",
+    "section",
+    "student",
+    "enrollment",
+    "assessment",
+    "grade",
+    "termoutcome",
+]
+
+
+class Role(models.TextChoices):
+    STUDENT = "student", "Student"
+    LECTURER = "lecturer", "Lecturer"
+    ADVISOR = "advisor", "Advisor"
+    REGISTRAR = "registrar", "Registrar"
+    ADMIN = "admin", "Admin"
+
+
+# Roles whose holders work in the Django admin.
+STAFF_ROLES = {Role.REGISTRAR, Role.ADMIN}
+
+
+def group_name(role: Role) -> str:
+    return Role(role).label
+
+
+def role_permissions(role: Role) -> list[str]:
+    """Model permissions ('app_label.codename') each role's group holds. Object-level scoping
+    (a lecturer's own sections, an advisor's own advisees) is done by the selectors, not here."""
+    if role == Role.REGISTRAR:
+        return [
+            *(
+                f"students.{action}_{model}"
+                for model in CAMPUS_MODELS
+                for action in ("add", "change", "delete", "view")
+            ),
+            "accounts.add_user",
+            "accounts.change_user",
+            "accounts.view_user",
+            "core.view_auditlogentry",
+        ]
+    return []
