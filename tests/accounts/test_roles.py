@@ -1,0 +1,59 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from accounts.roles import Role
+from accounts.services import roles_sync_groups, user_has_role, user_role_grant, user_role_revoke, user_roles
+from campusiq.core.models import AuditLogEntry
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_role_has_a_group_after_migrate():
+    assert set(Group.objects.values_list("name", flat=True)) >= {"Student", "Lecturer", "Advisor", "Registrar", "Admin"}
+
+
+def test_registrar_group_manages_the_catalogue_but_not_roles():
+    permissions = set(Group.objects.get(name="Registrar").permissions.values_list("codename", flat=True))
+    assert {"add_course", "change_grade", "delete_enrollment", "view_termoutcome", "view_auditlogentry"} <= permissions
+    assert "change_group" not in permissions and "delete_auditlogentry" not in permissions
+
+
+def test_sync_is_idempotent():
+    roles_sync_groups()
+    roles_sync_groups()
+    assert Group.objects.filter(name="Registrar").count() == 1
+
+
+def test_a_person_may_hold_several_roles():
+    admin = UserFactory(roles=[Role.ADMIN])
+    person = UserFactory()
+    user_role_grant(user=person, role=Role.LECTURER, actor=admin)
+    user_role_grant(user=person, role=Role.ADVISOR, actor=admin)
+    assert user_roles(person) == {Role.LECTURER, Role.ADVISOR}
+    assert user_has_role(person, Role.ADVISOR) and not user_has_role(person, Role.REGISTRAR)
+    assert not person.is_staff
+
+
+def test_staff_flags_follow_roles_and_changes_are_audited():
+    admin = UserFactory(roles=[Role.ADMIN])
+    person = UserFactory()
+    user_role_grant(user=person, role=Role.REGISTRAR, actor=admin)
+    person.refresh_from_db()
+    assert person.is_staff and not person.is_superuser
+    user_role_grant(user=person, role=Role.REGISTRAR, actor=admin)  # already held: nothing happens
+    user_role_revoke(user=person, role=Role.REGISTRAR, actor=admin)
+    person.refresh_from_db()
+    assert not person.is_staff
+    entries = AuditLogEntry.objects.filter(object_id=str(person.pk)).order_by("id")
+    assert [(e.verb, e.changes, e.actor_id) for e in entries] == [
+        ("role.granted", {"role": [None, "registrar"]}, admin.pk),
+        ("role.revoked", {"role": ["registrar", None]}, admin.pk),
+    ]
+
+
+def test_admin_role_makes_superuser():
+    person = UserFactory()
+    user_role_grant(user=person, role=Role.ADMIN, actor=None)
+    person.refresh_from_db()
+    assert person.is_staff and person.is_superuser
