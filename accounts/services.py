@@ -19,8 +19,13 @@ def roles_sync_groups() -> None:
 
 
 def user_roles(user: User) -> set[Role]:
-    names = {group.name for group in user.groups.all()}
-    return {role for role in Role if group_name(role) in names}
+    """The user's roles, read once per user object (a request asks several times)."""
+    cached = getattr(user, "_campusiq_roles", None)
+    if cached is None:
+        names = {group.name for group in user.groups.all()}
+        cached = {role for role in Role if group_name(role) in names}
+        user._campusiq_roles = cached
+    return cached
 
 
 def user_has_role(user: User, role: Role) -> bool:
@@ -47,6 +52,7 @@ def user_role_revoke(*, user: User, role: Role, actor: User | None) -> None:
 
 def _staff_flags_sync(user: User) -> None:
     # Registrars and admins work in the Django admin; admins hold every permission.
+    user.__dict__.pop("_campusiq_roles", None)
     roles = user_roles(user)
     user.is_staff = bool(roles & STAFF_ROLES)
     user.is_superuser = Role.ADMIN in roles

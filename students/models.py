@@ -46,7 +46,11 @@ class Course(TimeStampedModel):
     class Meta:
         ordering = ["code"]
         constraints = [
-            models.CheckConstraint(condition=Q(credits__gte=1, credits__lte=60), name="course_credits_1_to_60"),
+            models.CheckConstraint(
+                condition=Q(credits__gte=1, credits__lte=60),
+                name="course_credits_1_to_60",
+                violation_error_message="Credits must be between 1 and 60.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -62,10 +66,15 @@ class Term(TimeStampedModel):
     class Meta:
         ordering = ["-start_date"]
         constraints = [
-            models.CheckConstraint(condition=Q(end_date__gt=F("start_date")), name="term_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(end_date__gt=F("start_date")),
+                name="term_ends_after_start",
+                violation_error_message="A term must end after it starts.",
+            ),
             models.CheckConstraint(
                 condition=Q(add_drop_deadline__gte=F("start_date"), add_drop_deadline__lte=F("end_date")),
                 name="term_add_drop_within_term",
+                violation_error_message="The add/drop deadline must fall within the term.",
             ),
         ]
 
@@ -87,10 +96,15 @@ class Section(TimeStampedModel):
         ordering = ["term", "course__code", "code"]
         constraints = [
             models.UniqueConstraint(fields=["course", "term", "code"], name="section_unique_per_course_term"),
-            models.CheckConstraint(condition=Q(capacity__gte=1), name="section_capacity_positive"),
+            models.CheckConstraint(
+                condition=Q(capacity__gte=1),
+                name="section_capacity_positive",
+                violation_error_message="Capacity must be at least 1.",
+            ),
             models.CheckConstraint(
                 condition=Q(min_attendance_rate__gte=0, min_attendance_rate__lte=1),
                 name="section_min_attendance_0_to_1",
+                violation_error_message="The minimum attendance rate must be between 0 and 1.",
             ),
         ]
 
@@ -117,11 +131,21 @@ class Student(TimeStampedModel):
     class Meta:
         ordering = ["student_number"]
         constraints = [
-            models.CheckConstraint(condition=Q(semester__gte=1), name="student_semester_positive"),
             models.CheckConstraint(
-                condition=Q(status__in=["active", "suspended", "graduated", "withdrawn"]), name="student_status_valid"
+                condition=Q(semester__gte=1),
+                name="student_semester_positive",
+                violation_error_message="Semester must be at least 1.",
             ),
-            models.CheckConstraint(condition=~Q(advisor=F("user")), name="student_not_own_advisor"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "suspended", "graduated", "withdrawn"]),
+                name="student_status_valid",
+                violation_error_message="Unknown student status.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(advisor=F("user")),
+                name="student_not_own_advisor",
+                violation_error_message="A student cannot be their own advisor.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -148,21 +172,26 @@ class Enrollment(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["student", "section"], name="enrollment_unique_per_student_section"),
             models.CheckConstraint(
-                condition=Q(status__in=["enrolled", "dropped", "withdrawn"]), name="enrollment_status_valid"
+                condition=Q(status__in=["enrolled", "dropped", "withdrawn"]),
+                name="enrollment_status_valid",
+                violation_error_message="Unknown enrollment status.",
             ),
             models.CheckConstraint(
                 condition=(
                     Q(status="enrolled", ended_on__isnull=True) | (~Q(status="enrolled") & Q(ended_on__isnull=False))
                 ),
                 name="enrollment_ended_on_iff_not_enrolled",
+                violation_error_message="An enrollment has an end date exactly when it was dropped or withdrawn.",
             ),
             models.CheckConstraint(
                 condition=Q(ended_on__gte=F("enrolled_on")) | Q(ended_on__isnull=True),
                 name="enrollment_ends_after_start",
+                violation_error_message="An enrollment cannot end before it starts.",
             ),
             models.CheckConstraint(
                 condition=Q(final_grade__isnull=True) | Q(final_grade__gte=0, final_grade__lte=100),
                 name="enrollment_final_grade_0_to_100",
+                violation_error_message="A final grade lies between 0 and 100.",
             ),
         ]
 
@@ -181,8 +210,16 @@ class Assessment(TimeStampedModel):
         ordering = ["section", "due_date", "name"]
         constraints = [
             models.UniqueConstraint(fields=["section", "name"], name="assessment_unique_name_per_section"),
-            models.CheckConstraint(condition=Q(weight__gt=0, weight__lte=100), name="assessment_weight_0_to_100"),
-            models.CheckConstraint(condition=Q(max_score__gt=0), name="assessment_max_score_positive"),
+            models.CheckConstraint(
+                condition=Q(weight__gt=0, weight__lte=100),
+                name="assessment_weight_0_to_100",
+                violation_error_message="A weight lies above 0 and at most 100.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_score__gt=0),
+                name="assessment_max_score_positive",
+                violation_error_message="The maximum score must be above 0.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -201,7 +238,11 @@ class Grade(TimeStampedModel):
         ordering = ["assessment", "student"]
         constraints = [
             models.UniqueConstraint(fields=["student", "assessment"], name="grade_unique_per_student_assessment"),
-            models.CheckConstraint(condition=Q(score__gte=0), name="grade_score_not_negative"),
+            models.CheckConstraint(
+                condition=Q(score__gte=0),
+                name="grade_score_not_negative",
+                violation_error_message="A score cannot be negative.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -230,10 +271,14 @@ class TermOutcome(TimeStampedModel):
         constraints = [
             models.UniqueConstraint(fields=["student", "term"], name="term_outcome_unique_per_student_term"),
             models.CheckConstraint(
-                condition=Q(outcome__in=["passed", "failed", "withdrew"]), name="term_outcome_valid"
+                condition=Q(outcome__in=["passed", "failed", "withdrew"]),
+                name="term_outcome_valid",
+                violation_error_message="Unknown term outcome.",
             ),
             models.CheckConstraint(
-                condition=Q(source__in=["derived", "staff", "imported"]), name="term_outcome_source_valid"
+                condition=Q(source__in=["derived", "staff", "imported"]),
+                name="term_outcome_source_valid",
+                violation_error_message="Unknown term outcome source.",
             ),
         ]
 

@@ -1,12 +1,15 @@
 """Reads of the campus domain. Access to people's data goes through the *_visible_to selectors, so
 no view can forget the permission check: what a viewer may not see is simply not there (404)."""
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from students.models import Enrollment, Section, Student, Term
+from students.models import Assessment, Enrollment, Grade, Section, Student, Term, TermOutcome
 
 
 def _sees_everyone(user: User, roles: set[Role]) -> bool:
@@ -45,3 +48,128 @@ def term_current(today=None) -> Term | None:
     today = today or timezone.localdate()
     running = Term.objects.filter(start_date__lte=today, end_date__gte=today).order_by("-start_date").first()
     return running or Term.objects.filter(start_date__lte=today).first() or Term.objects.order_by("start_date").first()
+
+
+def _viewer_scope(user: User) -> tuple[bool, set[Role]]:
+    roles = user_roles(user) if user.is_authenticated else set()
+    return (user.is_authenticated and _sees_everyone(user, roles)), roles
+
+
+def enrollments_visible_to(user: User) -> QuerySet[Enrollment]:
+    """A student's own enrollments; a lecturer's sections' rosters; an advisor's advisees'."""
+    if not user.is_authenticated:
+        return Enrollment.objects.none()
+    everyone, roles = _viewer_scope(user)
+    enrollments = Enrollment.objects.select_related("student__user", "section__course", "section__term")
+    if everyone:
+        return enrollments
+    visible = Q(student__user=user)
+    if Role.LECTURER in roles:
+        visible |= Exists(Section.lecturers.through.objects.filter(section_id=OuterRef("section_id"), user_id=user.pk))
+    if Role.ADVISOR in roles:
+        visible |= Q(student__advisor=user)
+    return enrollments.filter(visible)
+
+
+def grades_visible_to(user: User) -> QuerySet[Grade]:
+    """A student's own grades; grades in a lecturer's sections; an advisor's advisees' grades."""
+    if not user.is_authenticated:
+        return Grade.objects.none()
+    everyone, roles = _viewer_scope(user)
+    grades = Grade.objects.select_related("student__user", "assessment__section__course", "assessment__section__term")
+    if everyone:
+        return grades
+    visible = Q(student__user=user)
+    if Role.LECTURER in roles:
+        visible |= Exists(
+            Section.lecturers.through.objects.filter(section_id=OuterRef("assessment__section_id"), user_id=user.pk)
+        )
+    if Role.ADVISOR in roles:
+        visible |= Q(student__advisor=user)
+    return grades.filter(visible)
+
+
+def term_outcomes_visible_to(user: User) -> QuerySet[TermOutcome]:
+    return TermOutcome.objects.filter(student__in=students_visible_to(user).values("pk")).select_related(
+        "student__user", "term"
+    )
+
+
+def section_taught_by_get(*, user: User, section_id: int) -> Section:
+    """A section the user teaches (registrars and admins: any), else Section.DoesNotExist (404)."""
+    everyone, _ = _viewer_scope(user)
+    sections = Section.objects.select_related("course", "term")
+    if not everyone:
+        sections = sections.filter(lecturers=user)
+    return sections.get(pk=section_id)
+
+
+def assessment_gradable_by(*, user: User, assessment: Assessment) -> bool:
+    """Lecturers grade their own sections' assessments; registrars and admins any."""
+    everyone, roles = _viewer_scope(user)
+    if everyone:
+        return True
+    return Role.LECTURER in roles and assessment.section.lecturers.filter(pk=user.pk).exists()
+
+
+@dataclass(frozen=True)
+class AssessmentStanding:
+    assessment: Assessment
+    score: Decimal | None
+
+    @property
+    def percent(self) -> Decimal | None:
+        if self.score is None:
+            return None
+        return (self.score / self.assessment.max_score * 100).quantize(Decimal("0.1"))
+
+
+@dataclass(frozen=True)
+class CourseStanding:
+    enrollment: Enrollment
+    assessments: list[AssessmentStanding]
+
+    @property
+    def graded_weight(self) -> Decimal:
+        return sum((a.assessment.weight for a in self.assessments if a.score is not None), Decimal(0))
+
+    @property
+    def running_average(self) -> Decimal | None:
+        """Weighted average, in percent, of the assessments graded so far (None before the first)."""
+        weight = self.graded_weight
+        if not weight:
+            return None
+        earned = sum(
+            (a.score / a.assessment.max_score * a.assessment.weight for a in self.assessments if a.score is not None),
+            Decimal(0),
+        )
+        return (earned / weight * 100).quantize(Decimal("0.1"))
+
+
+def course_standings(*, student: Student, term: Term) -> list[CourseStanding]:
+    """The student's courses in a term, each with its assessments, their scores and the running
+    weighted average. Three queries whatever the number of courses."""
+    enrollments = list(
+        Enrollment.objects.filter(student=student, section__term=term)
+        .select_related("section__course", "section__term")
+        .order_by("section__course__code")
+    )
+    section_ids = [e.section_id for e in enrollments]
+    assessments_by_section: dict[int, list[Assessment]] = {}
+    for assessment in Assessment.objects.filter(section_id__in=section_ids).order_by("due_date", "name"):
+        assessments_by_section.setdefault(assessment.section_id, []).append(assessment)
+    scores = dict(
+        Grade.objects.filter(student=student, assessment__section_id__in=section_ids).values_list(
+            "assessment_id", "score"
+        )
+    )
+    return [
+        CourseStanding(
+            enrollment=enrollment,
+            assessments=[
+                AssessmentStanding(assessment=a, score=scores.get(a.pk))
+                for a in assessments_by_section.get(enrollment.section_id, [])
+            ],
+        )
+        for enrollment in enrollments
+    ]

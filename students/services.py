@@ -14,7 +14,7 @@ from accounts.roles import Role
 from accounts.services import user_has_role, user_role_grant
 from campusiq.core.errors import ConflictError, ServiceError
 from campusiq.core.models import AuditLogEntry
-from campusiq.core.services import audit_log_write
+from campusiq.core.services import audit_log_write, changes_between
 from students.errors import CampusErrorCode as Code
 from students.models import Assessment, Enrollment, Grade, Program, Section, Student, Term, TermOutcome
 
@@ -195,16 +195,22 @@ def grade_record(
     grade_validate(student=student, assessment=assessment, score=score)
     grade = Grade.objects.select_for_update().filter(student=student, assessment=assessment).first()
     if grade is None:
-        grade = Grade.objects.create(student=student, assessment=assessment, score=score, graded_by=actor)
-        audit_log_write(
-            actor=actor,
-            verb="grade.recorded",
-            target=grade,
-            action=AuditLogEntry.Action.CREATE,
-            changes={"score": [None, str(score)]},
-            reason=reason,
-        )
-        return grade
+        try:
+            with transaction.atomic():
+                grade = Grade.objects.create(student=student, assessment=assessment, score=score, graded_by=actor)
+        except IntegrityError:
+            # Entered at the same moment by someone else: this becomes a change of theirs.
+            grade = Grade.objects.select_for_update().get(student=student, assessment=assessment)
+        else:
+            audit_log_write(
+                actor=actor,
+                verb="grade.recorded",
+                target=grade,
+                action=AuditLogEntry.Action.CREATE,
+                changes={"score": [None, str(score)]},
+                reason=reason,
+            )
+            return grade
     if grade.score != score:
         before = grade.score
         grade.score = score
@@ -317,6 +323,48 @@ def term_outcome_set(
 
 
 def _audit_value(value):
+    """A JSON-safe form of a field value for the audit log."""
     if hasattr(value, "pk"):
         return value.pk
+    if isinstance(value, Decimal | datetime.date):
+        return str(value)
     return value
+
+
+# --- Catalogue (departments, programs, courses, terms, sections) ----------------------------
+
+
+@transaction.atomic
+def catalogue_record_save(*, record, actor: User | None, lecturers: list[User] | None = None):
+    """Creates or updates a catalogue row after checking every constraint (full_clean), audited."""
+    adding = record._state.adding
+    before = {} if adding else _field_values(type(record).objects.get(pk=record.pk))
+    record.full_clean()
+    record.save()
+    if lecturers is not None:
+        record.lecturers.set(lecturers)
+    label = record._meta.model_name
+    audit_log_write(
+        actor=actor,
+        verb=f"{label}.created" if adding else f"{label}.updated",
+        target=record,
+        action=AuditLogEntry.Action.CREATE if adding else AuditLogEntry.Action.UPDATE,
+        changes=changes_between(before, _field_values(record)),
+    )
+    return record
+
+
+@transaction.atomic
+def catalogue_record_delete(*, record, actor: User | None) -> None:
+    """Deletes an unused catalogue row; one still referred to raises ProtectedError (409 in the API)."""
+    label = record._meta.model_name
+    audit_log_write(actor=actor, verb=f"{label}.deleted", target=record, action=AuditLogEntry.Action.DELETE)
+    record.delete()
+
+
+def _field_values(record) -> dict:
+    return {
+        field.attname: _audit_value(getattr(record, field.attname))
+        for field in record._meta.concrete_fields
+        if field.attname not in {"id", "created_at", "updated_at"}
+    }

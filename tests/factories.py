@@ -28,6 +28,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         """UserFactory(roles=[Role.LECTURER, Role.ADVISOR])"""
         if create and extracted:
             self.groups.add(*Group.objects.filter(name__in=[group_name(role) for role in extracted]))
+            self.__dict__.pop("_campusiq_roles", None)
             if Role.REGISTRAR in extracted or Role.ADMIN in extracted:
                 self.is_staff = True
                 self.is_superuser = Role.ADMIN in extracted

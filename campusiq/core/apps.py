@@ -7,4 +7,4 @@ class CoreConfig(AppConfig):
     verbose_name = "CampusIQ core"
 
     def ready(self) -> None:
-        from campusiq.core import checks, signals  # noqa: F401  (registers checks and Celery signals)
+        from campusiq.core import checks, schema, signals  # noqa: F401  (registers checks, schema extensions, signals)

@@ -11,14 +11,17 @@ Services raise ServiceError with a code; DRF exceptions and the cases Django ans
 from http import HTTPStatus
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, JsonResponse
 from django_ratelimit.exceptions import Ratelimited
 from rest_framework import exceptions
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+WHOLE_BODY_KEYS = {NON_FIELD_ERRORS, "non_field_errors"}
 API_PATH_PREFIX = "/api/"
 
 # DRF exception class -> our machine-readable code.
@@ -83,10 +86,14 @@ def problem_response(
 
 
 def _flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, Any]]:
-    """Turns DRF's nested {field: [ErrorDetail]} into a flat list of {field, message, code}."""
+    """Turns DRF's nested {field: [ErrorDetail]} into a flat list of {field, message, code};
+    errors about the body as a whole get field None."""
     if isinstance(detail, dict):
         flat = []
         for key, value in detail.items():
+            if key in WHOLE_BODY_KEYS:
+                flat += _flatten_validation_errors(value, prefix)
+                continue
             flat += _flatten_validation_errors(value, f"{prefix}.{key}" if prefix else str(key))
         return flat
     if isinstance(detail, list):
@@ -103,6 +110,9 @@ def _flatten_validation_errors(detail: Any, prefix: str = "") -> list[dict[str, 
 
 
 def _code_for(exc: exceptions.APIException) -> str:
+    specific = getattr(exc.detail, "code", None)
+    if specific and specific != exc.default_code:  # raised with its own code, e.g. token_read_only
+        return str(specific)
     for exception_class, code in API_EXCEPTION_CODES:
         if isinstance(exc, exception_class):
             if code == "permission_denied" and str(exc.detail).startswith("CSRF Failed"):
@@ -119,6 +129,18 @@ def api_exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
     if isinstance(exc, ServiceError):
         errors = [{"field": exc.field, "message": exc.detail, "code": exc.code}] if exc.field else None
         return problem_response(request, status=exc.status, code=exc.code, detail=exc.detail, errors=errors)
+    if isinstance(exc, DjangoValidationError):
+        # A model's full_clean() or a form-level rule: report it per field like a serializer would.
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+        exc = exceptions.ValidationError(detail)
+    elif isinstance(exc, ProtectedError):
+        return problem_response(
+            request, status=409, code="in_use", detail="Other records still refer to this one; it cannot be deleted."
+        )
+    elif isinstance(exc, IntegrityError):
+        return problem_response(
+            request, status=409, code="conflict", detail="The change conflicts with existing data; nothing was written."
+        )
     if isinstance(exc, RequestDataTooBig):
         return too_large_response(request)
     if isinstance(exc, Ratelimited):

@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "csp.context_processors.nonce",
+                "campusiq.core.context_processors.portal_roles",
             ],
         },
     },
@@ -112,6 +113,7 @@ RATELIMIT_USE_CACHE = "ratelimit"
 
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -185,12 +187,24 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID"]
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "campusiq.core.permissions.TokenScopeAllows",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "campusiq.core.pagination.CappedPageNumberPagination",
+    "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "campusiq.core.schema.ProblemAutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
     "EXCEPTION_HANDLER": "campusiq.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -202,6 +216,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "StudentStatusEnum": "students.models.Student.Status",
+        "EnrollmentStatusEnum": "students.models.Enrollment.Status",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -241,6 +259,16 @@ LOGGING = build_logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 configure_structlog()
 
 REQUEST_ID_HEADER = "HTTP_X_REQUEST_ID"
+
+# --- API tokens -----------------------------------------------------------------------------
+# Longest lifetime, in days, of a personal token and of a service account's token.
+API_TOKEN_MAX_DAYS = {
+    "personal": env.int("API_TOKEN_PERSONAL_MAX_DAYS", default=30),
+    "service": env.int("API_TOKEN_SERVICE_MAX_DAYS", default=365),
+}
+# Sign-in attempts for a token, per client address and per account.
+API_TOKEN_RATE_PER_IP = env.str("API_TOKEN_RATE_PER_IP", default="30/m")
+API_TOKEN_RATE_PER_ACCOUNT = env.str("API_TOKEN_RATE_PER_ACCOUNT", default="10/m")
 
 # --- Campus rules ---------------------------------------------------------------------------
 CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int("CAMPUSIQ_SEMESTER_MAX", default=8))

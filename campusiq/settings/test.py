@@ -19,3 +19,5 @@ CACHES = {
 # Static files straight from the finders: the suite never runs collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Quiet test output; tests that read logs attach their own handler (tests/conftest.py: log_output).
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -12,6 +12,7 @@ from students import services
 from students.errors import CampusErrorCode as Code
 from students.models import Assessment, Enrollment, Grade, Student, TermOutcome
 from tests.factories import (
+    TERM_START,
     AssessmentFactory,
     CourseFactory,
     EnrollmentFactory,
@@ -23,7 +24,6 @@ from tests.factories import (
     TermOutcomeFactory,
     UserFactory,
 )
-from tests.factories import TERM_START
 
 pytestmark = pytest.mark.django_db
 
@@ -343,7 +343,7 @@ def test_credit_weighting_decides_a_borderline_term(closed_term_setup):
 
 
 def test_term_close_is_idempotent_and_follows_corrections(closed_term_setup):
-    term, algebra, essay, parts = closed_term_setup
+    term, algebra, _, parts = closed_term_setup
     student = StudentFactory()
     EnrollmentFactory(student=student, section=algebra)
     grade_all(student, algebra, parts, "5", "30")  # 10 + 18 = 28 -> failed
@@ -379,3 +379,33 @@ def test_staff_outcome_is_audited(registrar):
     assert (record.outcome, record.source, record.note) == ("passed", "staff", "appeal upheld")
     changes = [e.changes for e in AuditLogEntry.objects.filter(verb="term_outcome.set").order_by("id")]
     assert changes == [{"outcome": [None, "failed"]}, {"outcome": ["failed", "passed"]}]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_entries_of_one_grade_make_one_row():
+    import threading
+
+    from django.db import connection
+
+    enrollment = EnrollmentFactory()
+    assessment = AssessmentFactory(section=enrollment.section, max_score=Decimal("20"))
+    barrier, errors = threading.Barrier(4), []
+
+    def enter(score: str) -> None:
+        try:
+            barrier.wait()
+            services.grade_record(student=enrollment.student, assessment=assessment, score=Decimal(score), actor=None)
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=enter, args=(str(10 + i),)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Grade.objects.filter(student=enrollment.student, assessment=assessment).count() == 1
+    assert AuditLogEntry.objects.filter(verb="grade.recorded").count() == 1

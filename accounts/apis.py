@@ -1,0 +1,111 @@
+import datetime
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django_ratelimit.core import is_ratelimited
+from django_ratelimit.exceptions import Ratelimited
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken
+from accounts.tokens import api_token_issue, api_token_revoke
+from campusiq.core.errors import ServiceError
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    name = serializers.CharField(max_length=100, required=False, default="personal token")
+    scope = serializers.ChoiceField(choices=ApiToken.Scope.choices, default=ApiToken.Scope.READ)
+    lifetime_days = serializers.IntegerField(min_value=1, max_value=365, required=False)
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "kind", "scope", "prefix", "created_at", "expires_at", "last_used_at"]
+
+
+class IssuedTokenSerializer(TokenSerializer):
+    token = serializers.CharField(help_text="The key. Shown once: store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = ["token", *TokenSerializer.Meta.fields]
+
+
+def _client_ip(group, request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+class TokenApi(APIView):
+    """Personal API tokens: exchange email and password for a bearer token; revoke the one in use."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        auth=[],
+        request=TokenRequestSerializer,
+        responses={201: IssuedTokenSerializer},
+        examples=[
+            OpenApiExample(
+                "Read-only token for a week",
+                value={"email": "bi@campus.example", "password": "…", "scope": "read", "lifetime_days": 7},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        # Throttle before checking the password: per client address, and per account named.
+        email = str(request.data.get("email", "")).strip().lower() if isinstance(request.data, dict) else ""
+        limited_ip = is_ratelimited(
+            request, group="api-token-ip", key=_client_ip, rate=settings.API_TOKEN_RATE_PER_IP, increment=True
+        )
+        limited_account = bool(email) and is_ratelimited(
+            request,
+            group="api-token-account",
+            key=lambda group, req: email,
+            rate=settings.API_TOKEN_RATE_PER_ACCOUNT,
+            increment=True,
+        )
+        if limited_ip or limited_account:
+            raise Ratelimited()
+        data = TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, username=data.validated_data["email"], password=data.validated_data["password"])
+        if user is None:
+            raise ServiceError("invalid_credentials", "Email or password is wrong.", status=401)
+        lifetime_days = data.validated_data.get("lifetime_days")
+        token, key = api_token_issue(
+            user=user,
+            name=data.validated_data["name"],
+            scope=data.validated_data["scope"],
+            lifetime=None if lifetime_days is None else datetime.timedelta(days=lifetime_days),
+            actor=user,
+        )
+        body = IssuedTokenSerializer({**TokenSerializer(token).data, "token": key}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CurrentTokenApi(APIView):
+    """The token this request is authenticated with. Even a read-only token may revoke itself."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _token(self, request: Request) -> ApiToken:
+        if not isinstance(request.auth, ApiToken):
+            raise ServiceError("not_token_authenticated", "This request is not authenticated with a token.")
+        return request.auth
+
+    @extend_schema(responses={200: TokenSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(TokenSerializer(self._token(request)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request) -> Response:
+        api_token_revoke(token=self._token(request), actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,94 @@
+"""API tokens: issue, check and revoke. Keys look like ciq_<prefix>_<secret>; only their hash is kept."""
+
+import datetime
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiToken, User
+from campusiq.core.errors import ServiceError
+from campusiq.core.models import AuditLogEntry
+from campusiq.core.services import audit_log_write
+
+KEY_PREFIX = "ciq_"
+# A token's last use is written at most this often, so reads do not become writes.
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=5)
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_issue(
+    *,
+    user: User,
+    name: str,
+    scope: str = ApiToken.Scope.READ,
+    lifetime: datetime.timedelta | None = None,
+    actor: User | None = None,
+) -> tuple[ApiToken, str]:
+    """Creates a token and returns it with its key; the key is never stored and cannot be shown again."""
+    kind = ApiToken.Kind.SERVICE if user.is_service_account else ApiToken.Kind.PERSONAL
+    max_days = settings.API_TOKEN_MAX_DAYS[kind]
+    lifetime = lifetime or datetime.timedelta(days=max_days)
+    if not datetime.timedelta(minutes=1) <= lifetime <= datetime.timedelta(days=max_days):
+        raise ServiceError("token_lifetime_invalid", f"A {kind} token lives between a minute and {max_days} days.")
+    if scope not in ApiToken.Scope.values:
+        raise ServiceError(
+            "token_scope_invalid", f"Scope must be one of {', '.join(ApiToken.Scope.values)}.", field="scope"
+        )
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    now = timezone.now()
+    token = ApiToken.objects.create(
+        user=user,
+        name=name[:100],
+        kind=kind,
+        scope=scope,
+        prefix=prefix,
+        key_hash=_hash(key),
+        expires_at=now + lifetime,
+    )
+    audit_log_write(
+        actor=actor or user,
+        verb="token.created",
+        target=token,
+        action=AuditLogEntry.Action.CREATE,
+        changes={"scope": [None, scope], "expires_at": [None, token.expires_at.isoformat()]},
+    )
+    return token, key
+
+
+def api_token_authenticate(key: str) -> ApiToken | None:
+    """The active token for this key, or None (unknown, wrong, expired, revoked, or user inactive)."""
+    if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
+        return None
+    prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
+    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    if token is None or not hmac.compare_digest(token.key_hash, _hash(key)):
+        return None
+    if not token.is_active or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_log_write(
+            actor=actor,
+            verb="token.revoked",
+            target=token,
+            changes={"revoked_at": [None, token.revoked_at.isoformat()]},
+        )
+    return token

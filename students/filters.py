@@ -1,0 +1,93 @@
+import django_filters
+
+from students.models import (
+    Assessment,
+    Course,
+    Department,
+    Enrollment,
+    Grade,
+    Program,
+    Section,
+    Student,
+    Term,
+    TermOutcome,
+)
+
+
+class UpdatedSinceFilterSet(django_filters.FilterSet):
+    """`?updated_since=2026-11-01T00:00:00Z`: rows changed at or after that instant (incremental sync)."""
+
+    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+
+class DepartmentFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = Department
+        fields = []
+
+
+class ProgramFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = Program
+        fields = ["department"]
+
+
+class CourseFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = Course
+        fields = ["department", "credits"]
+
+
+class TermFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = Term
+        fields = []
+
+
+class SectionFilter(UpdatedSinceFilterSet):
+    department = django_filters.NumberFilter(field_name="course__department")
+    lecturer = django_filters.NumberFilter(field_name="lecturers")
+
+    class Meta:
+        model = Section
+        fields = ["term", "course"]
+
+
+class AssessmentFilter(UpdatedSinceFilterSet):
+    term = django_filters.NumberFilter(field_name="section__term")
+
+    class Meta:
+        model = Assessment
+        fields = ["section"]
+
+
+class StudentFilter(UpdatedSinceFilterSet):
+    department = django_filters.NumberFilter(field_name="program__department")
+    section = django_filters.NumberFilter(field_name="enrollments__section", distinct=True)
+
+    class Meta:
+        model = Student
+        fields = ["program", "status", "semester", "advisor"]
+
+
+class EnrollmentFilter(UpdatedSinceFilterSet):
+    term = django_filters.NumberFilter(field_name="section__term")
+
+    class Meta:
+        model = Enrollment
+        fields = ["student", "section", "status"]
+
+
+class GradeFilter(UpdatedSinceFilterSet):
+    section = django_filters.NumberFilter(field_name="assessment__section")
+    term = django_filters.NumberFilter(field_name="assessment__section__term")
+
+    class Meta:
+        model = Grade
+        fields = ["student", "assessment"]
+
+
+class TermOutcomeFilter(UpdatedSinceFilterSet):
+    class Meta:
+        model = TermOutcome
+        fields = ["student", "term", "outcome", "source"]
