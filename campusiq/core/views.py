@@ -11,6 +11,7 @@ from campusiq.core.errors import is_api_request, problem_response, rate_limited_
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Signed-in people get a link to each dashboard their roles open (a lecturer may also advise)."""
     return render(request, "home.html")
 
 

@@ -1,0 +1,123 @@
+# ruff: noqa: E501  (a table reads best one row per line)
+"""The literal permission table: every route, by every kind of caller, → the status they get.
+
+Written by hand from the access rules in docs/API.md and docs/DOMAIN.md — never derived from the
+permission code it checks. tests/test_permissions.py walks it, and fails when a route of the URL
+resolver has no row here.
+
+The world (tests/test_permissions.py: `world`): student S is enrolled in section X, taught by
+lecturer L, and advised by advisor A; student O is enrolled in section Y, taught by lecturer L2, and
+advised by A2. R is a registrar, AD an admin. `{…}` in a path is an id from that world.
+"""
+
+ROLES = (
+    "anon",
+    "student",
+    "other_student",
+    "lecturer",
+    "other_lecturer",
+    "advisor",
+    "other_advisor",
+    "registrar",
+    "admin",
+)
+
+# fmt: off
+#       method    url name                     path args        body            anon stu  oth  lec  olec adv  oadv reg  adm
+TABLE = [
+    # --- API: basics, tokens, documentation -------------------------------------------------------
+    ("GET",    "api-root",                  {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "api-me",                    {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "api-token",                 {},                     "token_login",   201, 201, 201, 201, 201, 201, 201, 201, 201),
+    ("GET",    "api-token-current",         {},                     None,            401, 400, 400, 400, 400, 400, 400, 400, 400),
+    ("DELETE", "api-token-current",         {},                     None,            401, 400, 400, 400, 400, 400, 400, 400, 400),
+    ("GET",    "api-schema",                {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "api-docs",                  {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "api-redoc",                 {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # --- API: catalogue (everyone signed in reads; registry staff write) ----------------------------
+    ("GET",    "department-list",           {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "department-list",           {},                     "department",    401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "department-detail",         {"pk": "department"},   None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("PUT",    "department-detail",         {"pk": "department"},   "department",    401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("PATCH",  "department-detail",         {"pk": "department"},   "rename",        401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("DELETE", "department-detail",         {"pk": "spare_department"}, None,        401, 403, 403, 403, 403, 403, 403, 204, 204),
+    ("GET",    "program-list",              {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "program-list",              {},                     "program",       401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "program-detail",            {"pk": "program"},      None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("PUT",    "program-detail",            {"pk": "program"},      "program",       401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("PATCH",  "program-detail",            {"pk": "program"},      "rename",        401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("DELETE", "program-detail",            {"pk": "program"},      None,            401, 403, 403, 403, 403, 403, 403, 409, 409),
+    ("GET",    "course-list",               {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "course-list",               {},                     "course",        401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "course-detail",             {"pk": "course"},       None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("PUT",    "course-detail",             {"pk": "course"},       "course",        401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("PATCH",  "course-detail",             {"pk": "course"},       "retitle",       401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("DELETE", "course-detail",             {"pk": "course"},       None,            401, 403, 403, 403, 403, 403, 403, 409, 409),
+    ("GET",    "term-list",                 {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "term-list",                 {},                     "term",          401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "term-detail",               {"pk": "term"},         None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("PUT",    "term-detail",               {"pk": "term"},         "term",          401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("PATCH",  "term-detail",               {"pk": "term"},         "rename",        401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("DELETE", "term-detail",               {"pk": "term"},         None,            401, 403, 403, 403, 403, 403, 403, 409, 409),
+    ("GET",    "section-list",              {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "section-list",              {},                     "section",       401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "section-detail",            {"pk": "section"},      None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("PUT",    "section-detail",            {"pk": "section"},      "section_put",   401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("PATCH",  "section-detail",            {"pk": "section"},      "capacity",      401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("DELETE", "section-detail",            {"pk": "section"},      None,            401, 403, 403, 403, 403, 403, 403, 409, 409),
+    ("GET",    "assessment-list",           {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "assessment-list",           {},                     "assessment",    401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "assessment-detail",         {"pk": "assessment"},   None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("PUT",    "assessment-detail",         {"pk": "assessment"},   "assessment_put", 401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("PATCH",  "assessment-detail",         {"pk": "assessment"},   "rename",        401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("DELETE", "assessment-detail",         {"pk": "spare_assessment"}, None,        401, 403, 403, 403, 403, 403, 403, 204, 204),
+    # --- API: people's data (scoped; outside the scope is 404) --------------------------------------
+    ("GET",    "student-list",              {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "student-list",              {},                     "new_student",   401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "student-detail",            {"pk": "student"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    ("PATCH",  "student-detail",            {"pk": "student"},      "semester",      401, 403, 404, 403, 404, 403, 404, 200, 200),
+    ("GET",    "enrollment-list",           {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "enrollment-list",           {},                     "enrol",         401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "enrollment-detail",         {"pk": "enrollment"},   None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    ("POST",   "enrollment-end",            {"pk": "enrollment"},   "end",           401, 403, 404, 403, 404, 403, 404, 200, 200),
+    ("GET",    "grade-list",                {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Naming a student you may not see is "no such student" (400 on the field), never a 403 that confirms them.
+    ("POST",   "grade-list",                {},                     "grade",         401, 403, 400, 201, 400, 403, 400, 201, 201),
+    ("GET",    "grade-detail",              {"pk": "grade"},        None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    ("PATCH",  "grade-detail",              {"pk": "grade"},        "score",         401, 403, 404, 200, 404, 403, 404, 200, 200),
+    ("GET",    "termoutcome-list",          {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "termoutcome-list",          {},                     "outcome",       401, 403, 403, 403, 403, 403, 403, 201, 201),
+    ("GET",    "termoutcome-detail",        {"pk": "outcome"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    # --- Portal: signing in and out, passwords ("form:" bodies are posted as a browser form) -------
+    ("GET",    "home",                      {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "login",                     {},                     None,            200, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("POST",   "login",                     {},                     "form:login",    302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("GET",    "logout",                    {},                     None,            405, 405, 405, 405, 405, 405, 405, 405, 405),
+    ("POST",   "logout",                    {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("GET",    "password_change",           {},                     None,            302, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "password_change",           {},                     "form:password", 302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("GET",    "password_change_done",      {},                     None,            302, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "password_reset",            {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "password_reset",            {},                     "form:reset",    302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("GET",    "password_reset_done",       {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "password_reset_confirm",    {"uidb64": "=MQ", "token": "=bad-token"}, None, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "password_reset_complete",   {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # --- Portal pages (anonymous: 302 to sign in; wrong role: 403; someone else's object: 404) -----
+    ("GET",    "portal:index",              {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("GET",    "portal:student-dashboard",  {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
+    ("GET",    "portal:student-profile",    {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
+    ("GET",    "portal:lecturer-sections",  {},                     None,            302, 403, 403, 200, 200, 403, 403, 403, 403),
+    ("GET",    "portal:section-detail",     {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("GET",    "portal:grade-entry",        {"section_id": "section", "assessment_id": "assessment"}, None,
+                                                                                     302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "portal:grade-entry",        {"section_id": "section", "assessment_id": "assessment"}, "form:grades",
+                                                                                     302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "portal:advisor-dashboard",  {},                     None,            302, 403, 403, 403, 403, 200, 200, 403, 403),
+    ("GET",    "portal:advisee-detail",     {"student_id": "student"}, None,         302, 403, 403, 403, 403, 200, 404, 403, 403),
+]
+# fmt: on
+
+# Routes deliberately outside this table, with the reason.
+EXEMPT_ROUTE_PREFIXES = {
+    "admin:": "the Django admin: staff only, tested per role in tests/students/test_admin.py",
+}
