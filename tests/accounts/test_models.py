@@ -43,12 +43,3 @@ def test_admin_can_add_a_user(admin_client):
     )
     assert response.status_code == 302
     assert User.objects.filter(email="new@campus.example").exists()
-
-
-def test_seed_demo_is_idempotent():
-    from django.core.management import call_command
-
-    call_command("seed_demo")
-    call_command("seed_demo")
-    assert User.objects.filter(email="admin@campus.example").count() == 0
-    assert User.objects.filter(email="admin@campusiq.example", is_superuser=True).count() == 1
