@@ -61,7 +61,11 @@ class AssessmentFilter(UpdatedSinceFilterSet):
         fields = ["section"]
 
 
+# On people's data, ids are plain numbers: a choice filter would answer "no such id" and so tell a
+# caller which ids exist outside their scope.
 class StudentFilter(UpdatedSinceFilterSet):
+    program = django_filters.NumberFilter(field_name="program")
+    advisor = django_filters.NumberFilter(field_name="advisor")
     department = django_filters.NumberFilter(field_name="program__department")
     section = django_filters.NumberFilter(field_name="enrollments__section", distinct=True)
 
@@ -71,6 +75,8 @@ class StudentFilter(UpdatedSinceFilterSet):
 
 
 class EnrollmentFilter(UpdatedSinceFilterSet):
+    student = django_filters.NumberFilter(field_name="student")
+    section = django_filters.NumberFilter(field_name="section")
     term = django_filters.NumberFilter(field_name="section__term")
 
     class Meta:
@@ -79,6 +85,8 @@ class EnrollmentFilter(UpdatedSinceFilterSet):
 
 
 class GradeFilter(UpdatedSinceFilterSet):
+    student = django_filters.NumberFilter(field_name="student")
+    assessment = django_filters.NumberFilter(field_name="assessment")
     section = django_filters.NumberFilter(field_name="assessment__section")
     term = django_filters.NumberFilter(field_name="assessment__section__term")
 
@@ -88,6 +96,9 @@ class GradeFilter(UpdatedSinceFilterSet):
 
 
 class TermOutcomeFilter(UpdatedSinceFilterSet):
+    student = django_filters.NumberFilter(field_name="student")
+    term = django_filters.NumberFilter(field_name="term")
+
     class Meta:
         model = TermOutcome
         fields = ["student", "term", "outcome", "source"]

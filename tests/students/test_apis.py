@@ -73,10 +73,12 @@ def test_filter_naming_another_student_returns_nothing_of_theirs(client):
     me, other = StudentFactory(), StudentFactory()
     GradeFactory(student=other, assessment=AssessmentFactory(section=EnrollmentFactory(student=other).section))
     as_user(client, me.user)
-    for path in ("/api/v1/grades/", "/api/v1/enrollments/", "/api/v1/term-outcomes/", "/api/v1/students/"):
-        filter_name = "student" if path != "/api/v1/students/" else "advisor"
-        response = client.get(f"{path}?{filter_name}={other.pk}")
-        assert response.status_code == 200 and response.json()["results"] == [], path
+    queries = [f"/api/v1/{path}/?student={other.pk}" for path in ("grades", "enrollments", "term-outcomes")]
+    queries += [f"/api/v1/students/?advisor={other.user.pk}", f"/api/v1/students/?program={other.program_id}"]
+    queries += ["/api/v1/students/?advisor=987654321"]  # an id that exists nowhere looks the same
+    for query in queries:
+        response = client.get(query)
+        assert response.status_code == 200 and response.json()["results"] == [], query
 
 
 def test_other_students_objects_are_404(client):

@@ -1,0 +1,423 @@
+"""django-import-export resources: exports of every campus list, and the registrars' imports of
+students, enrollments and grades.
+
+An import row is parsed here and written by the service the admin and the API use (student_create,
+enrollment_create, grade_record), with the importing user as the actor, so an import obeys every
+rule and is audited. A service's refusal becomes that row's error. The whole file is one transaction:
+one bad row and nothing is written (see ServiceImportResource.import_data).
+"""
+
+import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import validate_email
+from django.db import models
+from import_export import resources
+from import_export.fields import Field
+from import_export.widgets import CharWidget, DateWidget, DecimalWidget, IntegerWidget
+
+from accounts.models import User
+from campusiq.core.errors import ServiceError
+from students.models import (
+    Assessment,
+    Course,
+    Department,
+    Enrollment,
+    Grade,
+    Program,
+    Section,
+    Student,
+    Term,
+    TermOutcome,
+)
+from students.services import (
+    TWO_PLACES,
+    enrollment_create,
+    grade_record,
+    student_create,
+    student_update,
+)
+
+
+def instance_adopt(target: models.Model, source: models.Model) -> models.Model:
+    """Makes `target` the row a service saved as `source`. The admin and import-export hold on to the
+    instance they built (for log entries, redirects, inline formsets); the service returns its own."""
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+    target._state.adding = False
+    target._state.db = source._state.db
+    target._state.fields_cache = dict(source._state.fields_cache)
+    return target
+
+
+def text(attribute: str, column: str | None = None, **kwargs) -> Field:
+    return Field(attribute=attribute, column_name=column, widget=CharWidget(), **kwargs)
+
+
+class CampusResource(resources.ModelResource):
+    """Exports name related rows by their codes, not their ids."""
+
+    export_select_related: tuple[str, ...] = ()
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.select_related(*self.export_select_related) if self.export_select_related else queryset
+
+
+# --- Exports --------------------------------------------------------------------------------
+
+
+class DepartmentResource(CampusResource):
+    class Meta:
+        model = Department
+        fields = ("code", "name")
+
+
+class ProgramResource(CampusResource):
+    department = text("department__code")
+    export_select_related = ("department",)
+
+    class Meta:
+        model = Program
+        fields = ("code", "name", "department")
+
+
+class CourseResource(CampusResource):
+    department = text("department__code")
+    export_select_related = ("department",)
+
+    class Meta:
+        model = Course
+        fields = ("code", "title", "credits", "department")
+
+
+class TermResource(CampusResource):
+    class Meta:
+        model = Term
+        fields = ("name", "start_date", "end_date", "add_drop_deadline")
+
+
+class SectionResource(CampusResource):
+    course = text("course__code")
+    term = text("term__name")
+    section = text("code")
+    lecturers = Field(column_name="lecturers")
+    export_select_related = ("course", "term")
+
+    class Meta:
+        model = Section
+        fields = ("course", "term", "section", "capacity", "min_attendance_rate", "lecturers")
+
+    def filter_export(self, queryset, **kwargs):
+        return super().filter_export(queryset, **kwargs).prefetch_related("lecturers")
+
+    def dehydrate_lecturers(self, section: Section) -> str:
+        return " ".join(sorted(lecturer.email for lecturer in section.lecturers.all()))
+
+
+class AssessmentResource(CampusResource):
+    course = text("section__course__code")
+    term = text("section__term__name")
+    section = text("section__code")
+    export_select_related = ("section__course", "section__term")
+
+    class Meta:
+        model = Assessment
+        fields = ("course", "term", "section", "name", "weight", "max_score", "due_date")
+
+
+class TermOutcomeResource(CampusResource):
+    student_number = text("student__student_number")
+    term = text("term__name")
+    export_select_related = ("student", "term")
+
+    class Meta:
+        model = TermOutcome
+        fields = ("student_number", "term", "outcome", "source", "note")
+
+
+# --- Imports --------------------------------------------------------------------------------
+
+
+class ServiceImportResource(CampusResource):
+    """Rows are parsed and looked up by `row_parse`, then written by `row_write`, which calls a service."""
+
+    #: Columns read on import; the other fields are exported only.
+    import_columns: tuple[str, ...] = ()
+    #: A service names the model field it refused; the column holding it, where the names differ.
+    error_columns: dict[str, str] = {}
+
+    class Meta:
+        # The services validate; import-export must neither full_clean() nor save() on its own.
+        clean_model_instances = False
+        use_bulk = False
+        skip_unchanged = False
+        report_skipped = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._pending: tuple[models.Model | None, dict[str, Any]] | None = None
+
+    def import_data(
+        self,
+        dataset,
+        dry_run=False,
+        raise_errors=False,
+        use_transactions=None,
+        collect_failed_rows=False,
+        rollback_on_validation_errors=False,
+        **kwargs,
+    ):
+        # One transaction for the file, rolled back on any row's error, service refusals included
+        # (they are ValidationErrors): a file with one bad row writes nothing, whoever calls this.
+        return super().import_data(
+            dataset,
+            dry_run=dry_run,
+            raise_errors=raise_errors,
+            use_transactions=True,
+            collect_failed_rows=collect_failed_rows,
+            rollback_on_validation_errors=True,
+            **kwargs,
+        )
+
+    def get_import_fields(self):
+        return [self.fields[column] for column in self.import_columns]
+
+    def get_or_init_instance(self, instance_loader, row):
+        existing, values = self.row_parse(self.cells(row))
+        self._pending = (existing, values)
+        if existing is not None:
+            return existing, False
+        return self.init_instance(row), True
+
+    def import_instance(self, instance, row, **kwargs):
+        """Nothing to copy onto the instance: the service builds the row from the parsed values."""
+
+    def skip_row(self, instance, original, row, import_validation_errors=None):
+        existing, values = self._pending
+        return existing is not None and not self.row_changes(existing, values)
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        existing, values = self._pending
+        try:
+            saved = self.row_write(existing, values, actor=kwargs.get("user"), file_name=kwargs.get("file_name"))
+        except ServiceError as error:
+            column = self.error_columns.get(error.field, error.field)
+            raise ValidationError({column if column in self.fields else NON_FIELD_ERRORS: [error.detail]}) from error
+        instance_adopt(instance, saved)
+
+    def cells(self, row) -> dict[str, Any]:
+        """The row's import columns as Python values: stripped text, None for an empty cell."""
+        values, errors = {}, {}
+        for column in self.import_columns:
+            if column not in row:
+                values[column] = None
+                continue
+            try:
+                value = self.fields[column].clean(row)
+            except (ValueError, TypeError, ArithmeticError) as error:
+                errors[column] = [f"{row[column]!r} is not valid here ({error})."]
+                continue
+            if isinstance(value, str):
+                value = value.strip() or None
+            if isinstance(value, datetime.datetime):  # an XLSX date cell
+                value = value.date()
+            values[column] = value
+        if errors:
+            raise ValidationError(errors)
+        return values
+
+    def row_parse(self, cells: dict[str, Any]) -> tuple[models.Model | None, dict[str, Any]]:
+        """The existing row this one updates (or None) and the values to write; ValidationError per column."""
+        raise NotImplementedError
+
+    def row_changes(self, existing: models.Model, values: dict[str, Any]) -> dict[str, Any]:
+        return values
+
+    def row_write(self, existing, values: dict[str, Any], *, actor: User | None, file_name: str | None):
+        raise NotImplementedError
+
+
+def _required(cells: dict[str, Any], errors: dict[str, list[str]], *columns: str) -> None:
+    for column in columns:
+        if cells.get(column) in (None, ""):
+            errors.setdefault(column, []).append("A value is required.")
+
+
+def _student_lookup(cells: dict[str, Any], errors: dict[str, list[str]]) -> Student | None:
+    number = cells.get("student_number")
+    if not number:
+        return None
+    student = Student.objects.select_related("user").filter(student_number=number).first()
+    if student is None:
+        errors.setdefault("student_number", []).append(f"No student has the number {number}.")
+    return student
+
+
+def _section_lookup(cells: dict[str, Any], errors: dict[str, list[str]]) -> Section | None:
+    course, term, code = cells.get("course"), cells.get("term"), cells.get("section") or "A"
+    if not (course and term):
+        return None
+    section = (
+        Section.objects.select_related("course", "term").filter(course__code=course, term__name=term, code=code).first()
+    )
+    if section is None:
+        errors.setdefault("section", []).append(f"No section {course}-{code} in term {term}.")
+    return section
+
+
+class StudentResource(ServiceImportResource):
+    """One row per student. A new student number creates the student and their account
+    (student_create); a known one updates program, semester, status and advisor where the file
+    gives them (student_update). The email must then be the student's own; names are not changed."""
+
+    student_number = text("student_number")
+    email = text("user__email", "email")
+    first_name = text("user__first_name", "first_name")
+    last_name = text("user__last_name", "last_name")
+    program = text("program__code", "program")
+    semester = Field(attribute="semester", column_name="semester", widget=IntegerWidget())
+    status = text("status")
+    advisor = text("advisor__email", "advisor")
+
+    import_columns = ("student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor")
+    export_select_related = ("user", "program", "advisor")
+
+    class Meta:
+        model = Student
+        fields = ("student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor")
+
+    def row_parse(self, cells):
+        errors: dict[str, list[str]] = {}
+        _required(cells, errors, "student_number")
+        number = cells["student_number"]
+        existing = Student.objects.select_related("user").filter(student_number=number).first() if number else None
+        if existing is None:
+            _required(cells, errors, "email", "first_name", "last_name", "program")
+        values = dict(cells)
+        if cells["email"]:
+            try:
+                validate_email(cells["email"])
+            except ValidationError:
+                errors.setdefault("email", []).append(f"{cells['email']} is not an email address.")
+            if existing is not None and cells["email"].lower() != existing.user.email.lower():
+                errors.setdefault("email", []).append(f"Student {number} has another email address.")
+        if cells["program"]:
+            values["program"] = Program.objects.filter(code=cells["program"]).first()
+            if values["program"] is None:
+                errors.setdefault("program", []).append(f"No program has the code {cells['program']}.")
+        if cells["advisor"]:
+            values["advisor"] = User.objects.filter(email__iexact=cells["advisor"]).first()
+            if values["advisor"] is None:
+                errors.setdefault("advisor", []).append(f"Nobody has the email address {cells['advisor']}.")
+        if cells["status"] and cells["status"] not in Student.Status.values:
+            errors.setdefault("status", []).append(f"Status must be one of {', '.join(Student.Status.values)}.")
+        if errors:
+            raise ValidationError(errors)
+        return existing, values
+
+    def row_changes(self, existing, values):
+        return {
+            name: values[name]
+            for name in ("program", "semester", "status", "advisor")
+            if values[name] is not None and values[name] != getattr(existing, name)
+        }
+
+    def row_write(self, existing, values, *, actor, file_name):
+        if existing is not None:
+            return student_update(student=existing, actor=actor, **self.row_changes(existing, values))
+        return student_create(
+            email=values["email"],
+            first_name=values["first_name"],
+            last_name=values["last_name"],
+            student_number=values["student_number"],
+            program=values["program"],
+            semester=1 if values["semester"] is None else values["semester"],
+            advisor=values["advisor"],
+            status=values["status"] or Student.Status.ACTIVE,
+            actor=actor,
+        )
+
+
+class EnrollmentResource(ServiceImportResource):
+    """One row per enrollment (enrollment_create): the student by number, the section by course code,
+    term name and section code (A when left empty). A student already enrolled is an error."""
+
+    student_number = text("student__student_number", "student_number")
+    course = text("section__course__code", "course")
+    term = text("section__term__name", "term")
+    section = text("section__code", "section")
+    enrolled_on = Field(attribute="enrolled_on", column_name="enrolled_on", widget=DateWidget())
+    status = text("status", readonly=True)
+    ended_on = Field(attribute="ended_on", column_name="ended_on", widget=DateWidget(), readonly=True)
+    final_grade = Field(attribute="final_grade", column_name="final_grade", widget=DecimalWidget(), readonly=True)
+
+    import_columns = ("student_number", "course", "term", "section", "enrolled_on")
+    error_columns = {"student": "student_number"}
+    export_select_related = ("student", "section__course", "section__term")
+
+    class Meta:
+        model = Enrollment
+        fields = ("student_number", "course", "term", "section", "enrolled_on", "status", "ended_on", "final_grade")
+
+    def row_parse(self, cells):
+        errors: dict[str, list[str]] = {}
+        _required(cells, errors, "student_number", "course", "term")
+        values = {
+            "student": _student_lookup(cells, errors),
+            "section": _section_lookup(cells, errors),
+            "enrolled_on": cells["enrolled_on"],
+        }
+        if errors:
+            raise ValidationError(errors)
+        return None, values
+
+    def row_write(self, existing, values, *, actor, file_name):
+        return enrollment_create(actor=actor, **values)
+
+
+class GradeResource(ServiceImportResource):
+    """One row per score (grade_record): the assessment by course code, term name, section code (A when
+    left empty) and assessment name. A changed score is audited with the old and the new value."""
+
+    student_number = text("student__student_number", "student_number")
+    course = text("assessment__section__course__code", "course")
+    term = text("assessment__section__term__name", "term")
+    section = text("assessment__section__code", "section")
+    assessment = text("assessment__name", "assessment")
+    score = Field(attribute="score", column_name="score", widget=DecimalWidget())
+    graded_by = text("graded_by__email", "graded_by", readonly=True)
+
+    import_columns = ("student_number", "course", "term", "section", "assessment", "score")
+    error_columns = {"student": "student_number"}
+    export_select_related = ("student", "assessment__section__course", "assessment__section__term", "graded_by")
+
+    class Meta:
+        model = Grade
+        fields = ("student_number", "course", "term", "section", "assessment", "score", "graded_by")
+
+    def row_parse(self, cells):
+        errors: dict[str, list[str]] = {}
+        _required(cells, errors, "student_number", "course", "term", "assessment", "score")
+        student = _student_lookup(cells, errors)
+        section = _section_lookup(cells, errors)
+        assessment = None
+        if section is not None and cells["assessment"]:
+            assessment = Assessment.objects.filter(section=section, name=cells["assessment"]).first()
+            if assessment is None:
+                errors.setdefault("assessment", []).append(f"{section} has no assessment {cells['assessment']}.")
+            else:
+                assessment.section = section
+        if errors:
+            raise ValidationError(errors)
+        values = {"student": student, "assessment": assessment, "score": cells["score"]}
+        return Grade.objects.filter(student=student, assessment=assessment).first(), values
+
+    def row_changes(self, existing, values):
+        score = Decimal(values["score"]).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+        return {"score": score} if score != existing.score else {}
+
+    def row_write(self, existing, values, *, actor, file_name):
+        reason = f"Imported from {file_name}" if file_name else "Imported"
+        return grade_record(actor=actor, reason=reason, **values)
