@@ -23,6 +23,17 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def api_token_lifetime_validate(*, user: User, lifetime: datetime.timedelta) -> None:
+    kind = ApiToken.Kind.SERVICE if user.is_service_account else ApiToken.Kind.PERSONAL
+    max_days = settings.API_TOKEN_MAX_DAYS[kind]
+    if not datetime.timedelta(minutes=1) <= lifetime <= datetime.timedelta(days=max_days):
+        raise ServiceError(
+            "token_lifetime_invalid",
+            f"A {kind} token lives between a minute and {max_days} days.",
+            field="lifetime_days",
+        )
+
+
 @transaction.atomic
 def api_token_issue(
     *,
@@ -34,10 +45,8 @@ def api_token_issue(
 ) -> tuple[ApiToken, str]:
     """Creates a token and returns it with its key; the key is never stored and cannot be shown again."""
     kind = ApiToken.Kind.SERVICE if user.is_service_account else ApiToken.Kind.PERSONAL
-    max_days = settings.API_TOKEN_MAX_DAYS[kind]
-    lifetime = lifetime or datetime.timedelta(days=max_days)
-    if not datetime.timedelta(minutes=1) <= lifetime <= datetime.timedelta(days=max_days):
-        raise ServiceError("token_lifetime_invalid", f"A {kind} token lives between a minute and {max_days} days.")
+    lifetime = lifetime or datetime.timedelta(days=settings.API_TOKEN_MAX_DAYS[kind])
+    api_token_lifetime_validate(user=user, lifetime=lifetime)
     if scope not in ApiToken.Scope.values:
         raise ServiceError(
             "token_scope_invalid", f"Scope must be one of {', '.join(ApiToken.Scope.values)}.", field="scope"

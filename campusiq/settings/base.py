@@ -272,7 +272,7 @@ API_TOKEN_RATE_PER_ACCOUNT = env.str("API_TOKEN_RATE_PER_ACCOUNT", default="10/m
 
 # --- Campus rules ---------------------------------------------------------------------------
 CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int("CAMPUSIQ_SEMESTER_MAX", default=8))
-# django-import-export: neutralise =, +, -, @ at the start of exported cells (spreadsheet formula injection).
+# The library strips a leading "="; campusiq/core/admin.py (FormulaSafeCSV/XLSX) neutralises = + - @ tab CR.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
