@@ -7,6 +7,7 @@ email. Each integration (PostgreSQL, Redis, SMTP) switches on when its variable 
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 
 from campusiq.core.logging import build_logging_config, configure_structlog
@@ -245,6 +246,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_SEND_SENT_EVENT = True
+# Periodic work (run `celery -A campusiq beat`; exactly one beat process per deployment).
+CELERY_BEAT_SCHEDULE = {
+    "attendance-close-finished-sessions": {"task": "attendance.close_finished_sessions", "schedule": 5 * 60},
+    "attendance-evidence-purge": {"task": "attendance.evidence_purge", "schedule": crontab(hour=3, minute=30)},
+}
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
@@ -276,3 +282,24 @@ CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int(
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
+
+# --- Attendance -----------------------------------------------------------------------------
+ATTENDANCE_QR_ROTATION_SECONDS = env.int("ATTENDANCE_QR_ROTATION_SECONDS", default=15)
+# How long a scanned code is held while the student signs in (the login detour).
+ATTENDANCE_SCAN_HOLD_SECONDS = env.int("ATTENDANCE_SCAN_HOLD_SECONDS", default=300)
+ATTENDANCE_OPEN_EARLY_MINUTES = env.int("ATTENDANCE_OPEN_EARLY_MINUTES", default=15)
+# Check-ins from a device before it counts as the student's usual one (anti-proxy "new device" sign).
+ATTENDANCE_USUAL_DEVICE_CHECK_INS = env.int("ATTENDANCE_USUAL_DEVICE_CHECK_INS", default=3)
+# CIDRs of the campus networks; empty: no "off campus" sign. E.g. 193.136.0.0/16,2001:690::/32
+ATTENDANCE_CAMPUS_NETWORKS = env.list("ATTENDANCE_CAMPUS_NETWORKS", default=[])
+# Signs that refuse a check-in instead of flagging it: shared_device, new_device, off_campus.
+ATTENDANCE_REFUSE_FLAGS = env.list("ATTENDANCE_REFUSE_FLAGS", default=[])
+# Below this rate the student, the lecturers and the advisor get one email per crossing.
+ATTENDANCE_WARNING_RATE = env.float("ATTENDANCE_WARNING_RATE", default=0.8)
+# Sessions still open this long after their end are closed by the periodic task.
+ATTENDANCE_AUTO_CLOSE_AFTER_MINUTES = env.int("ATTENDANCE_AUTO_CLOSE_AFTER_MINUTES", default=30)
+# Check-in evidence (IP, user agent, device id) is purged after this many days.
+ATTENDANCE_EVIDENCE_RETENTION_DAYS = env.int("ATTENDANCE_EVIDENCE_RETENTION_DAYS", default=180)
+# Rate limits of check-in: strict per person, generous per address (a lecture hall behind one NAT).
+ATTENDANCE_CHECK_IN_RATE_PER_USER = env.str("ATTENDANCE_CHECK_IN_RATE_PER_USER", default="20/m")
+ATTENDANCE_CHECK_IN_RATE_PER_IP = env.str("ATTENDANCE_CHECK_IN_RATE_PER_IP", default="3000/m")

@@ -1,0 +1,25 @@
+from enum import StrEnum
+
+
+class AttendanceErrorCode(StrEnum):
+    TOKEN_INVALID = "token_invalid"
+    TOKEN_EXPIRED = "token_expired"
+    CODE_INVALID = "code_invalid"
+    WRONG_SESSION = "token_wrong_session"
+    SESSION_NOT_STARTED = "session_not_started"
+    SESSION_ENDED = "session_ended"
+    SESSION_NOT_OPEN = "session_not_open"
+    SESSION_CLOSED = "session_closed"
+    SESSION_CANCELLED = "session_cancelled"
+    NOT_ENROLLED = "not_enrolled"
+    STUDENT_SUSPENDED = "student_suspended"
+    STUDENT_NOT_ACTIVE = "student_not_active"
+    SCAN_EXPIRED = "scan_expired"
+    PROXY_REFUSED = "proxy_refused"
+    CARD_UNKNOWN = "card_unknown"
+    READER_UNKNOWN = "reader_unknown"
+    NO_SESSION_IN_ROOM = "no_session_in_room"
+    SESSION_TIME_INVALID = "session_time_invalid"
+    REASON_REQUIRED = "reason_required"
+    EXCUSE_NOT_ALLOWED = "excuse_not_allowed"
+    EXCUSE_ALREADY_DECIDED = "excuse_already_decided"

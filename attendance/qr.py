@@ -1,0 +1,79 @@
+"""Rotating check-in tokens and numeric codes.
+
+A token names a session and a time step: `<session id>.<step>.<mac>`, the MAC a salted HMAC-SHA256
+over both and the session's own salt (so rotating the salt kills every token of that session). A
+token is accepted in its own step and the one before, then it is dead. The 6-digit code shown with
+it is derived the same way, so a code is only good for that session and those two steps.
+"""
+
+import base64
+import datetime
+import hmac
+
+import segno
+from django.conf import settings
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from attendance.errors import AttendanceErrorCode as Code
+from attendance.models import ClassSession
+from campusiq.core.errors import ServiceError
+
+TOKEN_SALT = "campusiq.attendance.qr-token"  # noqa: S105  (an HMAC domain separator, not a secret)
+CODE_SALT = "campusiq.attendance.numeric-code"
+MAC_BYTES = 12
+CODE_DIGITS = 6
+
+
+def step_seconds() -> int:
+    return settings.ATTENDANCE_QR_ROTATION_SECONDS
+
+
+def step_at(moment: datetime.datetime) -> int:
+    return int(moment.timestamp()) // step_seconds()
+
+
+def step_starts_at(step: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(step * step_seconds(), tz=datetime.UTC)
+
+
+def _mac(session_id: int, token_salt: str, step: int) -> str:
+    digest = salted_hmac(TOKEN_SALT, f"{session_id}.{step}.{token_salt}", algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest[:MAC_BYTES]).decode().rstrip("=")
+
+
+def qr_token_make(session: ClassSession, step: int | None = None) -> str:
+    step = step_at(timezone.now()) if step is None else step
+    return f"{session.pk}.{step}.{_mac(session.pk, session.token_salt, step)}"
+
+
+def qr_token_verify(token: str, *, at: datetime.datetime | None = None) -> tuple[ClassSession, int]:
+    """The session a token names, if its signature holds and it is fresh at `at` (default now)."""
+    parts = token.split(".") if isinstance(token, str) and len(token) <= 100 else []
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise ServiceError(Code.TOKEN_INVALID, "This check-in code is not valid.")
+    session_id, step = int(parts[0]), int(parts[1])
+    session = ClassSession.objects.select_related("section__course", "section__term").filter(pk=session_id).first()
+    if session is None or not hmac.compare_digest(parts[2], _mac(session.pk, session.token_salt, step)):
+        raise ServiceError(Code.TOKEN_INVALID, "This check-in code is not valid.")
+    current = step_at(at or timezone.now())
+    if step > current:
+        raise ServiceError(Code.TOKEN_INVALID, "This check-in code is not valid.")
+    if step < current - 1:
+        raise ServiceError(Code.TOKEN_EXPIRED, "This QR code has expired: scan the one on the screen now.")
+    return session, step
+
+
+def numeric_code(session: ClassSession, step: int) -> str:
+    digest = salted_hmac(CODE_SALT, f"{session.pk}.{step}.{session.token_salt}", algorithm="sha256").digest()
+    return str(int.from_bytes(digest[:5], "big") % 10**CODE_DIGITS).zfill(CODE_DIGITS)
+
+
+def numeric_code_matches(session: ClassSession, code: str, *, at: datetime.datetime | None = None) -> bool:
+    current = step_at(at or timezone.now())
+    return any(hmac.compare_digest(numeric_code(session, step), code) for step in (current, current - 1))
+
+
+def qr_svg(url: str) -> str:
+    """The QR code of a URL as inline SVG markup, drawn on the server."""
+    return segno.make(url, error="m").svg_inline(scale=8, border=2, dark="#000", light="#fff")

@@ -1,0 +1,183 @@
+"""Reads of attendance, and the one definition of the attendance rate (docs/ATTENDANCE.md):
+
+    rate = (present + late) / (sessions held since the student enrolled - excused)
+
+"Held" = sessions of the section, not cancelled, that started on or after the enrolment day, up to
+`as_of` (and, for a student who left, before the day they left). Cancelled sessions count for
+nobody; a voided check-in is an absence. No held session yet: the rate is None.
+"""
+
+import datetime
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.roles import Role
+from accounts.services import user_roles
+from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
+from students.models import Enrollment, Section
+from students.selectors import enrollments_visible_to
+
+Status = AttendanceRecord.Status
+ATTENDED = (Status.PRESENT, Status.LATE)
+
+
+@dataclass(frozen=True)
+class AttendanceRate:
+    enrollment: Enrollment
+    held: int
+    attended: int
+    late: int
+    excused: int
+    absent: int
+    planned: int  # every session of the term still counting for this student, past and future
+
+    @property
+    def counted(self) -> int:
+        return self.held - self.excused
+
+    @property
+    def rate(self) -> Decimal | None:
+        return (
+            None if self.counted <= 0 else (Decimal(self.attended) / Decimal(self.counted)).quantize(Decimal("0.0001"))
+        )
+
+    @property
+    def minimum(self) -> Decimal:
+        return self.enrollment.section.min_attendance_rate
+
+    @property
+    def needed(self) -> int:
+        """Sessions the student must attend over the term to reach the section's minimum."""
+        return math.ceil(self.minimum * (self.planned - self.excused))
+
+    @property
+    def remaining(self) -> int:
+        return max(self.planned - self.held, 0)
+
+    @property
+    def absences_left(self) -> int:
+        """How many more absences the minimum still allows (attending every other session)."""
+        return max(self.attended + self.remaining - self.needed, 0)
+
+    @property
+    def cannot_reach_minimum(self) -> bool:
+        return self.attended + self.remaining < self.needed
+
+
+def _left_on():
+    """The day the student left the section, or far in the future while they are in it."""
+    return Coalesce(OuterRef("ended_on"), Value(datetime.date(9999, 12, 31)))
+
+
+def _session_counts(as_of: datetime.datetime, *, only_held: bool):
+    """Correlated count of the enrollment's sessions (held so far, or all planned)."""
+    sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state=ClassSession.State.CANCELLED)
+    sessions = sessions.filter(starts_at__date__gte=OuterRef("enrolled_on"))
+    if only_held:
+        sessions = sessions.filter(starts_at__lte=as_of)
+    sessions = sessions.filter(starts_at__date__lt=_left_on())
+    return Coalesce(
+        Subquery(
+            sessions.order_by().values("section").annotate(n=Count("pk")).values("n"), output_field=IntegerField()
+        ),
+        Value(0),
+    )
+
+
+def _record_counts(as_of: datetime.datetime, statuses: tuple[str, ...]):
+    records = AttendanceRecord.objects.filter(
+        session__section=OuterRef("section_id"),
+        student=OuterRef("student_id"),
+        status__in=statuses,
+        session__starts_at__lte=as_of,
+        session__starts_at__date__gte=OuterRef("enrolled_on"),
+        session__starts_at__date__lt=_left_on(),
+    ).exclude(session__state=ClassSession.State.CANCELLED)
+    return Coalesce(
+        Subquery(records.order_by().values("student").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
+        Value(0),
+    )
+
+
+def enrollments_with_attendance(enrollments: QuerySet[Enrollment], *, as_of: datetime.datetime | None = None):
+    """Annotates each enrollment with its session and record counts: one query for any number of rows."""
+    as_of = as_of or timezone.now()
+    return enrollments.select_related("section__course", "section__term", "student__user").annotate(
+        sessions_held=_session_counts(as_of, only_held=True),
+        sessions_planned=_session_counts(as_of, only_held=False),
+        records_attended=_record_counts(as_of, ATTENDED),
+        records_late=_record_counts(as_of, (Status.LATE,)),
+        records_excused=_record_counts(as_of, (Status.EXCUSED,)),
+    )
+
+
+def attendance_rates(
+    enrollments: QuerySet[Enrollment], *, as_of: datetime.datetime | None = None
+) -> list[AttendanceRate]:
+    rows = []
+    for e in enrollments_with_attendance(enrollments, as_of=as_of):
+        absent = max(e.sessions_held - e.records_attended - e.records_excused, 0)
+        rows.append(
+            AttendanceRate(
+                enrollment=e,
+                held=e.sessions_held,
+                attended=e.records_attended,
+                late=e.records_late,
+                excused=e.records_excused,
+                absent=absent,
+                planned=e.sessions_planned,
+            )
+        )
+    return rows
+
+
+def attendance_rates_for_section(section: Section, *, as_of: datetime.datetime | None = None) -> list[AttendanceRate]:
+    enrollments = Enrollment.objects.filter(section=section).exclude(status=Enrollment.Status.DROPPED)
+    return attendance_rates(enrollments.order_by("student__student_number"), as_of=as_of)
+
+
+def attendance_rates_visible_to(user: User, *, as_of: datetime.datetime | None = None) -> list[AttendanceRate]:
+    return attendance_rates(enrollments_visible_to(user).exclude(status=Enrollment.Status.DROPPED), as_of=as_of)
+
+
+def class_sessions_visible_to(user: User) -> QuerySet[ClassSession]:
+    """Sessions of sections the user teaches, attends, or (advisors) their advisees attend; staff: all."""
+    sessions = ClassSession.objects.select_related("section__course", "section__term")
+    if not user.is_authenticated:
+        return sessions.none()
+    roles = user_roles(user)
+    if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
+        return sessions
+    visible = Q(section__lecturers=user)
+    visible |= Q(section__in=enrollments_visible_to(user).values("section_id"))
+    return sessions.filter(Exists(ClassSession.objects.filter(visible, pk=OuterRef("pk"))))
+
+
+def records_visible_to(user: User) -> QuerySet[AttendanceRecord]:
+    """A student's own records; a lecturer's sections' records; an advisor's advisees'; staff: all."""
+    records = AttendanceRecord.objects.select_related("session__section__course", "student__user")
+    if not user.is_authenticated:
+        return records.none()
+    roles = user_roles(user)
+    if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
+        return records
+    visible = Q(student__user=user)
+    if Role.LECTURER in roles:
+        visible |= Q(session__section__lecturers=user)
+    if Role.ADVISOR in roles:
+        visible |= Q(student__advisor=user)
+    return records.filter(Exists(AttendanceRecord.objects.filter(visible, pk=OuterRef("pk"))))
+
+
+def session_flags(session: ClassSession) -> QuerySet[ProxyFlag]:
+    return ProxyFlag.objects.filter(record__session=session).select_related("record__student__user")
+
+
+def session_checked_in_count(session: ClassSession) -> int:
+    return AttendanceRecord.objects.filter(session=session, status__in=ATTENDED).count()

@@ -1,0 +1,465 @@
+"""Actions that write attendance. Every check-in path (QR page, numeric code, card reader, API, staff)
+ends in attendance_check_in, so the rules hold the same everywhere."""
+
+import datetime
+import ipaddress
+import uuid
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import User
+from attendance.errors import AttendanceErrorCode as Code
+from attendance.models import (
+    AbsenceExcuse,
+    AttendanceRecord,
+    ClassSession,
+    DeviceSighting,
+    ProxyFlag,
+    TermHoliday,
+)
+from campusiq.core.errors import ServiceError
+from campusiq.core.models import AuditLogEntry
+from campusiq.core.services import audit_log_write
+from students.models import Enrollment, Section, Student
+
+Status = AttendanceRecord.Status
+State = ClassSession.State
+ATTENDED = (Status.PRESENT, Status.LATE)
+
+
+# --- Creating, opening, cancelling sessions --------------------------------------------------
+
+
+@transaction.atomic
+def class_session_create(
+    *,
+    section: Section,
+    starts_at: datetime.datetime,
+    ends_at: datetime.datetime,
+    room: str = "",
+    late_after_minutes: int = 10,
+    series: uuid.UUID | None = None,
+    actor: User | None = None,
+) -> ClassSession:
+    if timezone.is_naive(starts_at) or timezone.is_naive(ends_at) or ends_at <= starts_at:
+        raise ServiceError(Code.SESSION_TIME_INVALID, "A session needs an aware start and an end after it.")
+    term = section.term
+    if not term.start_date <= timezone.localtime(starts_at).date() <= term.end_date:
+        raise ServiceError(Code.SESSION_TIME_INVALID, f"The session must fall within term {term.name}.")
+    session = ClassSession(
+        section=section,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        room=room,
+        late_after_minutes=late_after_minutes,
+        series=series,
+    )
+    session.full_clean()
+    session.save()
+    audit_log_write(actor=actor, verb="class_session.created", target=session, action=AuditLogEntry.Action.CREATE)
+    return session
+
+
+@transaction.atomic
+def class_session_series_create(
+    *,
+    section: Section,
+    first_date: datetime.date,
+    start_time: datetime.time,
+    duration: datetime.timedelta,
+    until: datetime.date | None = None,
+    room: str = "",
+    late_after_minutes: int = 10,
+    actor: User | None = None,
+) -> list[ClassSession]:
+    """One session a week at the same wall-clock time (so it stays 10:00 across daylight-saving
+    changes), from first_date until `until` or the end of the term, skipping the term's holidays."""
+    term = section.term
+    until = min(until or term.end_date, term.end_date)
+    zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    holidays = set(TermHoliday.objects.filter(term=term).values_list("date", flat=True))
+    series = uuid.uuid4()
+    sessions = []
+    day = first_date
+    while day <= until:
+        if day not in holidays:
+            starts_at = datetime.datetime.combine(day, start_time, tzinfo=zone)
+            sessions.append(
+                class_session_create(
+                    section=section,
+                    starts_at=starts_at,
+                    ends_at=starts_at + duration,
+                    room=room,
+                    late_after_minutes=late_after_minutes,
+                    series=series,
+                    actor=actor,
+                )
+            )
+        day += datetime.timedelta(weeks=1)
+    return sessions
+
+
+@transaction.atomic
+def class_session_open(*, session: ClassSession, actor: User | None) -> ClassSession:
+    """Opens check-in, from ATTENDANCE_OPEN_EARLY_MINUTES before the start until the end."""
+    session = ClassSession.objects.select_for_update().get(pk=session.pk)
+    if session.state == State.OPEN:
+        return session
+    _refuse_finished(session)
+    now = timezone.now()
+    if now < session.starts_at - datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES):
+        raise ServiceError(Code.SESSION_NOT_STARTED, "This session cannot be opened yet.")
+    if now > session.ends_at:
+        raise ServiceError(Code.SESSION_ENDED, "This session has already ended.")
+    session.state, session.opened_at = State.OPEN, now
+    session.save(update_fields=["state", "opened_at", "updated_at"])
+    audit_log_write(actor=actor, verb="class_session.opened", target=session, changes={"state": ["scheduled", "open"]})
+    return session
+
+
+@transaction.atomic
+def class_session_cancel(*, session: ClassSession, actor: User | None, reason: str) -> ClassSession:
+    """A cancelled session counts for nobody; its records stay, but no rate includes them."""
+    if not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Say why the session is cancelled.", field="reason")
+    session = ClassSession.objects.select_for_update().get(pk=session.pk)
+    if session.state == State.CANCELLED:
+        return session
+    before = session.state
+    session.state = State.CANCELLED
+    session.save(update_fields=["state", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        verb="class_session.cancelled",
+        target=session,
+        changes={"state": [before, "cancelled"]},
+        reason=reason,
+    )
+    return session
+
+
+@transaction.atomic
+def class_session_close(*, session: ClassSession, actor: User | None) -> int:
+    """Closes a session: every student enrolled at its start without a record is marked absent.
+    Safe to run again (by the lecturer, then by the periodic task): it only fills what is missing."""
+    session = ClassSession.objects.select_for_update().get(pk=session.pk)
+    if session.state == State.CANCELLED:
+        raise ServiceError(Code.SESSION_CANCELLED, "A cancelled session is not closed.")
+    now = timezone.now()
+    missing = list(
+        enrolled_at_session(session).exclude(attendance_records__session=session).values_list("pk", flat=True)
+    )
+    AttendanceRecord.objects.bulk_create(
+        [
+            AttendanceRecord(
+                session=session, student_id=student_id, status=Status.ABSENT, recorded_at=now, method="closing"
+            )
+            for student_id in missing
+        ],
+        ignore_conflicts=True,
+    )
+    if session.state != State.CLOSED:
+        before = session.state
+        session.state, session.closed_at = State.CLOSED, now
+        session.save(update_fields=["state", "closed_at", "updated_at"])
+        audit_log_write(
+            actor=actor,
+            verb="class_session.closed",
+            target=session,
+            changes={"state": [before, "closed"], "marked_absent": [None, len(missing)]},
+        )
+    section_id = session.section_id
+    transaction.on_commit(lambda: _warnings_task().delay(section_id=section_id))
+    return len(missing)
+
+
+def _warnings_task():
+    from attendance.tasks import attendance_warnings_send
+
+    return attendance_warnings_send
+
+
+def enrolled_at_session(session: ClassSession):
+    """Students enrolled in the section on the session's day (dropped later still count for it)."""
+    day = timezone.localtime(session.starts_at).date()
+    return Student.objects.filter(
+        Q(enrollments__status=Enrollment.Status.ENROLLED) | Q(enrollments__ended_on__gt=day),
+        enrollments__section_id=session.section_id,
+        enrollments__enrolled_on__lte=day,
+    )
+
+
+def _refuse_finished(session: ClassSession) -> None:
+    if session.state == State.CANCELLED:
+        raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
+    if session.state == State.CLOSED:
+        raise ServiceError(Code.SESSION_CLOSED, "This session is closed.")
+
+
+# --- Check-in --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    record: AttendanceRecord
+    created: bool
+    flags: list[str] = field(default_factory=list)
+
+
+def check_in_refusal(*, session: ClassSession, student: Student, at: datetime.datetime) -> None:
+    """Raises the reason this student cannot check in to this session at this moment, if any."""
+    _refuse_finished(session)
+    if at < session.starts_at - datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES):
+        raise ServiceError(Code.SESSION_NOT_STARTED, "This session has not started yet.")
+    if at > session.ends_at:
+        raise ServiceError(Code.SESSION_ENDED, "This session has ended.")
+    if session.state != State.OPEN:
+        raise ServiceError(Code.SESSION_NOT_OPEN, "Check-in for this session is not open.")
+    if student.status == Student.Status.SUSPENDED:
+        raise ServiceError(Code.STUDENT_SUSPENDED, "Your enrolment is suspended: see the registry office.")
+    if student.status != Student.Status.ACTIVE:
+        raise ServiceError(Code.STUDENT_NOT_ACTIVE, "Only active students check in.")
+    if not Enrollment.objects.filter(
+        student=student, section_id=session.section_id, status=Enrollment.Status.ENROLLED
+    ).exists():
+        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
+
+
+def attendance_check_in(
+    *,
+    student: Student,
+    session: ClassSession,
+    method: str,
+    scanned_at: datetime.datetime | None = None,
+    ip: str | None = None,
+    user_agent: str = "",
+    device_id: str = "",
+    recorded_by: User | None = None,
+) -> CheckIn:
+    """Records the student present (or late) in the session. A second check-in returns the existing
+    record. Proxy signs are flagged for the lecturer, or refused where the institution says so."""
+    scanned_at = scanned_at or timezone.now()
+    check_in_refusal(session=session, student=student, at=scanned_at)
+    existing = AttendanceRecord.objects.filter(session=session, student=student).first()
+    if existing is not None:
+        return CheckIn(record=existing, created=False)
+    flags = proxy_signs(session=session, student=student, ip=ip, device_id=device_id)
+    refused = [kind for kind, _ in flags if kind in settings.ATTENDANCE_REFUSE_FLAGS]
+    if refused:
+        raise ServiceError(
+            Code.PROXY_REFUSED,
+            "This check-in was refused: " + "; ".join(ProxyFlag.Kind(kind).label.lower() for kind in refused) + ".",
+        )
+    late = scanned_at > session.starts_at + datetime.timedelta(minutes=session.late_after_minutes)
+    try:
+        with transaction.atomic():
+            record = AttendanceRecord.objects.create(
+                session=session,
+                student=student,
+                status=Status.LATE if late else Status.PRESENT,
+                recorded_at=scanned_at,
+                method=method,
+                recorded_by=recorded_by,
+                ip=ip or None,
+                user_agent=user_agent[:300],
+                device_id=device_id[:64],
+            )
+            _flags_write(session=session, record=record, flags=flags, device_id=device_id)
+            if device_id:
+                _device_seen(student=student, device_id=device_id, at=scanned_at)
+    except IntegrityError:  # the same student at the same instant, from two taps: one record
+        return CheckIn(record=AttendanceRecord.objects.get(session=session, student=student), created=False)
+    return CheckIn(record=record, created=True, flags=[kind for kind, _ in flags])
+
+
+def proxy_signs(*, session: ClassSession, student: Student, ip: str | None, device_id: str) -> list[tuple[str, str]]:
+    """(kind, detail) for each sign that this check-in is made for someone else (docs/ATTENDANCE.md)."""
+    signs = []
+    if device_id:
+        session_devices = AttendanceRecord.objects.filter(session=session).exclude(device_id="")
+        if session_devices.filter(device_id=device_id).exclude(student=student).exists():
+            signs.append((ProxyFlag.Kind.SHARED_DEVICE, "This device already checked in another student here."))
+        sightings = {s.device_id: s.check_ins for s in DeviceSighting.objects.filter(student=student)}
+        usual = {d for d, count in sightings.items() if count >= settings.ATTENDANCE_USUAL_DEVICE_CHECK_INS}
+        if device_id not in sightings and usual and not session_devices.filter(device_id__in=usual).exists():
+            signs.append((ProxyFlag.Kind.NEW_DEVICE, "First check-in from this device; the usual one is not here."))
+    networks = campus_networks()
+    if networks and ip and not any(_ip_in(ip, network) for network in networks):
+        signs.append((ProxyFlag.Kind.OFF_CAMPUS, f"Address {ip} is outside the campus networks."))
+    return signs
+
+
+def campus_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(cidr, strict=False) for cidr in settings.ATTENDANCE_CAMPUS_NETWORKS]
+
+
+def _ip_in(ip: str, network) -> bool:
+    try:
+        return ipaddress.ip_address(ip) in network
+    except ValueError:
+        return False
+
+
+def _flags_write(*, session: ClassSession, record: AttendanceRecord, flags, device_id: str) -> None:
+    new = [ProxyFlag(record=record, kind=kind, detail=detail) for kind, detail in flags]
+    if any(kind == ProxyFlag.Kind.SHARED_DEVICE for kind, _ in flags):
+        # The earlier check-ins from the same device are suspect too.
+        for other in AttendanceRecord.objects.filter(session=session, device_id=device_id).exclude(pk=record.pk):
+            new.append(
+                ProxyFlag(record=other, kind=ProxyFlag.Kind.SHARED_DEVICE, detail="Device shared in this session.")
+            )
+    ProxyFlag.objects.bulk_create(new, ignore_conflicts=True)
+
+
+def _device_seen(*, student: Student, device_id: str, at: datetime.datetime) -> None:
+    updated = DeviceSighting.objects.filter(student=student, device_id=device_id).update(
+        last_seen=at, check_ins=F("check_ins") + 1
+    )
+    if not updated:
+        DeviceSighting.objects.bulk_create(
+            [DeviceSighting(student=student, device_id=device_id, first_seen=at, last_seen=at)], ignore_conflicts=True
+        )
+
+
+# --- Lecturers' corrections, excuses ----------------------------------------------------------
+
+
+@transaction.atomic
+def attendance_record_set(
+    *, session: ClassSession, student: Student, status: str, actor: User | None, reason: str, method: str = "manual"
+) -> AttendanceRecord:
+    """Sets a student's record in a session by hand (creating it if needed). Audited: who, old -> new, why."""
+    if not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Give a reason for the change.", field="reason")
+    if status not in Status.values:
+        raise ServiceError("status_invalid", f"Status must be one of {', '.join(Status.values)}.", field="status")
+    if session.state == State.CANCELLED:
+        raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
+    if not enrolled_at_session(session).filter(pk=student.pk).exists():
+        raise ServiceError(Code.NOT_ENROLLED, f"{student} was not enrolled on the session's day.", field="student")
+    record = AttendanceRecord.objects.select_for_update().filter(session=session, student=student).first()
+    before = None if record is None else record.status
+    if record is None:
+        record = AttendanceRecord(session=session, student=student, recorded_at=timezone.now(), method=method)
+    record.status, record.recorded_by, record.voided = status, actor, False
+    record.note = reason
+    record.save()
+    audit_log_write(
+        actor=actor, verb="attendance.changed", target=record, changes={"status": [before, status]}, reason=reason
+    )
+    return record
+
+
+@transaction.atomic
+def attendance_record_void(*, record: AttendanceRecord, actor: User | None, reason: str) -> AttendanceRecord:
+    """Voids a check-in the lecturer believes was made by proxy: it counts as absent. Audited."""
+    if not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Say why the check-in is voided.", field="reason")
+    record = AttendanceRecord.objects.select_for_update().get(pk=record.pk)
+    before = record.status
+    record.status, record.voided, record.note = Status.ABSENT, True, reason
+    record.save(update_fields=["status", "voided", "note", "updated_at"])
+    audit_log_write(
+        actor=actor, verb="attendance.voided", target=record, changes={"status": [before, "absent"]}, reason=reason
+    )
+    return record
+
+
+@transaction.atomic
+def absence_excuse_submit(*, record: AttendanceRecord, student: Student, reason: str) -> AbsenceExcuse:
+    if record.student_id != student.pk or record.status != Status.ABSENT or record.voided:
+        raise ServiceError(Code.EXCUSE_NOT_ALLOWED, "Only your own absences can be excused.")
+    if not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Say why you were absent.", field="reason")
+    if AbsenceExcuse.objects.filter(record=record).exists():
+        raise ServiceError(Code.EXCUSE_NOT_ALLOWED, "An excuse for this absence was already submitted.", status=409)
+    return AbsenceExcuse.objects.create(record=record, reason=reason)
+
+
+@transaction.atomic
+def absence_excuse_decide(*, excuse: AbsenceExcuse, approve: bool, actor: User | None, note: str = "") -> AbsenceExcuse:
+    excuse = AbsenceExcuse.objects.select_for_update().select_related("record").get(pk=excuse.pk)
+    if excuse.state != AbsenceExcuse.State.SUBMITTED:
+        raise ServiceError(Code.EXCUSE_ALREADY_DECIDED, "This excuse was already decided.", status=409)
+    excuse.state = AbsenceExcuse.State.APPROVED if approve else AbsenceExcuse.State.REJECTED
+    excuse.decided_by, excuse.decided_at, excuse.decision_note = actor, timezone.now(), note
+    excuse.save(update_fields=["state", "decided_by", "decided_at", "decision_note", "updated_at"])
+    if approve:
+        record = excuse.record
+        record.status = Status.EXCUSED
+        record.save(update_fields=["status", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        verb="attendance.excuse_decided",
+        target=excuse.record,
+        changes={"excuse": ["submitted", excuse.state]},
+        reason=note,
+    )
+    return excuse
+
+
+# --- Periodic work ---------------------------------------------------------------------------
+
+
+def class_sessions_close_finished() -> int:
+    """Closes every open or scheduled session whose end lies ATTENDANCE_AUTO_CLOSE_AFTER_MINUTES back."""
+    cutoff = timezone.now() - datetime.timedelta(minutes=settings.ATTENDANCE_AUTO_CLOSE_AFTER_MINUTES)
+    finished = ClassSession.objects.filter(state__in=[State.OPEN, State.SCHEDULED], ends_at__lte=cutoff)
+    count = 0
+    for session in finished.iterator():
+        class_session_close(session=session, actor=None)
+        count += 1
+    return count
+
+
+def attendance_evidence_purge() -> int:
+    """Forgets IP, user agent and device id of check-ins older than the retention period."""
+    cutoff = timezone.now() - datetime.timedelta(days=settings.ATTENDANCE_EVIDENCE_RETENTION_DAYS)
+    old = AttendanceRecord.objects.filter(recorded_at__lt=cutoff).exclude(ip=None, user_agent="", device_id="")
+    return old.update(ip=None, user_agent="", device_id="")
+
+
+@transaction.atomic
+def attendance_warnings_send(*, section_id: int) -> int:
+    """One email per downward crossing of ATTENDANCE_WARNING_RATE, to the student, the section's
+    lecturers and the student's advisor. Rising back above re-arms the warning."""
+    from django.core.mail import send_mail
+
+    from attendance.models import AttendanceWarningState
+    from attendance.selectors import attendance_rates_for_section
+
+    section = Section.objects.select_related("course", "term").prefetch_related("lecturers").get(pk=section_id)
+    level = Decimal(str(settings.ATTENDANCE_WARNING_RATE))
+    states = {s.student_id: s for s in AttendanceWarningState.objects.select_for_update().filter(section=section)}
+    lecturers = [user.email for user in section.lecturers.all()]
+    sent = 0
+    for row in attendance_rates_for_section(section):
+        student = row.enrollment.student
+        state = states.get(student.pk) or AttendanceWarningState(student=student, section=section)
+        below = row.rate is not None and row.rate < level
+        if below and not state.below:
+            recipients = [student.user.email, *lecturers]
+            if student.advisor_id:
+                recipients.append(student.advisor.email)
+            send_mail(
+                subject=f"Attendance below {level:.0%} in {section.course.code}",
+                message=(
+                    f"{student.user.get_full_name() or student.student_number}'s attendance in {section} is "
+                    f"{row.rate:.0%} ({row.attended} of {row.counted} sessions), below {level:.0%}. "
+                    f"The course minimum is {row.minimum:.0%}; {row.absences_left} more absence(s) allowed."
+                ),
+                from_email=None,
+                recipient_list=recipients,
+            )
+            state.last_warned_at = timezone.now()
+            sent += 1
+        if below != state.below or state.pk is None:
+            state.below = below
+            state.save()
+    return sent
