@@ -8,6 +8,7 @@ from django.contrib.auth.models import Group
 
 from accounts.models import User
 from accounts.roles import Role, group_name
+from attendance import models as attendance
 from students import models as campus
 
 TERM_START = datetime.date(2026, 9, 14)
@@ -135,3 +136,29 @@ class TermOutcomeFactory(factory.django.DjangoModelFactory):
     student = factory.SubFactory(StudentFactory)
     term = factory.SubFactory(TermFactory)
     outcome = campus.TermOutcome.Outcome.PASSED
+
+
+class ClassSessionFactory(factory.django.DjangoModelFactory):
+    """An open session of 90 minutes starting at 10:00 UTC on the section's first day."""
+
+    class Meta:
+        model = attendance.ClassSession
+
+    section = factory.SubFactory(SectionFactory)
+    starts_at = factory.LazyAttribute(
+        lambda s: datetime.datetime.combine(s.section.term.start_date, datetime.time(10, 0), tzinfo=datetime.UTC)
+    )
+    ends_at = factory.LazyAttribute(lambda s: s.starts_at + datetime.timedelta(minutes=90))
+    room = "B-101"
+    state = attendance.ClassSession.State.OPEN
+
+
+class AttendanceRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.AttendanceRecord
+
+    session = factory.SubFactory(ClassSessionFactory)
+    student = factory.SubFactory(StudentFactory)
+    status = attendance.AttendanceRecord.Status.PRESENT
+    recorded_at = factory.LazyAttribute(lambda r: r.session.starts_at)
+    method = attendance.AttendanceRecord.Method.QR

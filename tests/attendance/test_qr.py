@@ -1,0 +1,100 @@
+"""Rotating tokens: accepted in their own step and the one before, then dead; forged ones never."""
+
+import datetime
+
+import pytest
+import time_machine
+
+from attendance import qr
+from attendance.errors import AttendanceErrorCode as Code
+from campusiq.core.errors import ServiceError
+from tests.factories import ClassSessionFactory
+
+pytestmark = pytest.mark.django_db
+T0 = datetime.datetime(2026, 9, 14, 10, 0, 3, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def session():
+    return ClassSessionFactory()
+
+
+def refusal(token: str, at: datetime.datetime) -> str:
+    with pytest.raises(ServiceError) as error:
+        qr.qr_token_verify(token, at=at)
+    return error.value.code
+
+
+def test_token_names_its_session_and_step(session):
+    step = qr.step_at(T0)
+    assert qr.qr_token_verify(qr.qr_token_make(session, step), at=T0) == (session, step)
+
+
+def test_accepted_in_its_step_and_the_next_then_dead(session, settings):
+    settings.ATTENDANCE_QR_ROTATION_SECONDS = 15
+    step = qr.step_at(T0)
+    token = qr.qr_token_make(session, step)
+    step_start = qr.step_starts_at(step)
+    assert qr.qr_token_verify(token, at=step_start + datetime.timedelta(seconds=14.9))
+    assert qr.qr_token_verify(token, at=step_start + datetime.timedelta(seconds=29.9))
+    assert refusal(token, step_start + datetime.timedelta(seconds=30)) == Code.TOKEN_EXPIRED
+
+
+def test_token_from_the_future_is_forged(session):
+    step = qr.step_at(T0)
+    assert refusal(qr.qr_token_make(session, step + 1), T0) == Code.TOKEN_INVALID
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # signature changed
+        lambda t: "9999." + t.split(".", 1)[1],  # another session id
+        lambda t: t.split(".")[0] + "." + str(int(t.split(".")[1]) - 1) + "." + t.split(".")[2],  # step moved
+        lambda t: "",
+        lambda t: "1.2",
+        lambda t: "a.b.c",
+        lambda t: t + ".extra",
+        lambda t: "1." + "9" * 200 + ".x",
+    ],
+)
+def test_forged_tokens_are_invalid(session, mangle):
+    token = qr.qr_token_make(session, qr.step_at(T0))
+    assert refusal(mangle(token), T0) == Code.TOKEN_INVALID
+
+
+def test_token_of_one_session_is_not_valid_for_another():
+    first, second = ClassSessionFactory(), ClassSessionFactory()
+    step = qr.step_at(T0)
+    token = qr.qr_token_make(first, step)
+    forged = f"{second.pk}.{step}.{token.split('.')[2]}"
+    assert refusal(forged, T0) == Code.TOKEN_INVALID
+
+
+def test_rotating_the_salt_kills_issued_tokens(session):
+    token = qr.qr_token_make(session, qr.step_at(T0))
+    session.token_salt = "0" * 32
+    session.save(update_fields=["token_salt"])
+    assert refusal(token, T0) == Code.TOKEN_INVALID
+
+
+def test_numeric_code_rotates_and_is_accepted_for_two_steps(session):
+    step = qr.step_at(T0)
+    code = qr.numeric_code(session, step)
+    assert len(code) == 6 and code.isdigit()
+    assert qr.numeric_code(session, step + 1) != code or qr.numeric_code(session, step + 2) != code
+    assert qr.numeric_code_matches(session, code, at=T0)
+    assert qr.numeric_code_matches(session, code, at=qr.step_starts_at(step + 1))
+    assert not qr.numeric_code_matches(session, code, at=qr.step_starts_at(step + 2))
+    assert not qr.numeric_code_matches(ClassSessionFactory(), code, at=T0)  # another salt: 1 in 500,000
+
+
+def test_make_uses_the_current_step(session):
+    with time_machine.travel(T0, tick=False):
+        token = qr.qr_token_make(session)
+    assert token.split(".")[1] == str(qr.step_at(T0))
+
+
+def test_qr_svg_is_inline_svg():
+    svg = qr.qr_svg("https://campus.example/c/1.2.abc/")
+    assert svg.startswith("<svg") and "<script" not in svg

@@ -1,0 +1,365 @@
+"""Attendance services: sessions, check-in and its refusals, proxy signs, closing, corrections, excuses."""
+
+import datetime
+import threading
+
+import pytest
+import time_machine
+from django.db import connection
+
+from accounts.roles import Role
+from attendance import services
+from attendance.errors import AttendanceErrorCode as Code
+from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, DeviceSighting, ProxyFlag, TermHoliday
+from campusiq.core.errors import ServiceError
+from campusiq.core.models import AuditLogEntry
+from students.models import Enrollment, Student
+from tests.factories import (
+    AttendanceRecordFactory,
+    ClassSessionFactory,
+    EnrollmentFactory,
+    SectionFactory,
+    StudentFactory,
+    TermFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+UTC = datetime.UTC
+START = datetime.datetime(2026, 9, 14, 10, 0, tzinfo=UTC)  # the factories' session start
+
+
+@pytest.fixture
+def session():
+    return ClassSessionFactory(late_after_minutes=10)
+
+
+@pytest.fixture
+def student(session):
+    return EnrollmentFactory(section=session.section).student
+
+
+def check_in(session, student, at=START + datetime.timedelta(minutes=2), **kwargs):
+    return services.attendance_check_in(student=student, session=session, method="qr", scanned_at=at, **kwargs)
+
+
+def refusal(session, student, at=START + datetime.timedelta(minutes=2), **kwargs) -> str:
+    with pytest.raises(ServiceError) as error:
+        check_in(session, student, at=at, **kwargs)
+    assert not AttendanceRecord.objects.filter(session=session, student=student).exists()
+    return error.value.code
+
+
+# --- sessions --------------------------------------------------------------------------------
+
+
+def test_weekly_series_keeps_wall_clock_time_across_dst_and_skips_holidays(settings):
+    settings.TIME_ZONE = "Europe/Lisbon"
+    term = TermFactory(start_date=datetime.date(2026, 9, 14), end_date=datetime.date(2026, 12, 18),
+                       add_drop_deadline=datetime.date(2026, 9, 28))  # fmt: skip
+    TermHoliday.objects.create(term=term, date=datetime.date(2026, 10, 5), name="Republic Day")
+    section = SectionFactory(term=term)
+    sessions = services.class_session_series_create(
+        section=section, first_date=datetime.date(2026, 9, 14), start_time=datetime.time(10, 0),
+        duration=datetime.timedelta(minutes=90), room="A-1",
+    )  # fmt: skip
+    days = [s.starts_at.date() for s in sessions]
+    assert datetime.date(2026, 10, 5) not in days
+    assert days[0] == datetime.date(2026, 9, 14) and days[-1] == datetime.date(2026, 12, 14)
+    assert len(sessions) == 14 - 1  # Mondays 14 Sep to 14 Dec, less the holiday
+    # Lisbon is UTC+1 in summer time and UTC+0 after 25 October: 10:00 local both sides.
+    utc_hours = {s.starts_at.astimezone(UTC).date(): s.starts_at.astimezone(UTC).hour for s in sessions}
+    assert utc_hours[datetime.date(2026, 10, 19)] == 9 and utc_hours[datetime.date(2026, 10, 26)] == 10
+    assert len({s.series for s in sessions}) == 1
+
+
+def test_session_must_fall_in_its_term_and_end_after_start(session):
+    section = session.section
+    with pytest.raises(ServiceError):
+        services.class_session_create(section=section, starts_at=START, ends_at=START)
+    with pytest.raises(ServiceError):
+        outside = datetime.datetime(2030, 1, 1, 10, tzinfo=UTC)
+        services.class_session_create(section=section, starts_at=outside, ends_at=outside + datetime.timedelta(hours=1))
+
+
+def test_open_only_shortly_before_start_until_end():
+    session = ClassSessionFactory(state=ClassSession.State.SCHEDULED)
+    with time_machine.travel(START - datetime.timedelta(minutes=16)), pytest.raises(ServiceError) as error:
+        services.class_session_open(session=session, actor=None)
+    assert error.value.code == Code.SESSION_NOT_STARTED
+    with time_machine.travel(START - datetime.timedelta(minutes=14)):
+        assert services.class_session_open(session=session, actor=None).state == ClassSession.State.OPEN
+    assert AuditLogEntry.objects.filter(verb="class_session.opened").count() == 1
+
+
+def test_cancel_needs_a_reason_and_is_audited(session):
+    with pytest.raises(ServiceError):
+        services.class_session_cancel(session=session, actor=None, reason="  ")
+    services.class_session_cancel(session=session, actor=None, reason="lecturer ill")
+    session.refresh_from_db()
+    assert session.state == ClassSession.State.CANCELLED
+    assert AuditLogEntry.objects.get(verb="class_session.cancelled").reason == "lecturer ill"
+
+
+# --- check-in --------------------------------------------------------------------------------
+
+
+def test_present_then_late_after_the_threshold(session, student):
+    result = check_in(session, student, at=START + datetime.timedelta(minutes=10))
+    assert result.created and result.record.status == "present"
+    other = EnrollmentFactory(section=session.section).student
+    assert check_in(session, other, at=START + datetime.timedelta(minutes=10, seconds=1)).record.status == "late"
+
+
+def test_second_check_in_returns_the_existing_record(session, student):
+    first = check_in(session, student)
+    again = check_in(session, student, at=START + datetime.timedelta(minutes=30))
+    assert not again.created and again.record.pk == first.record.pk and again.record.status == "present"
+    assert AttendanceRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("state", "offset_minutes", "code"),
+    [
+        (ClassSession.State.OPEN, -16, Code.SESSION_NOT_STARTED),
+        (ClassSession.State.OPEN, 91, Code.SESSION_ENDED),
+        (ClassSession.State.SCHEDULED, 5, Code.SESSION_NOT_OPEN),
+        (ClassSession.State.CLOSED, 5, Code.SESSION_CLOSED),
+        (ClassSession.State.CANCELLED, 5, Code.SESSION_CANCELLED),
+    ],
+)
+def test_session_not_open_refusals(state, offset_minutes, code):
+    session = ClassSessionFactory(state=state)
+    student = EnrollmentFactory(section=session.section).student
+    assert refusal(session, student, at=START + datetime.timedelta(minutes=offset_minutes)) == code
+
+
+def test_student_refusals(session):
+    assert refusal(session, StudentFactory()) == Code.NOT_ENROLLED
+    suspended = EnrollmentFactory(section=session.section, student=StudentFactory(status=Student.Status.SUSPENDED))
+    assert refusal(session, suspended.student) == Code.STUDENT_SUSPENDED
+    graduated = EnrollmentFactory(section=session.section, student=StudentFactory(status=Student.Status.GRADUATED))
+    assert refusal(session, graduated.student) == Code.STUDENT_NOT_ACTIVE
+    dropped = EnrollmentFactory(section=session.section, status=Enrollment.Status.DROPPED, ended_on=START.date())
+    assert refusal(session, dropped.student) == Code.NOT_ENROLLED
+
+
+def test_check_in_keeps_its_evidence(session, student):
+    record = check_in(session, student, ip="10.1.2.3", user_agent="Phone/1.0", device_id="dev-a").record
+    assert (record.ip, record.user_agent, record.device_id, record.method) == ("10.1.2.3", "Phone/1.0", "dev-a", "qr")
+    assert DeviceSighting.objects.get(student=student, device_id="dev-a").check_ins == 1
+
+
+# --- anti-proxy ------------------------------------------------------------------------------
+
+
+def test_one_device_checking_in_two_students_flags_both(session, student):
+    friend = EnrollmentFactory(section=session.section).student
+    first = check_in(session, student, device_id="shared-phone")
+    second = check_in(session, friend, device_id="shared-phone")
+    assert first.flags == [] and second.flags == ["shared_device"]
+    flagged = set(ProxyFlag.objects.filter(kind="shared_device").values_list("record__student_id", flat=True))
+    assert flagged == {student.pk, friend.pk}
+
+
+def test_new_device_while_the_usual_one_is_absent_is_flagged(session, student):
+    DeviceSighting.objects.create(
+        student=student, device_id="own-phone", first_seen=START, last_seen=START, check_ins=5
+    )
+    result = check_in(session, student, device_id="someone-elses-phone")
+    assert result.flags == ["new_device"]
+
+
+def test_new_device_is_not_flagged_for_a_student_without_history(session, student):
+    DeviceSighting.objects.create(
+        student=student, device_id="own-phone", first_seen=START, last_seen=START, check_ins=2
+    )
+    assert check_in(session, student, device_id="new-phone").flags == []
+
+
+def test_off_campus_only_when_networks_are_configured(session, student, settings):
+    settings.ATTENDANCE_CAMPUS_NETWORKS = ["193.136.0.0/16", "2001:690::/32"]
+    assert check_in(session, student, ip="8.8.8.8").flags == ["off_campus"]
+    other = EnrollmentFactory(section=session.section).student
+    assert check_in(session, other, ip="193.136.4.20").flags == []
+
+
+def test_institution_can_turn_a_flag_into_a_refusal(session, student, settings):
+    settings.ATTENDANCE_CAMPUS_NETWORKS = ["193.136.0.0/16"]
+    settings.ATTENDANCE_REFUSE_FLAGS = ["off_campus"]
+    assert refusal(session, student, ip="8.8.8.8") == Code.PROXY_REFUSED
+    assert not ProxyFlag.objects.exists() and not DeviceSighting.objects.exists()
+
+
+# --- closing ---------------------------------------------------------------------------------
+
+
+def test_close_marks_the_missing_absent_once(session, student):
+    check_in(session, student)
+    absent = EnrollmentFactory(section=session.section, enrolled_on=START.date()).student
+    late_joiner = EnrollmentFactory(section=session.section, enrolled_on=START.date() + datetime.timedelta(days=1))
+    left_later = EnrollmentFactory(section=session.section, status=Enrollment.Status.WITHDRAWN,
+                                   ended_on=START.date() + datetime.timedelta(days=30))  # fmt: skip
+    assert services.class_session_close(session=session, actor=None) == 2
+    statuses = dict(AttendanceRecord.objects.filter(session=session).values_list("student_id", "status"))
+    assert statuses == {student.pk: "present", absent.pk: "absent", left_later.student_id: "absent"}
+    assert late_joiner.student_id not in statuses
+    assert services.class_session_close(session=session, actor=None) == 0
+    assert AttendanceRecord.objects.filter(session=session).count() == 3
+    assert AuditLogEntry.objects.filter(verb="class_session.closed").count() == 1
+
+
+def test_closing_a_cancelled_session_is_refused():
+    session = ClassSessionFactory(state=ClassSession.State.CANCELLED)
+    EnrollmentFactory(section=session.section)
+    with pytest.raises(ServiceError):
+        services.class_session_close(session=session, actor=None)
+    assert not AttendanceRecord.objects.exists()
+
+
+def test_periodic_task_closes_sessions_that_ended(settings):
+    from attendance.tasks import close_finished_sessions
+
+    ended = ClassSessionFactory()
+    EnrollmentFactory(section=ended.section)
+    running = ClassSessionFactory(
+        starts_at=START + datetime.timedelta(days=7), ends_at=START + datetime.timedelta(days=7, hours=2)
+    )
+    with time_machine.travel(START + datetime.timedelta(hours=2, minutes=1)):
+        assert close_finished_sessions.delay().get() == 1
+    ended.refresh_from_db()
+    running.refresh_from_db()
+    assert ended.state == "closed" and running.state == "open"
+    assert AttendanceRecord.objects.filter(session=ended, status="absent").count() == 1
+
+
+# --- corrections and excuses -----------------------------------------------------------------
+
+
+def test_lecturer_sets_a_status_with_reason_audited(session, student):
+    lecturer = UserFactory(roles=[Role.LECTURER])
+    check_in(session, student)
+    record = services.attendance_record_set(session=session, student=student, status="excused", actor=lecturer,
+                                            reason="medical note")  # fmt: skip
+    assert record.status == "excused"
+    entry = AuditLogEntry.objects.get(verb="attendance.changed")
+    assert (entry.changes, entry.reason, entry.actor_id) == (
+        {"status": ["present", "excused"]},
+        "medical note",
+        lecturer.pk,
+    )
+    with pytest.raises(ServiceError):
+        services.attendance_record_set(session=session, student=student, status="present", actor=lecturer, reason="")
+    with pytest.raises(ServiceError):
+        services.attendance_record_set(
+            session=session, student=StudentFactory(), status="present", actor=lecturer, reason="x"
+        )
+
+
+def test_void_makes_a_check_in_an_absence(session, student):
+    record = check_in(session, student, device_id="x").record
+    services.attendance_record_void(record=record, actor=None, reason="proxy: friend's phone")
+    record.refresh_from_db()
+    assert (record.status, record.voided) == ("absent", True)
+    assert check_in(session, student).record.status == "absent"  # no second chance by scanning again
+    assert AuditLogEntry.objects.filter(verb="attendance.voided").exists()
+
+
+def test_excuse_submitted_and_approved(session, student):
+    record = AttendanceRecordFactory(session=session, student=student, status="absent")
+    excuse = services.absence_excuse_submit(record=record, student=student, reason="hospital")
+    with pytest.raises(ServiceError) as error:
+        services.absence_excuse_submit(record=record, student=student, reason="again")
+    assert error.value.status == 409
+    services.absence_excuse_decide(excuse=excuse, approve=True, actor=None, note="ok")
+    record.refresh_from_db()
+    assert record.status == "excused"
+    with pytest.raises(ServiceError):
+        services.absence_excuse_decide(excuse=excuse, approve=False, actor=None)
+
+
+def test_excuse_rejected_keeps_the_absence(session, student):
+    record = AttendanceRecordFactory(session=session, student=student, status="absent")
+    excuse = services.absence_excuse_submit(record=record, student=student, reason="overslept")
+    services.absence_excuse_decide(excuse=excuse, approve=False, actor=None, note="not a valid reason")
+    record.refresh_from_db()
+    assert record.status == "absent" and AbsenceExcuse.objects.get().state == "rejected"
+
+
+def test_only_own_absences_can_be_excused(session, student):
+    present = AttendanceRecordFactory(session=session, student=student, status="present")
+    with pytest.raises(ServiceError):
+        services.absence_excuse_submit(record=present, student=student, reason="x")
+    other = AttendanceRecordFactory(session=session, status="absent")
+    with pytest.raises(ServiceError):
+        services.absence_excuse_submit(record=other, student=student, reason="x")
+
+
+# --- warnings and privacy --------------------------------------------------------------------
+
+
+def test_one_warning_email_per_crossing(mailoutbox, settings):
+    settings.ATTENDANCE_WARNING_RATE = 0.75
+    lecturer, advisor = UserFactory(roles=[Role.LECTURER]), UserFactory(roles=[Role.ADVISOR])
+    section = SectionFactory(lecturers=[lecturer])
+    student = EnrollmentFactory(section=section, student=StudentFactory(advisor=advisor)).student
+    day = datetime.timedelta(days=1)
+    hour = datetime.timedelta(hours=1)
+    sessions = [
+        ClassSessionFactory(section=section, starts_at=START + i * day, ends_at=START + i * day + hour)
+        for i in range(4)
+    ]
+    statuses = ["present", "absent", "present", "present"]
+    for s, status in zip(sessions, statuses, strict=True):
+        AttendanceRecordFactory(session=s, student=student, status=status)
+    with time_machine.travel(START + datetime.timedelta(days=1, hours=2)):  # 1 of 2 held: 50%
+        assert services.attendance_warnings_send(section_id=section.pk) == 1
+        assert services.attendance_warnings_send(section_id=section.pk) == 0  # still below: no repeat
+    assert set(mailoutbox[0].to) == {student.user.email, lecturer.email, advisor.email}
+    with time_machine.travel(START + datetime.timedelta(days=3, hours=2)):  # 3 of 4: 75%, back at the level
+        assert services.attendance_warnings_send(section_id=section.pk) == 0
+    fifth = ClassSessionFactory(section=section, starts_at=START + 4 * day, ends_at=START + 4 * day + hour)
+    AttendanceRecordFactory(session=fifth, student=student, status="absent")
+    with time_machine.travel(START + datetime.timedelta(days=4, hours=2)):  # 3 of 5: 60%, crossed again
+        assert services.attendance_warnings_send(section_id=section.pk) == 1
+    assert len(mailoutbox) == 2
+
+
+def test_evidence_is_purged_after_retention(session, student, settings):
+    settings.ATTENDANCE_EVIDENCE_RETENTION_DAYS = 180
+    record = check_in(session, student, ip="10.0.0.1", user_agent="UA", device_id="dev")
+    with time_machine.travel(START + datetime.timedelta(days=181)):
+        assert services.attendance_evidence_purge() == 1
+    record.record.refresh_from_db()
+    assert (record.record.ip, record.record.user_agent, record.record.device_id) == (None, "", "")
+    assert record.record.status == "present"
+
+
+# --- concurrency (real PostgreSQL) -----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_check_ins_of_one_student_make_one_record():
+    session = ClassSessionFactory()
+    student = EnrollmentFactory(section=session.section).student
+    barrier, results, errors = threading.Barrier(6), [], []
+
+    def tap(n: int) -> None:
+        try:
+            barrier.wait()
+            results.append(check_in(session, student, device_id=f"tap-{n}"))
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tap, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert AttendanceRecord.objects.filter(session=session, student=student).count() == 1
+    assert sum(result.created for result in results) == 1
+    assert len({result.record.pk for result in results}) == 1
