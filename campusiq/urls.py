@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from campusiq.core import health
 from campusiq.core import views as core_views
 
 # Swagger UI and ReDoc set styles inline and ReDoc runs a worker from a blob; scripts stay 'self' only.
@@ -11,6 +12,7 @@ api_docs_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["blo
 
 urlpatterns = [
     path("", core_views.home, name="home"),
+    path("health/live", health.live, name="health-live"),
     path("accounts/", include("accounts.urls")),
     path("portal/", include("students.urls")),
     path("", include("attendance.urls")),

@@ -89,6 +89,7 @@ TABLE = [
     ("POST",   "termoutcome-list",          {},                     "outcome",       401, 403, 403, 403, 403, 403, 403, 201, 201),
     ("GET",    "termoutcome-detail",        {"pk": "outcome"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
     # --- Portal: signing in and out, passwords ("form:" bodies are posted as a browser form) -------
+    ("GET",    "health-live",               {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "home",                      {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "login",                     {},                     None,            200, 302, 302, 302, 302, 302, 302, 302, 302),
     ("POST",   "login",                     {},                     "form:login",    302, 302, 302, 302, 302, 302, 302, 302, 302),

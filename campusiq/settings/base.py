@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # First: everything after it (rate limits, logs, check-in evidence) sees the real client address.
+    "campusiq.core.client_ip.ClientIpMiddleware",
     # Outermost of our own: every response, error pages included, carries the request id.
     "campusiq.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -180,6 +182,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
+
+# Reverse proxies (nginx) whose X-Forwarded-For is believed, e.g. 10.0.0.0/8. Empty: none.
+TRUSTED_PROXY_CIDRS = env.list("TRUSTED_PROXY_CIDRS", default=[])
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
