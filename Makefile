@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test lint format lock e2e migrate seed clean services services-stop
+.PHONY: help venv run test lint format lock e2e bench migrate seed clean services services-stop
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: venv ## Start PostgreSQL and Redis, lint, check migrations, run the whole 
 
 e2e: venv ## Only the browser (Chromium) tests
 	bash scripts/test.sh -m browser --no-cov
+
+bench: venv ## Benchmarks under production settings (gunicorn, PostgreSQL, Redis, locust); prints figures
+	$(BIN)/python bench/checkin.py
 
 lint: venv ## Lint (ruff) without changing anything
 	$(BIN)/ruff check .

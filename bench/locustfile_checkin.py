@@ -1,0 +1,86 @@
+"""Load of the check-in benchmark. bench/checkin.py runs it, naming the user class of each phase.
+
+Each simulated student holds their personal API token and scans the screen at the moment of the
+request: the QR token is made then, for that session, exactly as the lecturer's display makes it.
+"""
+
+import itertools
+import json
+import os
+
+import django
+from gevent.event import Event
+from locust import FastHttpUser, constant, task
+from locust.exception import StopUser
+
+django.setup()
+
+from attendance.models import ClassSession  # noqa: E402
+from attendance.qr import qr_token_make  # noqa: E402
+
+DATA = json.loads(open(os.environ["BENCH_DATA"]).read())  # noqa: SIM115
+PHASE = os.environ["BENCH_PHASE"]
+HTTPS = {"X-Forwarded-Proto": "https"}
+# The lecture hall and the stampede come through one campus NAT address; the capacity run from
+# sixteen (several buildings), so the per-address limit measures what it is meant to.
+ONE_NAT = "193.136.10.1"
+NATS = [f"193.136.{n}.1" for n in range(16)]
+
+_students = itertools.count()
+_pairs = itertools.cycle([(s, i) for i in range(len(DATA["keys"])) for s in DATA["capacity"]])
+_all_spawned = Event()
+
+
+def _session(entry: dict) -> ClassSession:
+    return ClassSession(pk=entry["id"], token_salt=entry["salt"])
+
+
+def _check_in(client, key: str, session: ClassSession, nat: str, expect: tuple[int, ...] = (201,)):
+    headers = {**HTTPS, "Authorization": f"Bearer {key}", "X-Forwarded-For": nat, "Content-Type": "application/json"}
+    body = json.dumps({"token": qr_token_make(session)})
+    with client.post(
+        "/api/v1/check-ins/", data=body, headers=headers, name="check-in", catch_response=True
+    ) as response:
+        if response.status_code not in expect:
+            response.failure(f"{response.status_code}: {response.text[:200]}")
+
+
+class LectureHallStudent(FastHttpUser):
+    """One check-in per student, then done; spawned 50 per second by the driver."""
+
+    wait_time = constant(0)
+
+    @task
+    def check_in(self):
+        index = next(_students)
+        if index >= DATA["lecture_hall"]:
+            raise StopUser
+        session = _session(DATA["hall"] if PHASE == "hall" else DATA["stampede"])
+        if PHASE == "stampede":
+            # Wait until all 500 are connected, then everyone taps at the same instant.
+            if index + 1 == DATA["lecture_hall"]:
+                _all_spawned.set()
+            _all_spawned.wait(timeout=30)
+        _check_in(self.client, DATA["keys"][index], session, ONE_NAT)
+        raise StopUser
+
+
+class CapacityStudent(FastHttpUser):
+    """Closed loop: fresh (session, student) check-ins back to back."""
+
+    wait_time = constant(0)
+
+    @task
+    def check_in(self):
+        session, index = next(_pairs)
+        _check_in(self.client, DATA["keys"][index], _session(session), NATS[index % len(NATS)])
+
+
+class TrivialView(FastHttpUser):
+    """Closed loop on the simplest Django view of the same server, for the ratio."""
+
+    wait_time = constant(0)
+
+    @task
+    def live(self):
+        self.client.get("/health/live", headers=HTTPS, name="health-live")
