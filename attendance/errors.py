@@ -21,5 +21,6 @@ class AttendanceErrorCode(StrEnum):
     NO_SESSION_IN_ROOM = "no_session_in_room"
     SESSION_TIME_INVALID = "session_time_invalid"
     REASON_REQUIRED = "reason_required"
+    STATUS_INVALID = "status_invalid"
     EXCUSE_NOT_ALLOWED = "excuse_not_allowed"
     EXCUSE_ALREADY_DECIDED = "excuse_already_decided"

@@ -154,8 +154,9 @@ def class_sessions_visible_to(user: User) -> QuerySet[ClassSession]:
     roles = user_roles(user)
     if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
         return sessions
-    visible = Q(section__lecturers=user)
-    visible |= Q(section__in=enrollments_visible_to(user).values("section_id"))
+    visible = Q(section__in=enrollments_visible_to(user).values("section_id"))
+    if Role.LECTURER in roles:
+        visible |= Q(section__lecturers=user)
     return sessions.filter(Exists(ClassSession.objects.filter(visible, pk=OuterRef("pk"))))
 
 

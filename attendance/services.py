@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -18,9 +18,11 @@ from attendance.errors import AttendanceErrorCode as Code
 from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
+    CardReader,
     ClassSession,
     DeviceSighting,
     ProxyFlag,
+    StudentCard,
     TermHoliday,
 )
 from campusiq.core.errors import ServiceError
@@ -152,6 +154,9 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "A cancelled session is not closed.")
     now = timezone.now()
+    if now < session.starts_at:
+        # Closing marks the missing absent: before the start nobody has had the chance to come.
+        raise ServiceError(Code.SESSION_NOT_STARTED, "A session cannot be closed before it starts.")
     missing = list(
         enrolled_at_session(session).exclude(attendance_records__session=session).values_list("pk", flat=True)
     )
@@ -327,6 +332,39 @@ def _device_seen(*, student: Student, device_id: str, at: datetime.datetime) -> 
         )
 
 
+def attendance_card_check_in(*, card_uid: str, reader_id: str, recorded_by: User | None) -> CheckIn:
+    """A card reader's check-in: the card names the student, the reader its room, and the session is
+    the one open in that room now (the student's own first, where two sections share a room)."""
+    reader = CardReader.objects.filter(reader_id=reader_id).first()
+    if reader is None:
+        raise ServiceError(Code.READER_UNKNOWN, "This card reader is not registered.", field="reader_id")
+    card = StudentCard.objects.select_related("student").filter(uid=card_uid, active=True).first()
+    if card is None:
+        raise ServiceError(Code.CARD_UNKNOWN, "This card is not registered or no longer active.", field="card_uid")
+    now = timezone.now()
+    early = datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES)
+    own = Enrollment.objects.filter(
+        section=OuterRef("section"), student=card.student, status=Enrollment.Status.ENROLLED
+    )
+    session = (
+        ClassSession.objects.select_related("section__course", "section__term")
+        .filter(room=reader.room, state=State.OPEN, starts_at__lte=now + early, ends_at__gte=now)
+        .exclude(room="")
+        .annotate(own=Exists(own))
+        .order_by("-own", "starts_at", "pk")
+        .first()
+    )
+    if session is None:
+        raise ServiceError(Code.NO_SESSION_IN_ROOM, f"No session is open in {reader.room} now.")
+    return attendance_check_in(
+        student=card.student,
+        session=session,
+        method=AttendanceRecord.Method.CARD,
+        scanned_at=now,
+        recorded_by=recorded_by,
+    )
+
+
 # --- Lecturers' corrections, excuses ----------------------------------------------------------
 
 
@@ -338,7 +376,7 @@ def attendance_record_set(
     if not reason.strip():
         raise ServiceError(Code.REASON_REQUIRED, "Give a reason for the change.", field="reason")
     if status not in Status.values:
-        raise ServiceError("status_invalid", f"Status must be one of {', '.join(Status.values)}.", field="status")
+        raise ServiceError(Code.STATUS_INVALID, f"Status must be one of {', '.join(Status.values)}.", field="status")
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
     if not enrolled_at_session(session).filter(pk=student.pk).exists():
@@ -347,9 +385,11 @@ def attendance_record_set(
     before = None if record is None else record.status
     if record is None:
         record = AttendanceRecord(session=session, student=student, recorded_at=timezone.now(), method=method)
-    record.status, record.recorded_by, record.voided = status, actor, False
-    record.note = reason
-    record.save()
+    record.status, record.recorded_by, record.voided, record.note = status, actor, False, reason
+    if record._state.adding:
+        record.save()
+    else:
+        record.save(update_fields=["status", "recorded_by", "voided", "note", "updated_at"])
     audit_log_write(
         actor=actor, verb="attendance.changed", target=record, changes={"status": [before, status]}, reason=reason
     )
@@ -390,10 +430,12 @@ def absence_excuse_decide(*, excuse: AbsenceExcuse, approve: bool, actor: User |
     excuse.state = AbsenceExcuse.State.APPROVED if approve else AbsenceExcuse.State.REJECTED
     excuse.decided_by, excuse.decided_at, excuse.decision_note = actor, timezone.now(), note
     excuse.save(update_fields=["state", "decided_by", "decided_at", "decision_note", "updated_at"])
-    if approve:
-        record = excuse.record
-        record.status = Status.EXCUSED
-        record.save(update_fields=["status", "updated_at"])
+    record = excuse.record
+    # Only a record that is still an absence becomes excused (a voided check-in included: the
+    # student was not there); one changed to present or late since the excuse stays as it is.
+    if approve and record.status == Status.ABSENT:
+        record.status, record.voided = Status.EXCUSED, False
+        record.save(update_fields=["status", "voided", "updated_at"])
     audit_log_write(
         actor=actor,
         verb="attendance.excuse_decided",

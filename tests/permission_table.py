@@ -88,6 +88,22 @@ TABLE = [
     ("GET",    "termoutcome-list",          {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("POST",   "termoutcome-list",          {},                     "outcome",       401, 403, 403, 403, 403, 403, 403, 201, 201),
     ("GET",    "termoutcome-detail",        {"pk": "outcome"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    # --- API: attendance ----------------------------------------------------------------------------
+    ("GET",    "classsession-list",         {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "classsession-list",         {},                     "class_session", 401, 403, 403, 201, 403, 403, 403, 201, 201),
+    ("POST",   "classsession-series",       {},                     "series",        401, 403, 403, 201, 403, 403, 403, 201, 201),
+    ("GET",    "classsession-detail",       {"pk": "session"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    ("POST",   "classsession-open",         {"pk": "open_session"}, None,            401, 403, 404, 200, 404, 403, 404, 200, 200),
+    ("POST",   "classsession-close",        {"pk": "session"},      None,            401, 403, 404, 200, 404, 403, 404, 200, 200),
+    ("POST",   "classsession-cancel",       {"pk": "session"},      "reason",        401, 403, 404, 200, 404, 403, 404, 200, 200),
+    ("GET",    "attendancerecord-list",     {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerecord-detail",   {"pk": "record"},       None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    ("PATCH",  "attendancerecord-detail",   {"pk": "record"},       "excuse_status", 401, 403, 404, 200, 404, 403, 404, 200, 200),
+    ("POST",   "attendancerecord-void",     {"pk": "record"},       "reason",        401, 403, 404, 200, 404, 403, 404, 200, 200),
+    ("GET",    "attendancerate-list",       {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-sections",   {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # A staff record for S in the open session; the other lecturer cannot even name S (400 on the field).
+    ("POST",   "check-in",                  {},                     "manual_check_in", 401, 403, 403, 201, 400, 403, 403, 201, 201),
     # --- Portal: signing in and out, passwords ("form:" bodies are posted as a browser form) -------
     ("GET",    "health-live",               {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "home",                      {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),

@@ -11,10 +11,13 @@ from django.core.cache import caches
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts.roles import Role
 from tests.factories import (
     AssessmentFactory,
+    AttendanceRecordFactory,
+    ClassSessionFactory,
     DepartmentFactory,
     EnrollmentFactory,
     GradeFactory,
@@ -48,7 +51,18 @@ def world(db):
         student=student, term=TermFactory(name="2026 Spring", start_date=datetime.date(2026, 2, 2))
     )
     TermOutcomeFactory(student=other, term=outcome.term, outcome="failed")
+    session = ClassSessionFactory(section=section_x, state="closed")
+    open_session = ClassSessionFactory(
+        section=section_x,
+        starts_at=timezone.now() - datetime.timedelta(minutes=5),
+        ends_at=timezone.now() + datetime.timedelta(hours=1),
+    )
+    record = AttendanceRecordFactory(session=session, student=student, status="present")
+    AttendanceRecordFactory(session=ClassSessionFactory(section=section_y, state="closed"), student=other)
     objects = {
+        "session": session,
+        "open_session": open_session,
+        "record": record,
         "department": section_x.course.department,
         "spare_department": DepartmentFactory(code="SPARE", name="Spare department"),
         "program": student.program,
@@ -95,6 +109,12 @@ def world(db):
         "grade": {"student": student.pk, "assessment": assessment.pk, "score": "15"},
         "score": {"score": "13.5"},
         "outcome": {"student": student.pk, "term": term.pk, "outcome": "passed", "note": "board"},
+        "class_session": {"section": section_x.pk, "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-01T11:30:00Z"},
+        "series": {"section": section_x.pk, "first_date": "2026-12-07", "start_time": "10:00", "duration_minutes": 90,
+                   "until": "2026-12-21"},
+        "reason": {"reason": "checked by the table"},
+        "excuse_status": {"status": "excused", "reason": "medical note"},
+        "manual_check_in": {"student": student.pk, "session": open_session.pk, "status": "excused", "reason": "doctor"},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},

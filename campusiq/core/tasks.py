@@ -9,3 +9,13 @@ def ping(message: str = "ping") -> str:
     """A harmless task to prove the worker, the broker and the log context work end to end."""
     log.info("core.ping", message=message)
     return f"pong: {message}"
+
+
+@shared_task(name="core.idempotency_keys_purge", soft_time_limit=300, time_limit=360)
+def idempotency_keys_purge() -> int:
+    """Forgets Idempotency-Key responses older than a day. Idempotent."""
+    from campusiq.core.idempotency import idempotency_keys_purge as purge
+
+    purged = purge()
+    log.info("core.idempotency_keys_purged", count=purged)
+    return purged

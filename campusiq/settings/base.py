@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from corsheaders.defaults import default_headers as default_cors_headers
 from csp.constants import NONCE, NONE, SELF
 
 from campusiq.core.logging import build_logging_config, configure_structlog
@@ -189,7 +190,8 @@ TRUSTED_PROXY_CIDRS = env.list("TRUSTED_PROXY_CIDRS", default=[])
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
 CORS_URLS_REGEX = r"^/api/.*$"
-CORS_EXPOSE_HEADERS = ["X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Idempotent-Replayed", "Retry-After"]
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key", "x-request-id")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -255,6 +257,7 @@ CELERY_TASK_SEND_SENT_EVENT = True
 CELERY_BEAT_SCHEDULE = {
     "attendance-close-finished-sessions": {"task": "attendance.close_finished_sessions", "schedule": 5 * 60},
     "attendance-evidence-purge": {"task": "attendance.evidence_purge", "schedule": crontab(hour=3, minute=30)},
+    "idempotency-keys-purge": {"task": "core.idempotency_keys_purge", "schedule": crontab(hour=3, minute=45)},
 }
 
 # --- Email ----------------------------------------------------------------------------------

@@ -363,3 +363,30 @@ def test_simultaneous_check_ins_of_one_student_make_one_record():
     assert AttendanceRecord.objects.filter(session=session, student=student).count() == 1
     assert sum(result.created for result in results) == 1
     assert len({result.record.pk for result in results}) == 1
+
+
+def test_a_session_cannot_be_closed_before_it_starts():
+    session = ClassSessionFactory(state=ClassSession.State.SCHEDULED)
+    EnrollmentFactory(section=session.section)
+    with time_machine.travel(START - datetime.timedelta(minutes=1)), pytest.raises(ServiceError) as error:
+        services.class_session_close(session=session, actor=None)
+    assert error.value.code == Code.SESSION_NOT_STARTED
+    assert not AttendanceRecord.objects.exists()
+
+
+def test_approving_an_excuse_of_a_record_changed_meanwhile(session, student):
+    record = AttendanceRecordFactory(session=session, student=student, status="absent")
+    excuse = services.absence_excuse_submit(record=record, student=student, reason="bus strike")
+    services.attendance_record_set(session=session, student=student, status="late", actor=None, reason="was there")
+    services.absence_excuse_decide(excuse=excuse, approve=True, actor=None)
+    record.refresh_from_db()
+    assert record.status == "late"
+
+
+def test_approving_an_excuse_of_a_voided_check_in_excuses_it(session, student):
+    record = AttendanceRecordFactory(session=session, student=student, status="absent")
+    excuse = services.absence_excuse_submit(record=record, student=student, reason="ill")
+    services.attendance_record_void(record=record, actor=None, reason="checked in by a friend")
+    services.absence_excuse_decide(excuse=excuse, approve=True, actor=None)
+    record.refresh_from_db()
+    assert (record.status, record.voided) == ("excused", False)

@@ -77,3 +77,19 @@ def test_real_worker_runs_task_with_the_request_id():
     assert ping_lines, output[-2000:]
     assert ping_lines[0]["request_id"] == "trace-worker-000001"
     assert ping_lines[0]["task_id"] == result.id
+
+
+@pytest.mark.django_db
+def test_beat_schedule_names_registered_tasks():
+    from campusiq.celery import app
+
+    app.loader.import_default_modules()
+    for entry in app.conf.beat_schedule.values():
+        assert entry["task"] in app.tasks, entry["task"]
+
+
+@pytest.mark.django_db
+def test_idempotency_purge_task_runs():
+    from campusiq.core.tasks import idempotency_keys_purge
+
+    assert idempotency_keys_purge.delay().get() == 0

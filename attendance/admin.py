@@ -1,0 +1,409 @@
+"""The Django admin of attendance, for registry staff.
+
+Sessions are created, opened, closed and cancelled by the services; records are set and voided by
+attendance_record_set / attendance_record_void with the admin user as the actor and a reason, so the
+audit log holds every change. Nothing here hard-deletes a session or a record. What the anti-proxy
+checks wrote (flags, device sightings) and the warning states are read-only.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from import_export.fields import Field
+
+from attendance.models import (
+    AbsenceExcuse,
+    AttendanceRecord,
+    AttendanceWarningState,
+    CardReader,
+    ClassSession,
+    DeviceSighting,
+    ProxyFlag,
+    StudentCard,
+    TermHoliday,
+)
+from attendance.services import (
+    absence_excuse_decide,
+    attendance_record_set,
+    attendance_record_void,
+    class_session_cancel,
+    class_session_close,
+    class_session_create,
+    class_session_open,
+)
+from campusiq.core.errors import ServiceError
+from students.admin import (
+    CampusModelAdmin,
+    ReadOnlyInline,
+    form_add_service_error,
+    form_value,
+    related_count,
+    service_dry_run,
+)
+from students.resources import CampusResource, instance_adopt, text
+
+Status = AttendanceRecord.Status
+ATTENDED = (Status.PRESENT, Status.LATE)
+
+
+class ReasonActionForm(ActionForm):
+    """The action bar with a reason beside the action, for the actions that need one."""
+
+    reason = forms.CharField(required=False, max_length=1000, label="Reason / note", help_text="Kept in the audit log.")
+
+
+def _action_reason(request) -> str:
+    return request.POST.get("reason", "").strip()
+
+
+def _run_action(model_admin, request, queryset, verb: str, call) -> None:
+    """Calls the service for each selected row; refusals are reported per row, the rest is done."""
+    done = 0
+    for row in queryset:
+        try:
+            call(row)
+        except ServiceError as error:
+            model_admin.message_user(request, f"{row}: {error.detail}", messages.ERROR)
+        else:
+            done += 1
+    if done:
+        model_admin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(CampusModelAdmin):
+    """Rows the system writes: listed, searched and exported, never edited here."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- Exports ----------------------------------------------------------------------------------
+
+
+class ClassSessionResource(CampusResource):
+    course = text("section__course__code")
+    term = text("section__term__name")
+    section = text("section__code")
+    export_select_related = ("section__course", "section__term")
+
+    class Meta:
+        model = ClassSession
+        fields = ("id", "course", "term", "section", "starts_at", "ends_at", "room", "state", "series")
+
+
+class AttendanceRecordResource(CampusResource):
+    """Registry exports leave out the check-in evidence (IP, user agent, device): not needed there."""
+
+    course = text("session__section__course__code")
+    term = text("session__section__term__name")
+    section = text("session__section__code")
+    session_starts_at = Field(attribute="session__starts_at", column_name="session_starts_at")
+    student_number = text("student__student_number")
+    recorded_by = text("recorded_by__email")
+    export_select_related = ("session__section__course", "session__section__term", "student", "recorded_by")
+
+    class Meta:
+        model = AttendanceRecord
+        fields = (
+            "course", "term", "section", "session_starts_at", "student_number", "status", "method", "recorded_at",
+            "recorded_by", "voided", "note",
+        )  # fmt: skip
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+class ClassSessionForm(forms.ModelForm):
+    class Meta:
+        model = ClassSession
+        fields = ["section", "starts_at", "ends_at", "room", "late_after_minutes"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None and not self.errors:
+            try:
+                service_dry_run(class_session_create, **self.service_arguments())
+            except ServiceError as error:
+                form_add_service_error(self, error)
+        return cleaned
+
+    def service_arguments(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class ClassSessionRecordInline(ReadOnlyInline):
+    model = AttendanceRecord
+    fields = readonly_fields = ["student", "status", "method", "recorded_at", "voided", "recorded_by"]
+    verbose_name_plural = "records"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("student__user", "recorded_by")
+
+
+SESSION_DETAIL = ["state", "series", "opened_at", "closed_at", "created_at", "updated_at"]
+
+
+@admin.register(ClassSession)
+class ClassSessionAdmin(CampusModelAdmin):
+    resource_classes = [ClassSessionResource]
+    form = ClassSessionForm
+    action_form = ReasonActionForm
+    list_display = ["section", "starts_at", "room", "state", "attended_count", "absent_count", "excused_count"]
+    list_filter = ["state", "section__term", "starts_at"]
+    search_fields = ["section__course__code", "room"]
+    date_hierarchy = "starts_at"
+    autocomplete_fields = ["section"]
+    list_select_related = ("section__course", "section__term")
+    inlines = [ClassSessionRecordInline]
+    actions = ["open_sessions", "close_sessions", "cancel_sessions"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                attended_count=related_count(AttendanceRecord.objects, "session", status__in=ATTENDED),
+                absent_count=related_count(AttendanceRecord.objects, "session", status=Status.ABSENT),
+                excused_count=related_count(AttendanceRecord.objects, "session", status=Status.EXCUSED),
+            )
+        )
+
+    def get_fields(self, request, obj=None):
+        return ClassSessionForm.Meta.fields + (SESSION_DETAIL if obj is not None else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        # No service edits a session's times or section; its state changes through the actions.
+        return ClassSessionForm.Meta.fields + SESSION_DETAIL if obj is not None else []
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting would take the records along; a session that did not happen is cancelled.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            instance_adopt(obj, class_session_create(actor=request.user, **form.service_arguments()))
+
+    @admin.display(description="present or late", ordering="attended_count")
+    def attended_count(self, session: ClassSession) -> int:
+        return session.attended_count
+
+    @admin.display(description="absent", ordering="absent_count")
+    def absent_count(self, session: ClassSession) -> int:
+        return session.absent_count
+
+    @admin.display(description="excused", ordering="excused_count")
+    def excused_count(self, session: ClassSession) -> int:
+        return session.excused_count
+
+    @admin.action(description="Open check-in of the selected sessions", permissions=["change"])
+    def open_sessions(self, request, queryset):
+        _run_action(
+            self,
+            request,
+            queryset,
+            "sessions opened",
+            lambda session: class_session_open(session=session, actor=request.user),
+        )
+
+    @admin.action(description="Close the selected sessions (mark missing students absent)", permissions=["change"])
+    def close_sessions(self, request, queryset):
+        _run_action(
+            self,
+            request,
+            queryset,
+            "sessions closed",
+            lambda session: class_session_close(session=session, actor=request.user),
+        )
+
+    @admin.action(description="Cancel the selected sessions (give the reason)", permissions=["change"])
+    def cancel_sessions(self, request, queryset):
+        reason = _action_reason(request)
+        _run_action(
+            self,
+            request,
+            queryset,
+            "sessions cancelled",
+            lambda session: class_session_cancel(session=session, actor=request.user, reason=reason),
+        )
+
+
+# --- Records ----------------------------------------------------------------------------------
+
+
+class AttendanceRecordForm(forms.ModelForm):
+    reason = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the status is set or changed; kept in the audit log.",
+    )
+
+    class Meta:
+        model = AttendanceRecord
+        fields = ["session", "student", "status"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors and (self.instance.pk is None or self.has_changed()):
+            try:
+                service_dry_run(attendance_record_set, actor=None, **self.service_arguments())
+            except ServiceError as error:
+                form_add_service_error(self, error)
+        return cleaned
+
+    def service_arguments(self) -> dict:
+        return {
+            "session": form_value(self, "session"),
+            "student": form_value(self, "student"),
+            "status": self.cleaned_data.get("status"),
+            "reason": self.cleaned_data.get("reason", ""),
+        }
+
+
+RECORD_DETAIL = [
+    "method", "recorded_at", "recorded_by", "voided", "note", "ip", "user_agent", "device_id", "created_at",
+    "updated_at",
+]  # fmt: skip
+
+
+@admin.register(AttendanceRecord)
+class AttendanceRecordAdmin(CampusModelAdmin):
+    """Status changes go through attendance_record_set (audited, with the reason); voiding through
+    attendance_record_void. The check-in evidence is shown to staff on the record's page only."""
+
+    resource_classes = [AttendanceRecordResource]
+    form = AttendanceRecordForm
+    action_form = ReasonActionForm
+    list_display = ["student", "session", "status", "method", "recorded_at", "voided"]
+    list_filter = ["status", "method", "voided", "session__starts_at"]
+    search_fields = ["student__student_number", "student__user__last_name"]
+    autocomplete_fields = ["session", "student"]
+    list_select_related = ("student__user", "session__section__course", "session__section__term")
+    actions = ["void_records"]
+
+    def get_fields(self, request, obj=None):
+        return ["session", "student", "status", "reason"] + (RECORD_DETAIL if obj is not None else [])
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["session", "student", *RECORD_DETAIL] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A wrong record is corrected or voided, with a reason in the audit log; never erased.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change and not form.has_changed():
+            return
+        record = attendance_record_set(actor=request.user, **form.service_arguments())
+        instance_adopt(obj, record)
+
+    @admin.action(description="Void the selected check-ins (count as absent; give the reason)", permissions=["change"])
+    def void_records(self, request, queryset):
+        reason = _action_reason(request)
+        _run_action(
+            self,
+            request,
+            queryset,
+            "records voided",
+            lambda record: attendance_record_void(record=record, actor=request.user, reason=reason),
+        )
+
+
+@admin.register(ProxyFlag)
+class ProxyFlagAdmin(ReadOnlyAdmin):
+    list_display = ["record", "kind", "detail", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["record__student__student_number", "detail"]
+    date_hierarchy = "created_at"
+    list_select_related = ("record__student", "record__session__section__course", "record__session__section__term")
+
+
+@admin.register(AbsenceExcuse)
+class AbsenceExcuseAdmin(CampusModelAdmin):
+    """Students submit excuses in the portal; staff approve (the absence becomes excused) or reject."""
+
+    action_form = ReasonActionForm
+    list_display = ["record", "state", "reason", "created_at", "decided_by", "decided_at"]
+    list_filter = ["state"]
+    search_fields = ["record__student__student_number", "reason"]
+    list_select_related = (
+        "record__student", "record__session__section__course", "record__session__section__term", "decided_by",
+    )  # fmt: skip
+    readonly_fields = ["record", "reason", "state", "decided_by", "decided_at", "decision_note", "created_at"]
+    fields = readonly_fields
+    actions = ["approve_excuses", "reject_excuses"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _decide(self, request, queryset, approve: bool) -> None:
+        note = _action_reason(request)
+        _run_action(
+            self,
+            request,
+            queryset,
+            "excuses approved" if approve else "excuses rejected",
+            lambda excuse: absence_excuse_decide(excuse=excuse, approve=approve, actor=request.user, note=note),
+        )
+
+    @admin.action(description="Approve the selected excuses (the absences become excused)", permissions=["change"])
+    def approve_excuses(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject the selected excuses", permissions=["change"])
+    def reject_excuses(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+
+# --- Calendar and hardware --------------------------------------------------------------------
+
+
+@admin.register(TermHoliday)
+class TermHolidayAdmin(CampusModelAdmin):
+    list_display = ["date", "name", "term"]
+    list_filter = ["term"]
+    search_fields = ["name", "term__name"]
+    autocomplete_fields = ["term"]
+    list_select_related = ("term",)
+
+
+@admin.register(StudentCard)
+class StudentCardAdmin(CampusModelAdmin):
+    list_display = ["uid", "student", "active"]
+    list_filter = ["active"]
+    search_fields = ["uid", "student__student_number", "student__user__last_name"]
+    autocomplete_fields = ["student"]
+    list_select_related = ("student__user",)
+
+
+@admin.register(CardReader)
+class CardReaderAdmin(CampusModelAdmin):
+    list_display = ["reader_id", "room", "name"]
+    search_fields = ["reader_id", "room", "name"]
+
+
+@admin.register(DeviceSighting)
+class DeviceSightingAdmin(ReadOnlyAdmin):
+    list_display = ["student", "device_id", "first_seen", "last_seen", "check_ins"]
+    search_fields = ["student__student_number", "device_id"]
+    list_select_related = ("student__user",)
+
+
+@admin.register(AttendanceWarningState)
+class AttendanceWarningStateAdmin(ReadOnlyAdmin):
+    list_display = ["student", "section", "below", "last_warned_at"]
+    list_filter = ["below", "section__term"]
+    search_fields = ["student__student_number", "section__course__code"]
+    list_select_related = ("student__user", "section__course", "section__term")

@@ -1,0 +1,349 @@
+"""The attendance admin: lists that cost the same at 5 rows as at 100, sessions and records written by
+the services (rules and audit log hold), actions with a reason, no hard deletes, read-only logs."""
+
+import csv
+import datetime
+import io
+
+import pytest
+import time_machine
+from django.contrib import admin
+from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.roles import Role
+from attendance.models import (
+    AbsenceExcuse,
+    AttendanceRecord,
+    AttendanceWarningState,
+    CardReader,
+    ClassSession,
+    DeviceSighting,
+    ProxyFlag,
+    StudentCard,
+    TermHoliday,
+)
+from campusiq.core.models import AuditLogEntry
+from tests.attendance.api_factories import (
+    SESSION_START,
+    AbsenceExcuseFactory,
+    AttendanceRecordFactory,
+    AttendanceWarningStateFactory,
+    CardReaderFactory,
+    ClassSessionFactory,
+    DeviceSightingFactory,
+    ProxyFlagFactory,
+    StudentCardFactory,
+    TermHolidayFactory,
+)
+from tests.factories import EnrollmentFactory, SectionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+MINUTE = datetime.timedelta(minutes=1)
+ATTENDANCE_MODELS = [
+    ClassSession, AttendanceRecord, ProxyFlag, AbsenceExcuse, TermHoliday, StudentCard, CardReader, DeviceSighting,
+    AttendanceWarningState,
+]  # fmt: skip
+
+
+@pytest.fixture
+def superadmin():
+    return UserFactory(roles=[Role.ADMIN])
+
+
+@pytest.fixture
+def admin_client_(client, superadmin):
+    client.force_login(superadmin)
+    return client
+
+
+def changelist_url(model) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def add_url(model) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_add")
+
+
+def run_action(client, model, action: str, rows, reason: str = ""):
+    return client.post(
+        changelist_url(model),
+        {"action": action, "_selected_action": [row.pk for row in rows], "reason": reason},
+        follow=True,
+    )
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def enrolled_session(**kwargs) -> tuple[ClassSession, list]:
+    session = ClassSessionFactory(**kwargs)
+    students = [EnrollmentFactory(section=session.section).student for _ in range(2)]
+    return session, students
+
+
+# --- Registration -----------------------------------------------------------------------------
+
+
+def test_every_attendance_model_is_registered_searchable_and_exportable(superadmin):
+    request = RequestFactory().get("/admin/")
+    request.user = superadmin
+    for model in ATTENDANCE_MODELS:
+        model_admin = admin.site._registry[model]
+        assert model_admin.search_fields, model
+        assert "export_admin_action" in model_admin.get_actions(request), model
+
+
+def test_every_page_opens(admin_client_):
+    record = AttendanceRecordFactory()
+    rows = [
+        record.session, record, ProxyFlagFactory(record=record), AbsenceExcuseFactory(), TermHolidayFactory(),
+        StudentCardFactory(), CardReaderFactory(), DeviceSightingFactory(), AttendanceWarningStateFactory(),
+    ]  # fmt: skip
+    for row in rows:
+        assert admin_client_.get(changelist_url(type(row))).status_code == 200, row
+        assert admin_client_.get(f"{changelist_url(type(row))}export/").status_code == 200, row
+        assert admin_client_.get(change_url(row)).status_code == 200, row
+    for model in (ClassSession, AttendanceRecord, TermHoliday, StudentCard, CardReader):
+        assert admin_client_.get(add_url(model)).status_code == 200, model
+    for model in (ProxyFlag, AbsenceExcuse, DeviceSighting, AttendanceWarningState):
+        assert admin_client_.get(add_url(model)).status_code == 403, model
+
+
+def test_a_lecturer_cannot_reach_the_attendance_admin(client):
+    client.force_login(UserFactory(roles=[Role.LECTURER]))
+    response = client.get(changelist_url(AttendanceRecord))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+
+
+# --- Lists cost the same at 5 rows as at 100 ---------------------------------------------------
+
+
+def _session():
+    session = ClassSessionFactory(section=SectionFactory(lecturers=[UserFactory(roles=[Role.LECTURER])]))
+    for status in ("present", "late", "absent", "excused"):
+        AttendanceRecordFactory(session=session, status=status)
+    return session
+
+
+def _record():
+    return AttendanceRecordFactory(recorded_by=UserFactory())
+
+
+def _excuse():
+    return AbsenceExcuseFactory(decided_by=UserFactory())
+
+
+ROW_BUILDERS = [
+    (ClassSession, _session),
+    (AttendanceRecord, _record),
+    (ProxyFlag, ProxyFlagFactory),
+    (AbsenceExcuse, _excuse),
+    (TermHoliday, TermHolidayFactory),
+    (StudentCard, StudentCardFactory),
+    (CardReader, CardReaderFactory),
+    (DeviceSighting, DeviceSightingFactory),
+    (AttendanceWarningState, AttendanceWarningStateFactory),
+]
+
+
+def _fill(model, build_one, rows: int) -> None:
+    while model.objects.count() < rows:
+        build_one()
+
+
+@pytest.mark.parametrize(("model", "build_one"), ROW_BUILDERS, ids=[model.__name__ for model, _ in ROW_BUILDERS])
+def test_changelist_query_count_does_not_grow_with_rows(admin_client_, model, build_one):
+    url = changelist_url(model)
+    _fill(model, build_one, 5)
+    assert admin_client_.get(url).status_code == 200  # warms per-process caches (content types)
+    with CaptureQueriesContext(connection) as at_5:
+        response = admin_client_.get(url)
+    assert len(response.context["cl"].result_list) == 5
+
+    _fill(model, build_one, 100)
+    with CaptureQueriesContext(connection) as at_100:
+        response = admin_client_.get(url)
+    assert len(response.context["cl"].result_list) == 100
+    assert len(at_100) == len(at_5), "\n".join(query["sql"] for query in at_100.captured_queries)
+
+
+def test_session_list_shows_the_counts(admin_client_):
+    _session()
+    response = admin_client_.get(changelist_url(ClassSession))
+    [row] = response.context["cl"].result_list
+    assert (row.attended_count, row.absent_count, row.excused_count) == (2, 1, 1)
+
+
+# --- Sessions ---------------------------------------------------------------------------------
+
+
+def test_session_added_in_the_admin_goes_through_the_service(admin_client_, superadmin):
+    section = SectionFactory()
+    data = {"section": section.pk, "starts_at_0": "2026-09-21", "starts_at_1": "09:00:00", "ends_at_0": "2026-09-21",
+            "ends_at_1": "10:30:00", "room": "B2.14", "late_after_minutes": 10}  # fmt: skip
+    assert admin_client_.post(add_url(ClassSession), data).status_code == 302
+    session = ClassSession.objects.get()
+    assert session.room == "B2.14" and session.state == "scheduled"
+    assert AuditLogEntry.objects.get(verb="class_session.created").actor == superadmin
+
+
+def test_session_outside_the_term_is_a_form_error(admin_client_):
+    data = {"section": SectionFactory().pk, "starts_at_0": "2030-01-07", "starts_at_1": "09:00:00",
+            "ends_at_0": "2030-01-07", "ends_at_1": "10:00:00", "late_after_minutes": 10}  # fmt: skip
+    response = admin_client_.post(add_url(ClassSession), data)
+    assert response.status_code == 200
+    assert "within term" in str(response.context["adminform"].form.errors)
+    assert not ClassSession.objects.exists()
+    assert not AuditLogEntry.objects.exists()
+
+
+def test_an_existing_session_is_read_only_and_cannot_be_deleted(admin_client_):
+    session = ClassSessionFactory(room="B2.14")
+    admin_client_.post(change_url(session), {"room": "Elsewhere"})
+    session.refresh_from_db()
+    assert session.room == "B2.14"
+    assert admin_client_.post(reverse("admin:attendance_classsession_delete", args=[session.pk])).status_code == 403
+    assert ClassSession.objects.exists()
+
+
+def test_open_close_and_cancel_actions_go_through_the_services(admin_client_, superadmin):
+    session, students = enrolled_session()
+    with time_machine.travel(SESSION_START - 5 * MINUTE, tick=False):
+        response = run_action(admin_client_, ClassSession, "open_sessions", [session])
+    assert "1 sessions opened." in messages_of(response)
+    session.refresh_from_db()
+    assert session.state == "open"
+    with time_machine.travel(SESSION_START + 100 * MINUTE, tick=False):
+        AttendanceRecordFactory(session=session, student=students[0])
+        run_action(admin_client_, ClassSession, "close_sessions", [session])
+    session.refresh_from_db()
+    assert session.state == "closed"
+    assert AttendanceRecord.objects.get(session=session, student=students[1]).status == "absent"
+
+    refused = run_action(admin_client_, ClassSession, "cancel_sessions", [session])
+    assert any("Say why" in message for message in messages_of(refused))
+    session.refresh_from_db()
+    assert session.state == "closed"
+    run_action(admin_client_, ClassSession, "cancel_sessions", [session], reason="Fire drill")
+    session.refresh_from_db()
+    assert session.state == "cancelled"
+    entry = AuditLogEntry.objects.get(verb="class_session.cancelled")
+    assert (entry.actor, entry.reason) == (superadmin, "Fire drill")
+
+
+def test_an_action_refused_for_one_session_still_does_the_others(admin_client_):
+    ready = ClassSessionFactory()
+    too_early = ClassSessionFactory(starts_at=SESSION_START + datetime.timedelta(days=7))
+    with time_machine.travel(SESSION_START, tick=False):
+        response = run_action(admin_client_, ClassSession, "open_sessions", [ready, too_early])
+    assert "1 sessions opened." in messages_of(response)
+    assert any("cannot be opened yet" in message for message in messages_of(response))
+    assert ClassSession.objects.get(pk=too_early.pk).state == "scheduled"
+
+
+# --- Records ----------------------------------------------------------------------------------
+
+
+def test_record_status_change_goes_through_the_service_with_the_reason(admin_client_, superadmin):
+    session, [student, _] = enrolled_session()
+    record = AttendanceRecordFactory(session=session, student=student)
+    response = admin_client_.post(change_url(record), {"status": "excused", "reason": "Medical certificate"})
+    assert response.status_code == 302
+    record.refresh_from_db()
+    assert (record.status, record.recorded_by, record.note) == ("excused", superadmin, "Medical certificate")
+    entry = AuditLogEntry.objects.get(verb="attendance.changed")
+    assert (entry.actor, entry.changes, entry.reason) == (
+        superadmin,
+        {"status": ["present", "excused"]},
+        "Medical certificate",
+    )
+
+
+def test_record_change_without_a_reason_is_a_form_error(admin_client_):
+    session, [student, _] = enrolled_session()
+    record = AttendanceRecordFactory(session=session, student=student)
+    response = admin_client_.post(change_url(record), {"status": "absent", "reason": ""})
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["reason"] == ["Give a reason for the change."]
+    record.refresh_from_db()
+    assert record.status == "present"
+    assert not AuditLogEntry.objects.exists()
+
+
+def test_record_added_in_the_admin_goes_through_the_service(admin_client_, superadmin):
+    session, [student, _] = enrolled_session()
+    data = {"session": session.pk, "student": student.pk, "status": "present", "reason": "Paper sign-in sheet"}
+    assert admin_client_.post(add_url(AttendanceRecord), data).status_code == 302
+    record = AttendanceRecord.objects.get()
+    assert (record.method, record.recorded_by) == ("manual", superadmin)
+    outsider = EnrollmentFactory().student
+    response = admin_client_.post(add_url(AttendanceRecord), {**data, "student": outsider.pk})
+    assert "was not enrolled" in str(response.context["adminform"].form.errors)
+    assert AttendanceRecord.objects.count() == 1
+
+
+def test_void_action_needs_a_reason(admin_client_, superadmin):
+    record = AttendanceRecordFactory()
+    refused = run_action(admin_client_, AttendanceRecord, "void_records", [record])
+    assert any("Say why" in message for message in messages_of(refused))
+    run_action(admin_client_, AttendanceRecord, "void_records", [record], reason="Proxy")
+    record.refresh_from_db()
+    assert (record.status, record.voided, record.note) == ("absent", True, "Proxy")
+    assert AuditLogEntry.objects.get(verb="attendance.voided").actor == superadmin
+
+
+def test_records_are_never_deleted_in_the_admin(admin_client_):
+    record = AttendanceRecordFactory()
+    assert admin_client_.post(reverse("admin:attendance_attendancerecord_delete", args=[record.pk])).status_code == 403
+    response = admin_client_.get(changelist_url(AttendanceRecord))
+    assert "delete_selected" not in dict(response.context["action_form"].fields["action"].choices)
+    assert AttendanceRecord.objects.exists()
+
+
+def test_record_export_leaves_the_evidence_out(admin_client_):
+    record = AttendanceRecordFactory(ip="10.7.7.7", user_agent="SecretPhone", device_id="secret-device")
+    response = admin_client_.post(changelist_url(AttendanceRecord),
+                                  {"action": "export_admin_action", "_selected_action": [record.pk]})  # fmt: skip
+    content = response.content.decode()
+    rows = list(csv.DictReader(io.StringIO(content)))
+    assert rows[0]["student_number"] == record.student.student_number and rows[0]["status"] == "present"
+    for secret in ("10.7.7.7", "SecretPhone", "secret-device"):
+        assert secret not in content
+
+
+# --- Excuses and read-only logs ---------------------------------------------------------------
+
+
+def test_excuses_are_approved_and_rejected_through_the_service(admin_client_, superadmin):
+    approve, reject = AbsenceExcuseFactory(), AbsenceExcuseFactory()
+    run_action(admin_client_, AbsenceExcuse, "approve_excuses", [approve], reason="Certificate seen")
+    run_action(admin_client_, AbsenceExcuse, "reject_excuses", [reject])
+    approve.refresh_from_db()
+    reject.refresh_from_db()
+    assert (approve.state, approve.decided_by, approve.decision_note) == ("approved", superadmin, "Certificate seen")
+    assert approve.record.status == "excused"
+    assert reject.state == "rejected" and reject.record.status == "absent"
+    again = run_action(admin_client_, AbsenceExcuse, "reject_excuses", [approve])
+    assert any("already decided" in message for message in messages_of(again))
+    approve.refresh_from_db()
+    assert approve.state == "approved"
+
+
+@pytest.mark.parametrize("build", [ProxyFlagFactory, DeviceSightingFactory, AttendanceWarningStateFactory])
+def test_logs_of_the_checks_are_read_only(admin_client_, build):
+    row = build()
+    model = type(row)
+    assert admin_client_.post(change_url(row), {}).status_code == 403
+    assert (
+        admin_client_.post(reverse(f"admin:attendance_{model._meta.model_name}_delete", args=[row.pk])).status_code
+        == 403
+    )
+    assert model.objects.filter(pk=row.pk).exists()
