@@ -14,6 +14,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from accounts.roles import Role
+from attendance.models import AbsenceExcuse
+from attendance.qr import numeric_code, qr_token_make, step_at
 from tests.factories import (
     AssessmentFactory,
     AttendanceRecordFactory,
@@ -58,8 +60,20 @@ def world(db):
         ends_at=timezone.now() + datetime.timedelta(hours=1),
     )
     record = AttendanceRecordFactory(session=session, student=student, status="present")
+    earlier = [
+        ClassSessionFactory(section=section_x, state="closed", starts_at=session.starts_at + datetime.timedelta(days=d),
+                            ends_at=session.ends_at + datetime.timedelta(days=d))
+        for d in (1, 2)
+    ]  # fmt: skip
+    absence = AttendanceRecordFactory(session=earlier[0], student=student, status="absent")
+    excuse = AbsenceExcuse.objects.create(
+        record=AttendanceRecordFactory(session=earlier[1], student=student, status="absent"), reason="ill"
+    )
     AttendanceRecordFactory(session=ClassSessionFactory(section=section_y, state="closed"), student=other)
     objects = {
+        "qr_token": lambda: qr_token_make(open_session),
+        "absence": absence,
+        "excuse": excuse,
         "session": session,
         "open_session": open_session,
         "record": record,
@@ -115,6 +129,14 @@ def world(db):
         "reason": {"reason": "checked by the table"},
         "excuse_status": {"status": "excused", "reason": "medical note"},
         "manual_check_in": {"student": student.pk, "session": open_session.pk, "status": "excused", "reason": "doctor"},
+        "form:code": {"code": lambda: numeric_code(open_session, step_at(timezone.now()))},
+        "form:reason": {"reason": "checked by the table"},
+        "form:session": {"session-date": "2026-12-02", "session-start_time": "10:00", "session-end_time": "11:30",
+                         "session-room": "B-2", "session-late_after_minutes": 10},
+        "form:series": {"series-first_date": "2026-12-07", "series-start_time": "10:00", "series-duration_minutes": 90,
+                        "series-until": "2026-12-21", "series-room": "B-2", "series-late_after_minutes": 10},
+        "form:record_set": {"student": student.pk, "status": "excused", "reason": "medical note"},
+        "form:decide": {"decision": "approve", "note": ""},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},
@@ -128,8 +150,10 @@ def _request(world, method: str, name: str, args: dict, body_key: str | None, ro
     user = world["users"][role]
     if user is not None:
         client.force_login(user)
-    # "=value" is a literal path argument; anything else names an object of the world.
-    kwargs = {key: value[1:] if value.startswith("=") else world["objects"][value].pk for key, value in args.items()}
+    # "=value" is a literal path argument; anything else names an object of the world (or makes a value now).
+    kwargs = {
+        key: value[1:] if value.startswith("=") else _resolve(world["objects"][value]) for key, value in args.items()
+    }
     path = reverse(name, kwargs=kwargs)
     send = getattr(client, method.lower())
     caches["ratelimit"].clear()
@@ -138,11 +162,17 @@ def _request(world, method: str, name: str, args: dict, body_key: str | None, ro
         if body_key is None:
             response = send(path)
         elif body_key.startswith("form:"):
-            response = send(path, data=world["bodies"][body_key])
+            response = send(path, data={name: _resolve(value) for name, value in world["bodies"][body_key].items()})
         else:
             response = send(path, data=json.dumps(world["bodies"][body_key]), content_type="application/json")
         transaction.set_rollback(True)
     return path, response
+
+
+def _resolve(value):
+    """An object's id; a callable's fresh value (a QR token or code made at the moment of the request)."""
+    value = value() if callable(value) else value
+    return getattr(value, "pk", value)
 
 
 def _leaks(world, role: str, content: bytes) -> list[str]:

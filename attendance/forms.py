@@ -1,0 +1,173 @@
+"""Portal forms for attendance. They parse what people type; the rules (when a session may open, who
+may check in, what a reason must say) stay in attendance.services, whose errors the views attach to
+the field they concern."""
+
+import datetime
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from attendance.models import AttendanceRecord, ClassSession
+from students.models import Student
+
+LATE_AFTER_MAX = 240
+REASON_MAX = 500
+
+
+def _late_after_field() -> forms.IntegerField:
+    return forms.IntegerField(
+        label=_("Late after (minutes)"),
+        min_value=0,
+        max_value=LATE_AFTER_MAX,
+        initial=10,
+        help_text=_("Students checking in later than this after the start are marked late."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+
+def _room_field() -> forms.CharField:
+    return forms.CharField(
+        label=_("Room"),
+        required=False,
+        max_length=ClassSession._meta.get_field("room").max_length,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+def _reason_field(label, help_text="") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=REASON_MAX,
+        help_text=help_text,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class _PortalForm(forms.Form):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ClassSessionForm(_PortalForm):
+    """One session, on a day from a start time to an end time, in the campus's time zone."""
+
+    date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    start_time = forms.TimeField(label=_("Starts at"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    end_time = forms.TimeField(label=_("Ends at"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    room = _room_field()
+    late_after_minutes = _late_after_field()
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start_time"), cleaned.get("end_time")
+        if start and end and end <= start:
+            self.add_error("end_time", _("The session must end after it starts."))
+        return cleaned
+
+    def starts_at(self) -> datetime.datetime:
+        return _aware(self.cleaned_data["date"], self.cleaned_data["start_time"])
+
+    def ends_at(self) -> datetime.datetime:
+        return _aware(self.cleaned_data["date"], self.cleaned_data["end_time"])
+
+
+class SessionSeriesForm(_PortalForm):
+    """A weekly series: the same weekday and wall-clock time each week, holidays skipped."""
+
+    first_date = forms.DateField(
+        label=_("First date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    start_time = forms.TimeField(label=_("Starts at"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    duration_minutes = forms.IntegerField(
+        label=_("Duration (minutes)"),
+        min_value=5,
+        max_value=12 * 60,
+        initial=90,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+    until = forms.DateField(
+        label=_("Until (optional)"),
+        required=False,
+        help_text=_("Leave empty to repeat until the end of the term."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    room = _room_field()
+    late_after_minutes = _late_after_field()
+
+    def clean(self):
+        cleaned = super().clean()
+        first, until = cleaned.get("first_date"), cleaned.get("until")
+        if first and until and until < first:
+            self.add_error("until", _("The last date cannot be before the first."))
+        return cleaned
+
+    def duration(self) -> datetime.timedelta:
+        return datetime.timedelta(minutes=self.cleaned_data["duration_minutes"])
+
+
+class CancelSessionForm(_PortalForm):
+    reason = _reason_field(_("Reason for cancelling"), _("Students see that the session was cancelled."))
+
+
+class VoidRecordForm(_PortalForm):
+    reason = _reason_field(_("Reason for voiding"))
+
+
+class RecordSetForm(_PortalForm):
+    """Sets one student's status in a session by hand; the reason goes to the audit log."""
+
+    student = forms.TypedChoiceField(label=_("Student"), coerce=int)
+    status = forms.ChoiceField(label=_("Status"), choices=AttendanceRecord.Status.choices)
+    reason = _reason_field(_("Reason for the change"), _("Kept in the audit log."))
+
+    def __init__(self, *args, roster: list[Student], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.roster = {student.pk: student for student in roster}
+        self.fields["student"].choices = [("", _("Choose a student"))] + [
+            (student.pk, f"{student.user.get_full_name() or student.user.email} ({student.student_number})")
+            for student in roster
+        ]
+
+    def chosen_student(self) -> Student:
+        return self.roster[self.cleaned_data["student"]]
+
+
+class ExcuseForm(_PortalForm):
+    reason = forms.CharField(
+        label=_("Why were you absent?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+class ExcuseDecisionForm(_PortalForm):
+    decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
+    note = forms.CharField(label=_("Note (optional)"), required=False, max_length=REASON_MAX)
+
+    @property
+    def approve(self) -> bool:
+        return self.cleaned_data["decision"] == "approve"
+
+
+class CheckInCodeForm(_PortalForm):
+    code = forms.CharField(
+        label=_("Code on the screen"),
+        help_text=_("The six digits shown beside the QR code."),
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": r"[0-9 ]*", "size": 8}
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        if not (len(code) == 6 and code.isascii() and code.isdigit()):
+            raise forms.ValidationError(_("Enter the six digits shown on the screen."), code="code_format")
+        return code
+
+
+def _aware(day: datetime.date, time: datetime.time) -> datetime.datetime:
+    """A campus wall-clock time as an aware datetime (the first of two, on the night clocks go back)."""
+    return timezone.make_aware(datetime.datetime.combine(day, time), timezone.get_current_timezone())
