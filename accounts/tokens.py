@@ -6,6 +6,7 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from campusiq.core.services import audit_log_write
 KEY_PREFIX = "ciq_"
 # A token's last use is written at most this often, so reads do not become writes.
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=5)
+TOKEN_CACHE_SECONDS = 60
 
 
 def _hash(key: str) -> str:
@@ -78,7 +80,7 @@ def api_token_authenticate(key: str) -> ApiToken | None:
     if not key.startswith(KEY_PREFIX) or key.count("_") < 2:
         return None
     prefix = key[len(KEY_PREFIX) :].split("_", 1)[0]
-    token = ApiToken.objects.select_related("user").filter(prefix=prefix).first()
+    token = _token_by_prefix(prefix)
     if token is None or not hmac.compare_digest(token.key_hash, _hash(key)):
         return None
     if not token.is_active or not token.user.is_active:
@@ -86,7 +88,34 @@ def api_token_authenticate(key: str) -> ApiToken | None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+        cache.set(_cache_key(token.prefix), token, TOKEN_CACHE_SECONDS)
     return token
+
+
+def _cache_key(prefix: str) -> str:
+    return f"campusiq:api-token:{prefix}"
+
+
+def _token_by_prefix(prefix: str) -> ApiToken | None:
+    """The token with its user and (for students) profile, from the shared cache for a minute at most.
+
+    Every request of a phone or a card reader needs it, so it is cached; anything that can make it
+    wrong deletes the entry at once (token_cache_forget: revocation, user and student changes)."""
+    key = _cache_key(prefix)
+    token = cache.get(key)
+    if token is None:
+        token = ApiToken.objects.select_related("user", "user__student").filter(prefix=prefix).first()
+        if token is not None:
+            cache.set(key, token, TOKEN_CACHE_SECONDS)
+    return token
+
+
+def token_cache_forget(*, user_id: int | None = None, prefixes: list[str] | None = None) -> None:
+    prefixes = list(prefixes or [])
+    if user_id is not None:
+        prefixes += list(ApiToken.objects.filter(user_id=user_id).values_list("prefix", flat=True))
+    cache.delete_many([_cache_key(prefix) for prefix in prefixes])
 
 
 @transaction.atomic
@@ -94,6 +123,8 @@ def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        token_cache_forget(prefixes=[token.prefix])
+        transaction.on_commit(lambda: token_cache_forget(prefixes=[token.prefix]))
         audit_log_write(
             actor=actor,
             verb="token.revoked",

@@ -10,6 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django_filters.rest_framework import DjangoFilterBackend
 from django_ratelimit.core import is_ratelimited
 from django_ratelimit.exceptions import Ratelimited
@@ -46,7 +47,7 @@ from campusiq.core.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from campusiq.core.pagination import CappedPageNumberPagination
 from campusiq.core.permissions import is_registrar
 from students.apis import ScopedViewSet
-from students.models import Enrollment, Section, Student
+from students.models import Enrollment, Section
 from students.selectors import enrollments_visible_to, section_taught_by_get, students_visible_to
 
 Status = AttendanceRecord.Status
@@ -338,9 +339,10 @@ def _check_in_rate_limited(request: Request) -> bool:
 
 
 def _qr_check_in(request: Request, token: str, expected_session: int | None) -> CheckIn:
-    student = Student.objects.filter(user=request.user).first()
-    if student is None:
-        raise PermissionDenied("Only students check in with a QR code.")
+    try:
+        student = request.user.student  # loaded with the token (accounts.tokens) or by one query
+    except ObjectDoesNotExist:
+        raise PermissionDenied("Only students check in with a QR code.") from None
     session, _ = qr_token_verify(token)
     if expected_session is not None and expected_session != session.pk:
         raise ServiceError(Code.WRONG_SESSION, "This code is for another session.", field="session")
@@ -444,7 +446,9 @@ class CheckInApi(APIView):
             check_in = _card_check_in(request, values["card_uid"], values["reader_id"])
         else:
             check_in = _staff_check_in(request, values)
-        context = {**_evidence_context(request.user), "already_checked_in": not check_in.created}
+        # A student checking themself in never sees evidence: no need to ask for their roles.
+        evidence = {} if values["mode"] == "qr" else _evidence_context(request.user)
+        context = {**evidence, "already_checked_in": not check_in.created}
         body = serializers.CheckInResultSerializer(check_in.record, context=context).data
         return Response(body, status=status.HTTP_201_CREATED if check_in.created else status.HTTP_200_OK)
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -219,6 +219,14 @@ class CheckIn:
 
 def check_in_refusal(*, session: ClassSession, student: Student, at: datetime.datetime) -> None:
     """Raises the reason this student cannot check in to this session at this moment, if any."""
+    _refuse_timing_and_status(session=session, student=student, at=at)
+    if not Enrollment.objects.filter(
+        student=student, section_id=session.section_id, status=Enrollment.Status.ENROLLED
+    ).exists():
+        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
+
+
+def _refuse_timing_and_status(*, session: ClassSession, student: Student, at: datetime.datetime) -> None:
     _refuse_finished(session)
     if at < session.starts_at - datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES):
         raise ServiceError(Code.SESSION_NOT_STARTED, "This session has not started yet.")
@@ -230,10 +238,6 @@ def check_in_refusal(*, session: ClassSession, student: Student, at: datetime.da
         raise ServiceError(Code.STUDENT_SUSPENDED, "Your enrolment is suspended: see the registry office.")
     if student.status != Student.Status.ACTIVE:
         raise ServiceError(Code.STUDENT_NOT_ACTIVE, "Only active students check in.")
-    if not Enrollment.objects.filter(
-        student=student, section_id=session.section_id, status=Enrollment.Status.ENROLLED
-    ).exists():
-        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
 
 
 def attendance_check_in(
@@ -250,10 +254,27 @@ def attendance_check_in(
     """Records the student present (or late) in the session. A second check-in returns the existing
     record. Proxy signs are flagged for the lecturer, or refused where the institution says so."""
     scanned_at = scanned_at or timezone.now()
-    check_in_refusal(session=session, student=student, at=scanned_at)
-    existing = AttendanceRecord.objects.filter(session=session, student=student).first()
-    if existing is not None:
-        return CheckIn(record=existing, created=False)
+    _refuse_timing_and_status(session=session, student=student, at=scanned_at)
+    # One query answers both "already has a record here?" and "enrolled?" (the hot path of a lecture hall).
+    standing = (
+        Student.objects.filter(pk=student.pk)
+        .annotate(
+            record_id=Subquery(
+                AttendanceRecord.objects.filter(session=session, student=OuterRef("pk")).order_by().values("pk")[:1]
+            ),
+            enrolled=Exists(
+                Enrollment.objects.filter(
+                    student=OuterRef("pk"), section_id=session.section_id, status=Enrollment.Status.ENROLLED
+                )
+            ),
+        )
+        .values("record_id", "enrolled")
+        .get()
+    )
+    if standing["record_id"] is not None:
+        return CheckIn(record=AttendanceRecord.objects.get(pk=standing["record_id"]), created=False)
+    if not standing["enrolled"]:
+        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
     flags = proxy_signs(session=session, student=student, ip=ip, device_id=device_id)
     refused = [kind for kind, _ in flags if kind in settings.ATTENDANCE_REFUSE_FLAGS]
     if refused:

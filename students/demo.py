@@ -846,4 +846,15 @@ def demo_data_seed(*, size: str = "small", seed: int = 2026, today: datetime.dat
             )
         else:
             campus.write()
+            _refresh_planner_statistics()
     return demo_data_summary(report)
+
+
+def _refresh_planner_statistics() -> None:
+    """After a bulk load PostgreSQL still believes the tables are empty and may pick nested loops that
+    take minutes; ANALYZE gives the planner the real sizes (allowed inside a transaction)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")

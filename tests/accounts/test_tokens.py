@@ -162,3 +162,19 @@ def test_revoke_service_is_idempotent():
     api_token_revoke(token=token, actor=None)
     assert token.revoked_at == first
     assert AuditLogEntry.objects.filter(verb="token.revoked").count() == 1
+
+
+def test_cached_token_follows_suspension_and_deactivation(client):
+    from tests.factories import StudentFactory
+
+    student = StudentFactory()
+    _, key = api_token_issue(user=student.user, name="phone")
+    assert client.get("/api/v1/me/", **bearer(key)).status_code == 200  # now cached
+    student.status = "suspended"
+    student.save(update_fields=["status"])
+    from accounts.tokens import api_token_authenticate
+
+    assert api_token_authenticate(key).user.student.status == "suspended"
+    student.user.is_active = False
+    student.user.save(update_fields=["is_active"])
+    assert client.get("/api/v1/me/", **bearer(key)).status_code == 401

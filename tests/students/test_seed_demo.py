@@ -48,15 +48,17 @@ def checksum() -> str:
             "assessment__section__code",
             "assessment__name",
             "score",
-        )
+        ).order_by()  # sorted here: the models' default ordering would only add joins
     )
-    rows += sorted(TermOutcome.objects.values_list("student__student_number", "term__name", "outcome"))
+    rows += sorted(TermOutcome.objects.values_list("student__student_number", "term__name", "outcome").order_by())
     rows += sorted(
         Enrollment.objects.values_list(
             "student__student_number", "section__term__name", "section__course__code", "section__code", "status"
-        )
+        ).order_by()
     )
-    rows += sorted(Enrollment.objects.exclude(ended_on=None).values_list("student__student_number", "ended_on"))
+    rows += sorted(
+        Enrollment.objects.exclude(ended_on=None).values_list("student__student_number", "ended_on").order_by()
+    )
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
