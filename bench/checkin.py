@@ -49,7 +49,7 @@ def main() -> int:
     results = {}
     with harness.gunicorn(env) as host:
         harness.log("phase 1: lecture hall, 500 students over 10 s (50/s)")
-        hall = harness.locust(run_env, LOCUSTFILE, "LectureHallStudent", host=host, users=500, spawn_rate=50,
+        hall = harness.locust(run_env, LOCUSTFILE, "LectureHallStudent", host=host, users=500, spawn_rate=500,
                               run_time="25s", name="hall", BENCH_PHASE="hall")  # fmt: skip
         hall["records"], hall["doubled"] = records(database, data["hall"]["id"])
         results["hall"] = hall

@@ -7,8 +7,10 @@ request: the QR token is made then, for that session, exactly as the lecturer's 
 import itertools
 import json
 import os
+import time
 
 import django
+import gevent
 from gevent.event import Event
 from locust import FastHttpUser, constant, task
 from locust.exception import StopUser
@@ -29,6 +31,8 @@ NATS = [f"193.136.{n}.1" for n in range(16)]
 _students = itertools.count()
 _pairs = itertools.cycle([(s, i) for i in range(len(DATA["keys"])) for s in DATA["capacity"]])
 _all_spawned = Event()
+_hall_start: dict[str, float] = {}
+HALL_RATE = 50  # check-ins per second in the lecture hall
 
 
 def _session(entry: dict) -> ClassSession:
@@ -46,7 +50,7 @@ def _check_in(client, key: str, session: ClassSession, nat: str, expect: tuple[i
 
 
 class LectureHallStudent(FastHttpUser):
-    """One check-in per student, then done; spawned 50 per second by the driver."""
+    """One check-in per student, then done: scheduled 50 per second (hall) or all at once (stampede)."""
 
     wait_time = constant(0)
 
@@ -56,6 +60,10 @@ class LectureHallStudent(FastHttpUser):
         if index >= DATA["lecture_hall"]:
             raise StopUser
         session = _session(DATA["hall"] if PHASE == "hall" else DATA["stampede"])
+        if PHASE == "hall":
+            # Open loop: student i taps at start + i/50 s, whatever the server's pace so far.
+            _hall_start.setdefault("at", time.monotonic())
+            gevent.sleep(max(0.0, _hall_start["at"] + index / HALL_RATE - time.monotonic()))
         if PHASE == "stampede":
             # Wait until all 500 are connected, then everyone taps at the same instant.
             if index + 1 == DATA["lecture_hall"]:
