@@ -25,6 +25,17 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+# Attendance models registrars manage in the admin, and those they may only read.
+ATTENDANCE_MANAGED_MODELS = [
+    "classsession",
+    "attendancerecord",
+    "absenceexcuse",
+    "termholiday",
+    "studentcard",
+    "cardreader",
+]
+ATTENDANCE_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
+
 # Roles whose holders work in the Django admin.
 STAFF_ROLES = {Role.REGISTRAR, Role.ADMIN}
 
@@ -43,6 +54,12 @@ def role_permissions(role: Role) -> list[str]:
                 for model in CAMPUS_MODELS
                 for action in ("add", "change", "delete", "view")
             ),
+            *(
+                f"attendance.{action}_{model}"
+                for model in ATTENDANCE_MANAGED_MODELS
+                for action in ("add", "change", "view")
+            ),
+            *(f"attendance.view_{model}" for model in ATTENDANCE_READ_MODELS),
             "accounts.add_user",
             "accounts.change_user",
             "accounts.view_user",

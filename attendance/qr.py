@@ -74,6 +74,9 @@ def numeric_code_matches(session: ClassSession, code: str, *, at: datetime.datet
     return any(hmac.compare_digest(numeric_code(session, step), code) for step in (current, current - 1))
 
 
-def qr_svg(url: str) -> str:
-    """The QR code of a URL as inline SVG markup, drawn on the server."""
-    return segno.make(url, error="m").svg_inline(scale=8, border=2, dark="#000", light="#fff")
+def qr_svg(url: str, *, title: str = "QR code") -> str:
+    """The QR code of a URL as inline SVG markup, drawn on the server: a viewBox (no fixed size, so it
+    fills a projector or a phone), the standard 4-module quiet zone, and a title for screen readers."""
+    return segno.make(url, error="m").svg_inline(
+        scale=8, border=4, omitsize=True, title=title, dark="#000", light="#fff"
+    )

@@ -20,7 +20,7 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
 from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
-from students.models import Enrollment, Section
+from students.models import Enrollment, Section, Student
 from students.selectors import enrollments_visible_to
 
 Status = AttendanceRecord.Status
@@ -182,3 +182,13 @@ def session_flags(session: ClassSession) -> QuerySet[ProxyFlag]:
 
 def session_checked_in_count(session: ClassSession) -> int:
     return AttendanceRecord.objects.filter(session=session, status__in=ATTENDED).count()
+
+
+def enrolled_at_session(session: ClassSession):
+    """Students enrolled in the section on the session's day (dropped later still count for it)."""
+    day = timezone.localtime(session.starts_at).date()
+    return Student.objects.filter(
+        Q(enrollments__status=Enrollment.Status.ENROLLED) | Q(enrollments__ended_on__gt=day),
+        enrollments__section_id=session.section_id,
+        enrollments__enrolled_on__lte=day,
+    )

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,6 +25,7 @@ from attendance.models import (
     StudentCard,
     TermHoliday,
 )
+from attendance.selectors import enrolled_at_session
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.services import audit_log_write
@@ -188,16 +189,6 @@ def _warnings_task():
     from attendance.tasks import attendance_warnings_send
 
     return attendance_warnings_send
-
-
-def enrolled_at_session(session: ClassSession):
-    """Students enrolled in the section on the session's day (dropped later still count for it)."""
-    day = timezone.localtime(session.starts_at).date()
-    return Student.objects.filter(
-        Q(enrollments__status=Enrollment.Status.ENROLLED) | Q(enrollments__ended_on__gt=day),
-        enrollments__section_id=session.section_id,
-        enrollments__enrolled_on__lte=day,
-    )
 
 
 def _refuse_finished(session: ClassSession) -> None:
@@ -422,7 +413,11 @@ def attendance_record_void(*, record: AttendanceRecord, actor: User | None, reas
     """Voids a check-in the lecturer believes was made by proxy: it counts as absent. Audited."""
     if not reason.strip():
         raise ServiceError(Code.REASON_REQUIRED, "Say why the check-in is voided.", field="reason")
-    record = AttendanceRecord.objects.select_for_update().get(pk=record.pk)
+    record = AttendanceRecord.objects.select_for_update().select_related("session").get(pk=record.pk)
+    if record.session.state == State.CANCELLED:
+        raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled; its records count for nobody.")
+    if record.voided:
+        return record
     before = record.status
     record.status, record.voided, record.note = Status.ABSENT, True, reason
     record.save(update_fields=["status", "voided", "note", "updated_at"])

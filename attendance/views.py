@@ -23,7 +23,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.cache import never_cache
@@ -53,6 +52,7 @@ from attendance.selectors import (
     attendance_rates,
     attendance_rates_for_section,
     class_sessions_visible_to,
+    enrolled_at_session,
     records_visible_to,
     session_checked_in_count,
     session_flags,
@@ -69,7 +69,6 @@ from attendance.services import (
     class_session_create,
     class_session_open,
     class_session_series_create,
-    enrolled_at_session,
 )
 from campusiq.core.admin import formula_neutralise
 from campusiq.core.errors import ServiceError
@@ -232,15 +231,7 @@ def _check_in_rate_limit(request: HttpRequest) -> None:
 
 
 def _qr_markup(url: str) -> str:
-    """The server-drawn QR code, made to scale with its box (a viewBox instead of a fixed size)."""
-    svg = qr.qr_svg(url)
-    label = escape(_("QR code to check in"))
-    return re.sub(
-        r'^<svg width="(\d+)" height="(\d+)"',
-        lambda m: f'<svg viewBox="0 0 {m[1]} {m[2]}" role="img" aria-label="{label}"',
-        svg,
-        count=1,
-    )
+    return qr.qr_svg(url, title=str(_("QR code to check in")))
 
 
 # --- Lecturers: sessions ----------------------------------------------------------------------

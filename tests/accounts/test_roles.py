@@ -57,3 +57,12 @@ def test_admin_role_makes_superuser():
     user_role_grant(user=person, role=Role.ADMIN, actor=None)
     person.refresh_from_db()
     assert person.is_staff and person.is_superuser
+
+
+def test_registrar_works_attendance_in_the_admin(client):
+    registrar = UserFactory(roles=[Role.REGISTRAR])
+    client.force_login(registrar)
+    for model in ("classsession", "attendancerecord", "absenceexcuse", "termholiday", "proxyflag"):
+        assert client.get(f"/admin/attendance/{model}/").status_code == 200, model
+    permissions = set(Group.objects.get(name="Registrar").permissions.values_list("codename", flat=True))
+    assert "delete_attendancerecord" not in permissions and "change_proxyflag" not in permissions

@@ -390,3 +390,16 @@ def test_approving_an_excuse_of_a_voided_check_in_excuses_it(session, student):
     services.absence_excuse_decide(excuse=excuse, approve=True, actor=None)
     record.refresh_from_db()
     assert (record.status, record.voided) == ("excused", False)
+
+
+def test_voiding_twice_is_one_change_and_cancelled_sessions_are_left_alone(session, student):
+    record = check_in(session, student).record
+    services.attendance_record_void(record=record, actor=None, reason="proxy")
+    services.attendance_record_void(record=record, actor=None, reason="proxy again")
+    assert AuditLogEntry.objects.filter(verb="attendance.voided").count() == 1
+    other = EnrollmentFactory(section=session.section).student
+    kept = check_in(session, other).record
+    services.class_session_cancel(session=session, actor=None, reason="fire drill")
+    with pytest.raises(ServiceError) as error:
+        services.attendance_record_void(record=kept, actor=None, reason="x")
+    assert error.value.code == Code.SESSION_CANCELLED
