@@ -12,6 +12,8 @@ from attendance import models as attendance
 from students import models as campus
 
 TERM_START = datetime.date(2026, 9, 14)
+# Sessions start at 10:00 UTC on the term's first day (a Monday) unless told otherwise.
+SESSION_START = datetime.datetime(2026, 9, 14, 10, 0, tzinfo=datetime.UTC)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -139,7 +141,7 @@ class TermOutcomeFactory(factory.django.DjangoModelFactory):
 
 
 class ClassSessionFactory(factory.django.DjangoModelFactory):
-    """An open session of 90 minutes starting at 10:00 UTC on the section's first day."""
+    """A scheduled 90-minute session at 10:00 UTC on the term's first day (give starts_at to move it)."""
 
     class Meta:
         model = attendance.ClassSession
@@ -150,7 +152,7 @@ class ClassSessionFactory(factory.django.DjangoModelFactory):
     )
     ends_at = factory.LazyAttribute(lambda s: s.starts_at + datetime.timedelta(minutes=90))
     room = "B-101"
-    state = attendance.ClassSession.State.OPEN
+    state = attendance.ClassSession.State.SCHEDULED
 
 
 class AttendanceRecordFactory(factory.django.DjangoModelFactory):
@@ -160,5 +162,73 @@ class AttendanceRecordFactory(factory.django.DjangoModelFactory):
     session = factory.SubFactory(ClassSessionFactory)
     student = factory.SubFactory(StudentFactory)
     status = attendance.AttendanceRecord.Status.PRESENT
-    recorded_at = factory.LazyAttribute(lambda r: r.session.starts_at)
+    recorded_at = factory.LazyAttribute(lambda r: r.session.starts_at + datetime.timedelta(minutes=2))
     method = attendance.AttendanceRecord.Method.QR
+    ip = "10.1.2.3"
+    user_agent = "Mozilla/5.0 (Phone)"
+    device_id = factory.Sequence(lambda n: f"device-{n}")
+
+
+class ProxyFlagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.ProxyFlag
+
+    record = factory.SubFactory(AttendanceRecordFactory)
+    kind = attendance.ProxyFlag.Kind.SHARED_DEVICE
+    detail = "This device already checked in another student here."
+
+
+class AbsenceExcuseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.AbsenceExcuse
+
+    record = factory.SubFactory(AttendanceRecordFactory, status=attendance.AttendanceRecord.Status.ABSENT)
+    reason = "I had the flu."
+
+
+class TermHolidayFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.TermHoliday
+
+    term = factory.SubFactory(TermFactory)
+    date = factory.LazyAttribute(lambda h: h.term.start_date + datetime.timedelta(weeks=3))
+    name = "Holiday"
+
+
+class StudentCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.StudentCard
+
+    student = factory.SubFactory(StudentFactory)
+    uid = factory.Sequence(lambda n: f"04A2{n:010X}")
+    active = True
+
+
+class CardReaderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.CardReader
+
+    reader_id = factory.Sequence(lambda n: f"reader-{n}")
+    room = factory.Sequence(lambda n: f"R{n:03d}")
+    name = factory.LazyAttribute(lambda r: f"Door of {r.room}")
+
+
+class DeviceSightingFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.DeviceSighting
+
+    student = factory.SubFactory(StudentFactory)
+    device_id = factory.Sequence(lambda n: f"device-{n}")
+    first_seen = SESSION_START
+    last_seen = SESSION_START
+    check_ins = 1
+
+
+class AttendanceWarningStateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.AttendanceWarningState
+
+    student = factory.SubFactory(StudentFactory)
+    section = factory.SubFactory(SectionFactory)
+    below = True
+    last_warned_at = SESSION_START

@@ -58,6 +58,7 @@ def world(db):
         section=section_x,
         starts_at=timezone.now() - datetime.timedelta(minutes=5),
         ends_at=timezone.now() + datetime.timedelta(hours=1),
+        state="open",
     )
     record = AttendanceRecordFactory(session=session, student=student, status="present")
     earlier = [

@@ -26,7 +26,7 @@ from attendance.models import (
     TermHoliday,
 )
 from campusiq.core.models import AuditLogEntry
-from tests.attendance.api_factories import (
+from tests.factories import (
     SESSION_START,
     AbsenceExcuseFactory,
     AttendanceRecordFactory,
@@ -34,11 +34,13 @@ from tests.attendance.api_factories import (
     CardReaderFactory,
     ClassSessionFactory,
     DeviceSightingFactory,
+    EnrollmentFactory,
     ProxyFlagFactory,
+    SectionFactory,
     StudentCardFactory,
     TermHolidayFactory,
+    UserFactory,
 )
-from tests.factories import EnrollmentFactory, SectionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 MINUTE = datetime.timedelta(minutes=1)

@@ -20,17 +20,21 @@ from attendance.qr import qr_token_make, step_at
 from campusiq.core.errors import PROBLEM_CONTENT_TYPE
 from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Student
-from tests.attendance.api_factories import (
+from tests.attendance.world import attendance_world
+from tests.factories import (
     SESSION_START,
     AttendanceRecordFactory,
     CardReaderFactory,
     ClassSessionFactory,
+    EnrollmentFactory,
     ProxyFlagFactory,
+    SectionFactory,
     StudentCardFactory,
+    StudentFactory,
+    TermFactory,
     TermHolidayFactory,
-    attendance_world,
+    UserFactory,
 )
-from tests.factories import EnrollmentFactory, SectionFactory, StudentFactory, TermFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 MINUTE = datetime.timedelta(minutes=1)

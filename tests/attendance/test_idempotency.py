@@ -19,8 +19,8 @@ from attendance.qr import qr_token_make
 from campusiq.core import idempotency
 from campusiq.core.errors import PROBLEM_CONTENT_TYPE
 from campusiq.core.models import AuditLogEntry, IdempotencyKey
-from tests.attendance.api_factories import SESSION_START, attendance_world
-from tests.factories import EnrollmentFactory, StudentFactory
+from tests.attendance.world import attendance_world
+from tests.factories import SESSION_START, EnrollmentFactory, StudentFactory
 
 pytestmark = pytest.mark.django_db
 DURING = SESSION_START + datetime.timedelta(minutes=3)

@@ -16,7 +16,7 @@ T0 = datetime.datetime(2026, 9, 14, 10, 0, 3, tzinfo=datetime.UTC)
 
 @pytest.fixture
 def session():
-    return ClassSessionFactory()
+    return ClassSessionFactory(state="open")
 
 
 def refusal(token: str, at: datetime.datetime) -> str:
@@ -64,7 +64,7 @@ def test_forged_tokens_are_invalid(session, mangle):
 
 
 def test_token_of_one_session_is_not_valid_for_another():
-    first, second = ClassSessionFactory(), ClassSessionFactory()
+    first, second = ClassSessionFactory(state="open"), ClassSessionFactory(state="open")
     step = qr.step_at(T0)
     token = qr.qr_token_make(first, step)
     forged = f"{second.pk}.{step}.{token.split('.')[2]}"
@@ -86,7 +86,7 @@ def test_numeric_code_rotates_and_is_accepted_for_two_steps(session):
     assert qr.numeric_code_matches(session, code, at=T0)
     assert qr.numeric_code_matches(session, code, at=qr.step_starts_at(step + 1))
     assert not qr.numeric_code_matches(session, code, at=qr.step_starts_at(step + 2))
-    assert not qr.numeric_code_matches(ClassSessionFactory(), code, at=T0)  # another salt: 1 in 500,000
+    assert not qr.numeric_code_matches(ClassSessionFactory(state="open"), code, at=T0)  # another salt: 1 in 500,000
 
 
 def test_make_uses_the_current_step(session):

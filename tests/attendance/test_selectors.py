@@ -35,10 +35,10 @@ def section():
     return SectionFactory(min_attendance_rate=Decimal("0.75"))
 
 
-def sessions(section, n: int, **kwargs) -> list[ClassSession]:
+def sessions(section, n: int, state: str = "open") -> list[ClassSession]:
     hour = datetime.timedelta(hours=1)
     return [
-        ClassSessionFactory(section=section, starts_at=START + i * DAY, ends_at=START + i * DAY + hour, **kwargs)
+        ClassSessionFactory(section=section, starts_at=START + i * DAY, ends_at=START + i * DAY + hour, state=state)
         for i in range(n)
     ]
 
@@ -150,7 +150,7 @@ def test_visibility_of_sessions_and_records(section):
     section.lecturers.add(lecturer)
     mine = EnrollmentFactory(section=section).student
     session = sessions(section, 1)[0]
-    other_session = ClassSessionFactory()
+    other_session = ClassSessionFactory(state="open")
     record = AttendanceRecordFactory(session=session, student=mine)
     other_record = AttendanceRecordFactory(session=other_session)
     assert set(class_sessions_visible_to(lecturer)) == {session}

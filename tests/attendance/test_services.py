@@ -31,7 +31,7 @@ START = datetime.datetime(2026, 9, 14, 10, 0, tzinfo=UTC)  # the factories' sess
 
 @pytest.fixture
 def session():
-    return ClassSessionFactory(late_after_minutes=10)
+    return ClassSessionFactory(late_after_minutes=10, state="open")
 
 
 @pytest.fixture
@@ -220,10 +220,10 @@ def test_closing_a_cancelled_session_is_refused():
 def test_periodic_task_closes_sessions_that_ended(settings):
     from attendance.tasks import close_finished_sessions
 
-    ended = ClassSessionFactory()
+    ended = ClassSessionFactory(state="open")
     EnrollmentFactory(section=ended.section)
     running = ClassSessionFactory(
-        starts_at=START + datetime.timedelta(days=7), ends_at=START + datetime.timedelta(days=7, hours=2)
+        starts_at=START + datetime.timedelta(days=7), ends_at=START + datetime.timedelta(days=7, hours=2), state="open"
     )
     with time_machine.travel(START + datetime.timedelta(hours=2, minutes=1)):
         assert close_finished_sessions.delay().get() == 1
@@ -306,7 +306,7 @@ def test_one_warning_email_per_crossing(mailoutbox, settings):
     day = datetime.timedelta(days=1)
     hour = datetime.timedelta(hours=1)
     sessions = [
-        ClassSessionFactory(section=section, starts_at=START + i * day, ends_at=START + i * day + hour)
+        ClassSessionFactory(section=section, starts_at=START + i * day, ends_at=START + i * day + hour, state="open")
         for i in range(4)
     ]
     statuses = ["present", "absent", "present", "present"]
@@ -318,7 +318,9 @@ def test_one_warning_email_per_crossing(mailoutbox, settings):
     assert set(mailoutbox[0].to) == {student.user.email, lecturer.email, advisor.email}
     with time_machine.travel(START + datetime.timedelta(days=3, hours=2)):  # 3 of 4: 75%, back at the level
         assert services.attendance_warnings_send(section_id=section.pk) == 0
-    fifth = ClassSessionFactory(section=section, starts_at=START + 4 * day, ends_at=START + 4 * day + hour)
+    fifth = ClassSessionFactory(
+        section=section, starts_at=START + 4 * day, ends_at=START + 4 * day + hour, state="open"
+    )
     AttendanceRecordFactory(session=fifth, student=student, status="absent")
     with time_machine.travel(START + datetime.timedelta(days=4, hours=2)):  # 3 of 5: 60%, crossed again
         assert services.attendance_warnings_send(section_id=section.pk) == 1
@@ -341,7 +343,7 @@ def test_evidence_is_purged_after_retention(session, student, settings):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_check_ins_of_one_student_make_one_record():
-    session = ClassSessionFactory()
+    session = ClassSessionFactory(state="open")
     student = EnrollmentFactory(section=session.section).student
     barrier, results, errors = threading.Barrier(6), [], []
 

@@ -22,14 +22,19 @@ from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, Pro
 from attendance.views import REFUSALS
 from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Student
-from tests.attendance.factories import (
+from tests.factories import (
     AbsenceExcuseFactory,
     AttendanceRecordFactory,
     ClassSessionFactory,
+    CourseFactory,
+    EnrollmentFactory,
     ProxyFlagFactory,
+    SectionFactory,
+    StudentFactory,
+    TermFactory,
     TermHolidayFactory,
+    UserFactory,
 )
-from tests.factories import CourseFactory, EnrollmentFactory, SectionFactory, StudentFactory, TermFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple"

@@ -11,9 +11,16 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.roles import Role
 from attendance.models import AttendanceRecord, ClassSession
-from tests.attendance.factories import ClassSessionFactory
 from tests.e2e.test_portal import assert_fits_the_screen, assert_no_csp_violation, sign_in
-from tests.factories import CourseFactory, EnrollmentFactory, SectionFactory, StudentFactory, TermFactory, UserFactory
+from tests.factories import (
+    ClassSessionFactory,
+    CourseFactory,
+    EnrollmentFactory,
+    SectionFactory,
+    StudentFactory,
+    TermFactory,
+    UserFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROTATION_SECONDS = 3
