@@ -8,15 +8,12 @@ import csv
 import datetime
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_ratelimit.core import is_ratelimited
 from django_ratelimit.exceptions import Ratelimited
 
+from accounts.decorators import role_required
 from accounts.models import User
 from accounts.roles import STAFF_ROLES, Role
 from accounts.services import user_roles
@@ -157,25 +155,8 @@ ACTION_ERRORS: dict[str, str] = {
 # --- Access ----------------------------------------------------------------------------------
 
 
-def _role_required(*roles: Role, staff_too: bool = False) -> Callable:
-    """Signed-in users holding one of the roles (and, with staff_too, registrars and admins); others 403."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            held = user_roles(request.user)
-            is_staff = request.user.is_superuser or bool(held & STAFF_ROLES)
-            if not held & set(roles) and not (staff_too and is_staff):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
-
-
-_lecturer = _role_required(Role.LECTURER, staff_too=True)
-_student = _role_required(Role.STUDENT)
+_lecturer = role_required(Role.LECTURER, staff_too=True)
+_student = role_required(Role.STUDENT)
 
 
 def _own_student(user: User) -> Student:

@@ -2,14 +2,12 @@
 (what a viewer may not see is a 404) and writes through students.services. Every list page runs a
 fixed number of queries, whatever the number of rows."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,9 +16,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
+from accounts.decorators import role_required
 from accounts.models import User
-from accounts.roles import STAFF_ROLES, Role
-from accounts.services import user_roles
+from accounts.roles import Role
 from campusiq.core.errors import ServiceError
 from students.errors import CampusErrorCode as Code
 from students.forms import GradeEntryForm
@@ -41,23 +39,6 @@ from students.selectors import (
 from students.services import PASS_MARK, grade_record
 
 # --- Access ----------------------------------------------------------------------------------
-
-
-def _role_required(*roles: Role, staff_too: bool = False) -> Callable:
-    """Signed-in users holding one of the roles (and, with staff_too, registrars and admins); others 403."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            held = user_roles(request.user)
-            is_staff = request.user.is_superuser or bool(held & STAFF_ROLES)
-            if not held & set(roles) and not (staff_too and is_staff):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return login_required(wrapped)
-
-    return decorator
 
 
 def _own_student(user: User) -> Student:
@@ -144,7 +125,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return redirect("home")
 
 
-@_role_required(Role.STUDENT)
+@role_required(Role.STUDENT)
 def student_dashboard(request: HttpRequest) -> HttpResponse:
     student = _own_student(request.user)
     term = term_current()
@@ -161,12 +142,12 @@ def student_dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-@_role_required(Role.STUDENT)
+@role_required(Role.STUDENT)
 def student_profile(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/student_profile.html", {"student": _own_student(request.user)})
 
 
-@_role_required(Role.LECTURER)
+@role_required(Role.LECTURER)
 def lecturer_sections(request: HttpRequest) -> HttpResponse:
     current = term_current()
     sections = list(
@@ -183,7 +164,7 @@ def lecturer_sections(request: HttpRequest) -> HttpResponse:
     )
 
 
-@_role_required(Role.LECTURER, staff_too=True)
+@role_required(Role.LECTURER, staff_too=True)
 def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     section = _taught_section_or_404(request.user, section_id)
     assessments = list(section.assessments.order_by("due_date", "name"))
@@ -208,7 +189,7 @@ def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@_role_required(Role.LECTURER, staff_too=True)
+@role_required(Role.LECTURER, staff_too=True)
 def grade_entry(request: HttpRequest, section_id: int, assessment_id: int) -> HttpResponse:
     section = _taught_section_or_404(request.user, section_id)
     assessment = get_object_or_404(section.assessments.all(), pk=assessment_id)
@@ -281,7 +262,7 @@ def _grade_error_message(error: ServiceError, assessment: Assessment) -> str:
     return error.detail
 
 
-@_role_required(Role.ADVISOR)
+@role_required(Role.ADVISOR)
 def advisor_dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     term = term_current()
@@ -312,7 +293,7 @@ def advisor_dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/advisor_dashboard.html", {"term": term, "rows": rows, "pass_mark": PASS_MARK})
 
 
-@_role_required(Role.ADVISOR)
+@role_required(Role.ADVISOR)
 def advisee_detail(request: HttpRequest, student_id: int) -> HttpResponse:
     student = get_object_or_404(_advisees(request.user), pk=student_id)
     term = term_current()

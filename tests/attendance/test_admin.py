@@ -8,9 +8,7 @@ import io
 import pytest
 import time_machine
 from django.contrib import admin
-from django.db import connection
 from django.test import RequestFactory
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import Role
@@ -41,6 +39,7 @@ from tests.factories import (
     TermHolidayFactory,
     UserFactory,
 )
+from tests.support.admin import assert_changelist_queries_do_not_grow, changelist_url
 
 pytestmark = pytest.mark.django_db
 MINUTE = datetime.timedelta(minutes=1)
@@ -59,10 +58,6 @@ def superadmin():
 def admin_client_(client, superadmin):
     client.force_login(superadmin)
     return client
-
-
-def changelist_url(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
 def change_url(obj) -> str:
@@ -156,25 +151,9 @@ ROW_BUILDERS = [
 ]
 
 
-def _fill(model, build_one, rows: int) -> None:
-    while model.objects.count() < rows:
-        build_one()
-
-
 @pytest.mark.parametrize(("model", "build_one"), ROW_BUILDERS, ids=[model.__name__ for model, _ in ROW_BUILDERS])
 def test_changelist_query_count_does_not_grow_with_rows(admin_client_, model, build_one):
-    url = changelist_url(model)
-    _fill(model, build_one, 5)
-    assert admin_client_.get(url).status_code == 200  # warms per-process caches (content types)
-    with CaptureQueriesContext(connection) as at_5:
-        response = admin_client_.get(url)
-    assert len(response.context["cl"].result_list) == 5
-
-    _fill(model, build_one, 100)
-    with CaptureQueriesContext(connection) as at_100:
-        response = admin_client_.get(url)
-    assert len(response.context["cl"].result_list) == 100
-    assert len(at_100) == len(at_5), "\n".join(query["sql"] for query in at_100.captured_queries)
+    assert_changelist_queries_do_not_grow(admin_client_, model, build_one)
 
 
 def test_session_list_shows_the_counts(admin_client_):

@@ -12,9 +12,7 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import Permission
-from django.db import connection
 from django.test import RequestFactory
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -48,6 +46,7 @@ from tests.factories import (
     TermOutcomeFactory,
     UserFactory,
 )
+from tests.support.admin import assert_changelist_queries_do_not_grow, changelist_url
 
 pytestmark = pytest.mark.django_db
 
@@ -72,10 +71,6 @@ def registrar_client(client, registrar):
 def admin_client_(client, superadmin):
     client.force_login(superadmin)
     return client
-
-
-def changelist_url(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
 
 
 def add_url(model) -> str:
@@ -195,25 +190,9 @@ ROW_BUILDERS = [
 ]
 
 
-def _fill(model, build_one, rows: int) -> None:
-    while model.objects.count() < rows:
-        build_one()
-
-
 @pytest.mark.parametrize(("model", "build_one"), ROW_BUILDERS, ids=[model.__name__ for model, _ in ROW_BUILDERS])
 def test_changelist_query_count_does_not_grow_with_rows(registrar_client, model, build_one):
-    url = changelist_url(model)
-    _fill(model, build_one, 5)
-    assert registrar_client.get(url).status_code == 200  # warms per-process caches (content types)
-    with CaptureQueriesContext(connection) as at_5:
-        response = registrar_client.get(url)
-    assert len(response.context["cl"].result_list) == 5
-
-    _fill(model, build_one, 100)
-    with CaptureQueriesContext(connection) as at_100:
-        response = registrar_client.get(url)
-    assert len(response.context["cl"].result_list) == 100
-    assert len(at_100) == len(at_5), "\n".join(query["sql"] for query in at_100.captured_queries)
+    assert_changelist_queries_do_not_grow(registrar_client, model, build_one)
 
 
 # --- Permissions per role -------------------------------------------------------------------
