@@ -1,5 +1,23 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+
+
+def _forget_cached_session(sender, instance, **kwargs) -> None:
+    from django.db import transaction
+
+    from attendance.qr import class_session_cache_forget
+
+    # Now, and again after commit: a scan between the two may have cached the old row.
+    class_session_cache_forget(instance.pk)
+    transaction.on_commit(lambda: class_session_cache_forget(instance.pk))
 
 
 class AttendanceConfig(AppConfig):
     name = "attendance"
+
+    def ready(self) -> None:
+        # A session's state decides every check-in, and QR scans read it from the cache.
+        for signal in (post_save, post_delete):
+            signal.connect(
+                _forget_cached_session, sender="attendance.ClassSession", dispatch_uid=f"attendance.{signal}"
+            )

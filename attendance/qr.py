@@ -12,6 +12,7 @@ import hmac
 
 import segno
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -53,7 +54,7 @@ def qr_token_verify(token: str, *, at: datetime.datetime | None = None) -> tuple
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
         raise ServiceError(Code.TOKEN_INVALID, "This check-in code is not valid.")
     session_id, step = int(parts[0]), int(parts[1])
-    session = ClassSession.objects.select_related("section__course", "section__term").filter(pk=session_id).first()
+    session = class_session_cached(session_id)
     if session is None or not hmac.compare_digest(parts[2], _mac(session.pk, session.token_salt, step)):
         raise ServiceError(Code.TOKEN_INVALID, "This check-in code is not valid.")
     current = step_at(at or timezone.now())
@@ -62,6 +63,29 @@ def qr_token_verify(token: str, *, at: datetime.datetime | None = None) -> tuple
     if step < current - 1:
         raise ServiceError(Code.TOKEN_EXPIRED, "This QR code has expired: scan the one on the screen now.")
     return session, step
+
+
+SESSION_CACHE_SECONDS = 30
+
+
+def _session_cache_key(session_id: int) -> str:
+    return f"campusiq:class-session:{session_id}"
+
+
+def class_session_cached(session_id: int) -> ClassSession | None:
+    """The session with its section, course and term, from the shared cache: every scan of a lecture
+    hall asks for the same row. Any save of the session drops the entry (attendance/apps.py)."""
+    key = _session_cache_key(session_id)
+    session = cache.get(key)
+    if session is None:
+        session = ClassSession.objects.select_related("section__course", "section__term").filter(pk=session_id).first()
+        if session is not None:
+            cache.set(key, session, SESSION_CACHE_SECONDS)
+    return session
+
+
+def class_session_cache_forget(session_id: int) -> None:
+    cache.delete(_session_cache_key(session_id))
 
 
 def numeric_code(session: ClassSession, step: int) -> str:

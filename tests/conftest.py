@@ -80,3 +80,13 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached rows (API tokens, class sessions) never outlive the test that made them: ids repeat
+    across tests on SQLite."""
+    yield
+    from django.core.cache import cache
+
+    cache.clear()

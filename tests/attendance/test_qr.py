@@ -98,3 +98,12 @@ def test_make_uses_the_current_step(session):
 def test_qr_svg_is_inline_svg():
     svg = qr.qr_svg("https://campus.example/c/1.2.abc/")
     assert svg.startswith("<svg") and "<script" not in svg
+
+
+def test_a_closed_session_is_seen_at_once_despite_the_cache(session):
+    step = qr.step_at(T0)
+    token = qr.qr_token_make(session, step)
+    assert qr.qr_token_verify(token, at=T0)[0].state == "open"  # now cached
+    session.state = "closed"
+    session.save(update_fields=["state"])
+    assert qr.qr_token_verify(token, at=T0)[0].state == "closed"
