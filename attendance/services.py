@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
@@ -211,10 +211,7 @@ class CheckIn:
 def check_in_refusal(*, session: ClassSession, student: Student, at: datetime.datetime) -> None:
     """Raises the reason this student cannot check in to this session at this moment, if any."""
     _refuse_timing_and_status(session=session, student=student, at=at)
-    if not Enrollment.objects.filter(
-        student=student, section_id=session.section_id, status=Enrollment.Status.ENROLLED
-    ).exists():
-        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
+    _require_enrolled(session=session, student=student)
 
 
 def _refuse_timing_and_status(*, session: ClassSession, student: Student, at: datetime.datetime) -> None:
@@ -246,53 +243,77 @@ def attendance_check_in(
     record. Proxy signs are flagged for the lecturer, or refused where the institution says so."""
     scanned_at = scanned_at or timezone.now()
     _refuse_timing_and_status(session=session, student=student, at=scanned_at)
-    # One query answers both "already has a record here?" and "enrolled?" (the hot path of a lecture hall).
-    standing = (
-        Student.objects.filter(pk=student.pk)
-        .annotate(
-            record_id=Subquery(
-                AttendanceRecord.objects.filter(session=session, student=OuterRef("pk")).order_by().values("pk")[:1]
-            ),
-            enrolled=Exists(
-                Enrollment.objects.filter(
-                    student=OuterRef("pk"), section_id=session.section_id, status=Enrollment.Status.ENROLLED
-                )
-            ),
-        )
-        .values("record_id", "enrolled")
-        .get()
-    )
-    if standing["record_id"] is not None:
-        return CheckIn(record=AttendanceRecord.objects.get(pk=standing["record_id"]), created=False)
-    if not standing["enrolled"]:
-        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
     flags = proxy_signs(session=session, student=student, ip=ip, device_id=device_id)
     refused = [kind for kind, _ in flags if kind in settings.ATTENDANCE_REFUSE_FLAGS]
     if refused:
+        existing = AttendanceRecord.objects.filter(session=session, student=student).first()
+        if existing is not None:
+            return CheckIn(record=existing, created=False)
+        _require_enrolled(session=session, student=student)
         raise ServiceError(
             Code.PROXY_REFUSED,
             "This check-in was refused: " + "; ".join(ProxyFlag.Kind(kind).label.lower() for kind in refused) + ".",
         )
     late = scanned_at > session.starts_at + datetime.timedelta(minutes=session.late_after_minutes)
-    try:
+    record = AttendanceRecord(
+        session=session,
+        student=student,
+        status=Status.LATE if late else Status.PRESENT,
+        recorded_at=scanned_at,
+        method=method,
+        recorded_by=recorded_by,
+        ip=ip or None,
+        user_agent=user_agent[:300],
+        device_id=device_id[:64],
+    )
+    if flags or device_id:
         with transaction.atomic():
-            record = AttendanceRecord.objects.create(
-                session=session,
-                student=student,
-                status=Status.LATE if late else Status.PRESENT,
-                recorded_at=scanned_at,
-                method=method,
-                recorded_by=recorded_by,
-                ip=ip or None,
-                user_agent=user_agent[:300],
-                device_id=device_id[:64],
-            )
-            _flags_write(session=session, record=record, flags=flags, device_id=device_id)
-            if device_id:
+            created = _record_insert_if_enrolled(record)
+            if created:
+                _flags_write(session=session, record=record, flags=flags, device_id=device_id)
                 _device_seen(student=student, device_id=device_id, at=scanned_at)
-    except IntegrityError:  # the same student at the same instant, from two taps: one record
-        return CheckIn(record=AttendanceRecord.objects.get(session=session, student=student), created=False)
+    else:
+        created = _record_insert_if_enrolled(record)  # one statement: the hot path of a lecture hall
+    if not created:
+        existing = AttendanceRecord.objects.filter(session=session, student=student).first()
+        if existing is not None:  # already checked in (or two taps at the same instant): one record
+            return CheckIn(record=existing, created=False)
+        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
     return CheckIn(record=record, created=True, flags=[kind for kind, _ in flags])
+
+
+def _require_enrolled(*, session: ClassSession, student: Student) -> None:
+    if not Enrollment.objects.filter(
+        student=student, section_id=session.section_id, status=Enrollment.Status.ENROLLED
+    ).exists():
+        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
+
+
+def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
+    """Inserts the record in one statement if the student is enrolled in the section and has no record
+    in the session yet (the unique constraint decides races). Sets record.pk and returns True if it did."""
+    meta, quote = AttendanceRecord._meta, connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+    enrollment = Enrollment._meta
+    # Identifiers come from the models' metadata, every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(fields))} "
+        f"WHERE EXISTS (SELECT 1 FROM {quote(enrollment.db_table)} WHERE {quote('student_id')} = %s "
+        f"AND {quote('section_id')} = %s AND {quote('status')} = %s) "
+        f"ON CONFLICT ({quote('session_id')}, {quote('student_id')}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    params = [*values, record.student_id, record.session.section_id, Enrollment.Status.ENROLLED]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    record.pk = row[0]
+    record._state.adding = False
+    record._state.db = connection.alias
+    return True
 
 
 def proxy_signs(*, session: ClassSession, student: Student, ip: str | None, device_id: str) -> list[tuple[str, str]]:
