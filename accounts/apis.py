@@ -2,7 +2,6 @@ import datetime
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django_ratelimit.core import is_ratelimited
 from django_ratelimit.exceptions import Ratelimited
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
@@ -14,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.tokens import api_token_issue, api_token_revoke
 from campusiq.core.errors import ServiceError
+from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -37,10 +37,6 @@ class IssuedTokenSerializer(TokenSerializer):
         fields = ["token", *TokenSerializer.Meta.fields]
 
 
-def _client_ip(group, request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 class TokenApi(APIView):
     """Personal API tokens: exchange email and password for a bearer token; revoke the one in use."""
 
@@ -62,17 +58,10 @@ class TokenApi(APIView):
     def post(self, request: Request) -> Response:
         # Throttle before checking the password: per client address, and per account named.
         email = str(request.data.get("email", "")).strip().lower() if isinstance(request.data, dict) else ""
-        limited_ip = is_ratelimited(
-            request, group="api-token-ip", key=_client_ip, rate=settings.API_TOKEN_RATE_PER_IP, increment=True
-        )
-        limited_account = bool(email) and is_ratelimited(
-            request,
-            group="api-token-account",
-            key=lambda group, req: email,
-            rate=settings.API_TOKEN_RATE_PER_ACCOUNT,
-            increment=True,
-        )
-        if limited_ip or limited_account:
+        limits = [RateLimit("api-token-ip", client_network(request), settings.API_TOKEN_RATE_PER_IP)]
+        if email:
+            limits.append(RateLimit("api-token-account", email, settings.API_TOKEN_RATE_PER_ACCOUNT))
+        if rate_limits_hit(request, limits):
             raise Ratelimited()
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -12,7 +12,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django_filters.rest_framework import DjangoFilterBackend
-from django_ratelimit.core import is_ratelimited
 from django_ratelimit.exceptions import Ratelimited
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -46,6 +45,7 @@ from campusiq.core.errors import ServiceError
 from campusiq.core.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from campusiq.core.pagination import CappedPageNumberPagination
 from campusiq.core.permissions import is_registrar
+from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
 from students.apis import ScopedViewSet
 from students.models import Enrollment, Section
 from students.selectors import enrollments_visible_to, section_taught_by_get, students_visible_to
@@ -321,21 +321,11 @@ def _check_in_rate_limited(request: Request) -> bool:
         person = f"student:{data['student']}"
     else:
         person = f"user:{request.user.pk}"
-    limited_person = is_ratelimited(
-        request,
-        group="attendance-check-in-person",
-        key=lambda group, req: person,
-        rate=settings.ATTENDANCE_CHECK_IN_RATE_PER_USER,
-        increment=True,
-    )
-    limited_ip = is_ratelimited(
-        request,
-        group="attendance-check-in-ip",
-        key=lambda group, req: _client_ip(request),
-        rate=settings.ATTENDANCE_CHECK_IN_RATE_PER_IP,
-        increment=True,
-    )
-    return limited_person or limited_ip
+    limits = [
+        RateLimit("attendance-check-in-person", person, settings.ATTENDANCE_CHECK_IN_RATE_PER_USER),
+        RateLimit("attendance-check-in-ip", client_network(request), settings.ATTENDANCE_CHECK_IN_RATE_PER_IP),
+    ]
+    return rate_limits_hit(request, limits)
 
 
 def _qr_check_in(request: Request, token: str, expected_session: int | None) -> CheckIn:

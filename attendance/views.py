@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.core import is_ratelimited
 from django_ratelimit.exceptions import Ratelimited
 
 from accounts.decorators import role_required
@@ -70,6 +69,7 @@ from attendance.services import (
 )
 from campusiq.core.admin import formula_neutralise
 from campusiq.core.errors import ServiceError
+from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
 from students.models import Enrollment, Section, Student
 from students.selectors import enrollments_visible_to, section_taught_by_get, students_visible_to, term_current
 
@@ -203,12 +203,14 @@ def _client_ip(request: HttpRequest) -> str | None:
 
 def _check_in_rate_limit(request: HttpRequest) -> None:
     """Strict per person, generous per address (a lecture hall behind one NAT). 429 when exceeded."""
-    for group, key, rate in (
-        ("attendance-check-in-user", "user_or_ip", settings.ATTENDANCE_CHECK_IN_RATE_PER_USER),
-        ("attendance-check-in-ip", "ip", settings.ATTENDANCE_CHECK_IN_RATE_PER_IP),
-    ):
-        if is_ratelimited(request, group=group, key=key, rate=rate, method="POST", increment=True):
-            raise Ratelimited
+    address = client_network(request)
+    person = str(request.user.pk) if request.user.is_authenticated else address
+    limits = [
+        RateLimit("attendance-check-in-user", person, settings.ATTENDANCE_CHECK_IN_RATE_PER_USER),
+        RateLimit("attendance-check-in-ip", address, settings.ATTENDANCE_CHECK_IN_RATE_PER_IP),
+    ]
+    if rate_limits_hit(request, limits):
+        raise Ratelimited
 
 
 def _qr_markup(url: str) -> str:
