@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role, group_name
 from accounts.services import roles_sync_groups, user_role_grant
+from attendance.models import AttendanceRecord, ClassSession
 from students.models import (
     Assessment,
     Course,
@@ -354,8 +355,12 @@ def final_grade(scores: list[tuple[Assessment, Decimal]]) -> Decimal:
 
 
 class DemoCampus:
-    def __init__(self, *, size: str, seed: int, today: datetime.date):
+    def __init__(self, *, size: str, seed: int, today: datetime.date, now: datetime.datetime | None = None):
         self.size, self.seed, self.today = size, seed, today
+        # What has happened by: now, or the start of `today` when seeding as of another day.
+        self.now = now or timezone.make_aware(
+            datetime.datetime.combine(today, datetime.time.min), timezone.get_default_timezone()
+        )
         self.config = SIZES[size]
         self.terms = demo_terms(today)
         self.current = self.terms[-1]
@@ -624,9 +629,12 @@ class DemoCampus:
         for assessment in Assessment.objects.filter(section__term=term).order_by("section_id", "due_date", "name"):
             assessments[assessment.section_id].append(assessment)
 
-        self._write_enrollments_and_grades(
+        shocks = self._write_enrollments_and_grades(
             plan, term, rng, members, section_ids, lecturer_of, assessments, courses, terms_before_current
         )
+        from attendance.demo import demo_attendance_write  # it builds on this module (engagement, terms)
+
+        demo_attendance_write(plan=plan, term=term, seed=self.seed, now=self.now, shocks=shocks, current=is_current)
 
     def _due_date(self, plan: TermPlan, course: CoursePlan, week: int | None) -> datetime.date:
         if week is None:  # exams spread over two weeks
@@ -635,7 +643,8 @@ class DemoCampus:
 
     def _write_enrollments_and_grades(
         self, plan, term, rng, members, section_ids, lecturer_of, assessments, courses, terms_before_current
-    ) -> None:
+    ) -> dict[str, float]:
+        """Returns each student's term shock, which drives their attendance too."""
         is_current = terms_before_current == 0
         day_count = (plan.exam_date - plan.add_drop_deadline).days
         by_student: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -643,12 +652,12 @@ class DemoCampus:
             for student in students:
                 by_student[student.number].append(key)
 
-        enrollments, grades, outcomes = [], [], {}
+        enrollments, grades, outcomes, shocks = [], [], {}, {}
         for student in sorted(self.students, key=lambda s: s.number):
             keys = sorted(by_student.get(student.number, []))
             if not keys:
                 continue
-            shock = rng.gauss(0, 1)
+            shock = shocks[student.number] = rng.gauss(0, 1)
             leaving = student.dropout_semester == self._semester_in(student, terms_before_current)
             leaving_on = plan.add_drop_deadline + datetime.timedelta(days=rng.randint(1, day_count - 7))
             finished, withdrawn, took_term = [], 0, False
@@ -711,6 +720,7 @@ class DemoCampus:
         self._save_enrollments(term, enrollments)
         self._save_grades(term, grades)
         self._save_outcomes(term, outcomes)
+        return shocks
 
     def _draw_outcome(self, rng, student: StudentPlan, finished, withdrawn: int) -> str:
         at_risk, withdrew = rng.random(), rng.random()
@@ -813,6 +823,8 @@ def demo_data_summary(report: DemoReport) -> DemoReport:
         "assessments": Assessment.objects.count(),
         "grades": Grade.objects.count(),
         "term outcomes": TermOutcome.objects.count(),
+        "class sessions": ClassSession.objects.count(),
+        "attendance records": AttendanceRecord.objects.count(),
     }
     outcomes: dict[str, dict[str, int]] = defaultdict(dict)
     counted = Counter(TermOutcome.objects.values_list("term__start_date", "term__name", "outcome"))
@@ -825,8 +837,9 @@ def demo_data_summary(report: DemoReport) -> DemoReport:
 def demo_data_seed(*, size: str = "small", seed: int = 2026, today: datetime.date | None = None) -> DemoReport:
     """Loads the demo campus (idempotent). Raises DemoDataConflict when the database holds demo data
     from another seed or size; leaves it alone (and says so) when it was seeded in an earlier term."""
-    today = today or timezone.localdate()
-    campus = DemoCampus(size=size, seed=seed, today=today)
+    now = None if today else timezone.now()
+    today = today or timezone.localdate(now)
+    campus = DemoCampus(size=size, seed=seed, today=today, now=now)
     report = DemoReport(size=size, seed=seed, current_term=campus.current.name, marker=campus.marker)
     found = (
         TermOutcome.objects.filter(note__startswith=NOTE_PREFIX).order_by("pk").values_list("note", flat=True).first()
