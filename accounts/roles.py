@@ -35,6 +35,9 @@ ATTENDANCE_MANAGED_MODELS = [
     "cardreader",
 ]
 ATTENDANCE_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
+# Registrars promote and roll back model versions and start scoring runs; the rest they read.
+PREDICTIONS_MANAGED_MODELS = ["modelversion", "scoringrun"]
+PREDICTIONS_READ_MODELS = ["riskscore", "intervention", "flagfeedback"]
 
 # Roles whose holders work in the Django admin.
 STAFF_ROLES = {Role.REGISTRAR, Role.ADMIN}
@@ -60,6 +63,8 @@ def role_permissions(role: Role) -> list[str]:
                 for action in ("add", "change", "view")
             ),
             *(f"attendance.view_{model}" for model in ATTENDANCE_READ_MODELS),
+            *(f"predictions.{action}_{model}" for model in PREDICTIONS_MANAGED_MODELS for action in ("change", "view")),
+            *(f"predictions.view_{model}" for model in PREDICTIONS_READ_MODELS),
             "accounts.add_user",
             "accounts.change_user",
             "accounts.view_user",

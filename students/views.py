@@ -20,6 +20,7 @@ from accounts.decorators import role_required
 from accounts.models import User
 from accounts.roles import Role
 from campusiq.core.errors import ServiceError
+from predictions.selectors import student_latest_score, student_sees_own_risk
 from students.errors import CampusErrorCode as Code
 from students.forms import GradeEntryForm
 from students.models import Assessment, Enrollment, Section, Student, Term, TermOutcome
@@ -129,6 +130,9 @@ def index(request: HttpRequest) -> HttpResponse:
 def student_dashboard(request: HttpRequest) -> HttpResponse:
     student = _own_student(request.user)
     term = term_current()
+    # Their own risk estimate only where the institution decided students see it.
+    show_own_risk = term is not None and student_sees_own_risk(request.user)
+    own_risk = student_latest_score(viewer=request.user, student=student, term=term) if show_own_risk else None
     return render(
         request,
         "portal/student_dashboard.html",
@@ -138,6 +142,8 @@ def student_dashboard(request: HttpRequest) -> HttpResponse:
             "standings": course_standings(student=student, term=term) if term else [],
             "past_terms": _past_terms(viewer=request.user, student=student, before=term),
             "pass_mark": PASS_MARK,
+            "show_own_risk": show_own_risk,
+            "own_risk": own_risk,
         },
     )
 

@@ -1,5 +1,6 @@
 """Shared fixtures, and the rule for tests that need a real service: skip locally, fail on CI."""
 
+import datetime
 import io
 import logging
 import os
@@ -10,7 +11,7 @@ import redis as redis_client
 from django.db import connection
 
 from campusiq.core.logging import build_logging_config
-from tests.factories import UserFactory
+from tests.factories import TermFactory, UserFactory
 
 CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -90,3 +91,18 @@ def _fresh_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def term(db):
+    return TermFactory(name="Autumn 2026")  # the factory's default dates contain today (2026-11-25)
+
+
+@pytest.fixture
+def past_term(db):
+    return TermFactory(
+        name="Spring 2026",
+        start_date=datetime.date(2026, 2, 9),
+        end_date=datetime.date(2026, 6, 26),
+        add_drop_deadline=datetime.date(2026, 2, 23),
+    )

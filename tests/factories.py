@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from accounts.models import User
 from accounts.roles import Role, group_name
 from attendance import models as attendance
+from predictions import models as predictions
+from predictions.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from students import models as campus
 
 TERM_START = datetime.date(2026, 9, 14)
@@ -232,3 +234,74 @@ class AttendanceWarningStateFactory(factory.django.DjangoModelFactory):
     section = factory.SubFactory(SectionFactory)
     below = True
     last_warned_at = SESSION_START
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """A registry entry only (no artifact file): tests that load a model train one for real."""
+
+    class Meta:
+        model = predictions.ModelVersion
+
+    name = factory.Sequence(lambda n: f"risk-test-{n}")
+    status = predictions.ModelVersion.Status.CANDIDATE
+    artifact = factory.LazyAttribute(lambda v: f"risk-models/{v.name}.joblib")
+    artifact_sha256 = "0" * 64
+    feature_names = factory.LazyFunction(lambda: list(FEATURE_NAMES))
+    feature_schema_version = FEATURE_SCHEMA_VERSION
+    training_data_sha256 = "1" * 64
+    threshold = 0.35
+    metrics = factory.LazyFunction(lambda: {"holdout": {"roc_auc": 0.8, "pr_auc": 0.6}})
+    trained_at = SESSION_START
+
+
+class ScoringRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = predictions.ScoringRun
+
+    term = factory.SubFactory(TermFactory)
+    model_version = factory.SubFactory(ModelVersionFactory)
+    run_date = factory.LazyAttribute(lambda r: r.as_of.date())
+    trigger = predictions.ScoringRun.Trigger.STAFF
+    status = predictions.ScoringRun.Status.SUCCEEDED
+    as_of = SESSION_START
+
+
+class RiskScoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = predictions.RiskScore
+
+    run = factory.SubFactory(ScoringRunFactory)
+    student = factory.SubFactory(StudentFactory)
+    term = factory.LazyAttribute(lambda s: s.run.term)
+    model_version = factory.LazyAttribute(lambda s: s.run.model_version)
+    probability = 0.72
+    band = predictions.RiskScore.Band.HIGH
+    factors = factory.LazyFunction(
+        lambda: [
+            {"feature": "attendance_rate_4w", "value": 0.54, "contribution": 0.9,
+             "text": "attendance over the last 4 weeks: 54%; campus median 88%"},
+        ]
+    )  # fmt: skip
+    scored_at = SESSION_START
+
+
+class InterventionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = predictions.Intervention
+
+    student = factory.SubFactory(StudentFactory)
+    term = factory.SubFactory(TermFactory)
+    advisor = factory.SubFactory(UserFactory, roles=[Role.ADVISOR])
+    kind = predictions.Intervention.Kind.CONTACTED
+    note = "Emailed to offer a meeting."
+
+
+class FlagFeedbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = predictions.FlagFeedback
+
+    risk_score = factory.SubFactory(RiskScoreFactory)
+    student = factory.LazyAttribute(lambda f: f.risk_score.student)
+    term = factory.LazyAttribute(lambda f: f.risk_score.term)
+    advisor = factory.SubFactory(UserFactory, roles=[Role.ADVISOR])
+    verdict = predictions.FlagFeedback.Verdict.USEFUL

@@ -7,7 +7,8 @@ resolver has no row here.
 
 The world (tests/test_permissions.py: `world`): student S is enrolled in section X, taught by
 lecturer L, and advised by advisor A; student O is enrolled in section Y, taught by lecturer L2, and
-advised by A2. R is a registrar, AD an admin. `{…}` in a path is an id from that world.
+advised by A2. R is a registrar, AD an admin. A scoring run of the term scored S and O. `{…}` in a
+path is an id from that world.
 """
 
 ROLES = (
@@ -104,6 +105,17 @@ TABLE = [
     ("GET",    "attendancerate-sections",   {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
     # A staff record for S in the open session; the other lecturer cannot even name S (400 on the field).
     ("POST",   "check-in",                  {},                     "manual_check_in", 401, 403, 403, 201, 400, 403, 403, 201, 201),
+    # --- API: at-risk predictions ------------------------------------------------------------------
+    # Advisors read their advisees' scores, registry staff everyone; students (by default) and lecturers 403.
+    ("GET",    "riskscore-list",            {},                     None,            401, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "riskscore-detail",          {"pk": "risk_score"},   None,            401, 403, 403, 403, 403, 200, 404, 200, 200),
+    # No model is active in this world: those allowed to ask get 409 no_active_model, nothing is written.
+    ("POST",   "riskscore-score-student",   {},                     "score_student", 401, 403, 403, 403, 403, 409, 404, 409, 409),
+    ("GET",    "modelversion-list",         {},                     None,            401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("GET",    "modelversion-detail",       {"pk": "model_version"}, None,           401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("GET",    "scoringrun-list",           {},                     None,            401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("GET",    "scoringrun-detail",         {"pk": "run"},          None,            401, 403, 403, 403, 403, 403, 403, 200, 200),
+    ("POST",   "scoringrun-list",           {},                     "scoring_run",   401, 403, 403, 403, 403, 403, 403, 409, 409),
     # --- Portal: signing in and out, passwords ("form:" bodies are posted as a browser form) -------
     ("GET",    "health-live",               {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "home",                      {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
@@ -155,6 +167,16 @@ TABLE = [
     ("POST",   "attendance:record-void",    {"record_id": "record"}, "form:reason",  302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:excuses",        {},                     None,            302, 403, 403, 200, 200, 403, 403, 200, 200),
     ("POST",   "attendance:excuse-decide",  {"excuse_id": "excuse"}, "form:decide",  302, 403, 403, 302, 404, 403, 403, 302, 302),
+    # --- Portal: at-risk (predictions) -----------------------------------------------------------
+    # Advisors see their advisees, registry staff everyone; students and lecturers 403; another advisor's advisee 404.
+    ("GET",    "predictions:at-risk",       {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk-csv",   {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:report",        {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:student-risk",  {"student_id": "student"}, None,         302, 403, 403, 403, 403, 200, 404, 200, 200),
+    ("POST",   "predictions:intervention-create", {"student_id": "student"}, "form:intervention",
+                                                                                     302, 403, 403, 403, 403, 302, 404, 302, 302),
+    ("POST",   "predictions:feedback-create", {"student_id": "student"}, "form:feedback",
+                                                                                     302, 403, 403, 403, 403, 302, 404, 302, 302),
 ]
 # fmt: on
 

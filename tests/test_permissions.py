@@ -23,6 +23,8 @@ from tests.factories import (
     DepartmentFactory,
     EnrollmentFactory,
     GradeFactory,
+    RiskScoreFactory,
+    ScoringRunFactory,
     SectionFactory,
     StudentFactory,
     TermFactory,
@@ -71,6 +73,9 @@ def world(db):
         record=AttendanceRecordFactory(session=earlier[1], student=student, status="absent"), reason="ill"
     )
     AttendanceRecordFactory(session=ClassSessionFactory(section=section_y, state="closed"), student=other)
+    run = ScoringRunFactory(term=term)
+    risk_score = RiskScoreFactory(run=run, student=student)
+    RiskScoreFactory(run=run, student=other)
     objects = {
         "qr_token": lambda: qr_token_make(open_session),
         "absence": absence,
@@ -90,6 +95,9 @@ def world(db):
         "enrollment": enrollment,
         "grade": grade,
         "outcome": outcome,
+        "risk_score": risk_score,
+        "model_version": run.model_version,
+        "run": run,
     }
     users = {
         "anon": None,
@@ -142,6 +150,10 @@ def world(db):
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},
         "form:grades": {f"score-{student.pk}": "15", f"initial-score-{student.pk}": "12", "reason": "table"},
+        "score_student": {"student": student.pk},
+        "scoring_run": {"term": term.pk},
+        "form:intervention": {"kind": "contacted", "note": "checked by the table"},
+        "form:feedback": {"risk_score": risk_score, "verdict": "useful", "note": ""},
     }  # fmt: skip
     return {"objects": objects, "users": users, "bodies": bodies, "student": student, "other": other}
 

@@ -148,9 +148,16 @@ STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticf
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# Trained at-risk models: on a volume shared by web and workers in production, included in backups.
+MODEL_ARTIFACT_ROOT = Path(env.str("MODEL_ARTIFACT_ROOT", default=str(BASE_DIR / "var" / "models")))
+MODEL_ARTIFACT_STORAGE = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(MODEL_ARTIFACT_ROOT)},
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "models": MODEL_ARTIFACT_STORAGE,
 }
 
 # --- Request limits -------------------------------------------------------------------------
@@ -258,6 +265,7 @@ CELERY_BEAT_SCHEDULE = {
     "attendance-close-finished-sessions": {"task": "attendance.close_finished_sessions", "schedule": 5 * 60},
     "attendance-evidence-purge": {"task": "attendance.evidence_purge", "schedule": crontab(hour=3, minute=30)},
     "idempotency-keys-purge": {"task": "core.idempotency_keys_purge", "schedule": crontab(hour=3, minute=45)},
+    "predictions-score-current-term": {"task": "predictions.score_current_term", "schedule": crontab(hour=2, minute=0)},
 }
 
 # --- Email ----------------------------------------------------------------------------------
@@ -311,3 +319,25 @@ ATTENDANCE_EVIDENCE_RETENTION_DAYS = env.int("ATTENDANCE_EVIDENCE_RETENTION_DAYS
 # Rate limits of check-in: strict per person, generous per address (a lecture hall behind one NAT).
 ATTENDANCE_CHECK_IN_RATE_PER_USER = env.str("ATTENDANCE_CHECK_IN_RATE_PER_USER", default="20/m")
 ATTENDANCE_CHECK_IN_RATE_PER_IP = env.str("ATTENDANCE_CHECK_IN_RATE_PER_IP", default="3000/m")
+
+# --- At-risk predictions (docs/PREDICTIONS.md) ------------------------------------------------
+# Training uses what was known this many weeks into each past term (no leakage from final grades).
+PREDICTIONS_TRAINING_AS_OF_WEEKS = env.int("PREDICTIONS_TRAINING_AS_OF_WEEKS", default=6)
+PREDICTIONS_MIN_OUTCOMES = env.int("PREDICTIONS_MIN_OUTCOMES", default=50)
+# A model is activated only if its hold-out PR-AUC beats the attendance-only rule by this much.
+PREDICTIONS_ACTIVATION_MARGIN = env.float("PREDICTIONS_ACTIVATION_MARGIN", default=0.02)
+PREDICTIONS_CV_FOLDS = env.int("PREDICTIONS_CV_FOLDS", default=5)
+# Bands: probability at or above MEDIUM is medium, at or above HIGH is high.
+PREDICTIONS_BAND_MEDIUM = env.float("PREDICTIONS_BAND_MEDIUM", default=0.3)
+PREDICTIONS_BAND_HIGH = env.float("PREDICTIONS_BAND_HIGH", default=0.6)
+PREDICTIONS_TOP_FACTORS = env.int("PREDICTIONS_TOP_FACTORS", default=3)
+# Students see their own risk only where the institution decides so.
+PREDICTIONS_STUDENTS_SEE_OWN_RISK = env.bool("PREDICTIONS_STUDENTS_SEE_OWN_RISK", default=False)
+UCI_DATASET_DIR = Path(
+    env.str("UCI_DATASET_DIR", default=str(BASE_DIR.parent / "shared" / "datasets" / "student-performance"))
+)
+
+# --- Metrics and health (docs/OPERATIONS.md) --------------------------------------------------
+# /metrics answers these networks, or a caller with the bearer token; everyone else gets 404.
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
+METRICS_BEARER_TOKEN = read_secret(env, "METRICS_BEARER_TOKEN", default="")

@@ -1,7 +1,7 @@
 """Production. Every secret comes from the environment (or a *_FILE); an unsafe value stops start-up."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import MODEL_ARTIFACT_STORAGE, env
 from .secrets import read_secret
 from .validation import validate_production
 
@@ -35,6 +35,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "models": MODEL_ARTIFACT_STORAGE,
 }
 
 # HTTPS everywhere; nginx terminates TLS and says so in X-Forwarded-Proto.
@@ -49,3 +50,6 @@ CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_NAME = "__Host-sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken"
 USE_X_FORWARDED_HOST = False
+
+# Production: /metrics only from the monitoring network(s) named here, or with METRICS_BEARER_TOKEN.
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])

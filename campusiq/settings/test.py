@@ -1,6 +1,8 @@
 """The test suite. Fast hashing and in-process defaults; DATABASE_URL and REDIS_URL, when set by
 scripts/services.sh, point the suite at the real PostgreSQL and Redis."""
 
+import tempfile
+
 from .base import *  # noqa: F403
 
 DEBUG = False
@@ -21,3 +23,9 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Quiet test output; tests that read logs attach their own handler (tests/conftest.py: log_output).
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Model artifacts written by tests go to a throwaway directory, never the working tree.
+MODEL_ARTIFACT_ROOT = Path(tempfile.mkdtemp(prefix="campusiq-test-models-"))  # noqa: F405
+STORAGES["models"] = {  # noqa: F405
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(MODEL_ARTIFACT_ROOT)},
+}

@@ -34,21 +34,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def term():
-    return TermFactory(name="Autumn 2026")  # the factory's default dates contain today (2026-11-25)
-
-
-@pytest.fixture
-def past_term():
-    return TermFactory(
-        name="Spring 2026",
-        start_date=datetime.date(2026, 2, 9),
-        end_date=datetime.date(2026, 6, 26),
-        add_drop_deadline=datetime.date(2026, 2, 23),
-    )
-
-
-@pytest.fixture
 def lecturer():
     return UserFactory(roles=[Role.LECTURER], first_name="Lena", last_name="Lecturer")
 

@@ -1,0 +1,156 @@
+"""The Django admin of at-risk predictions, for registry staff.
+
+Model versions are listed with their hold-out metrics side by side (and the attendance-only
+baseline beside them); staff promote one (the active one is retired) or retire the active one
+(rolling back to the version active before it) — both audited. Scoring runs are started here too.
+Scores, interventions and feedback are written by the scoring and the advisors' portal: read-only.
+"""
+
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from attendance.admin import ReadOnlyAdmin, ReasonActionForm
+from campusiq.core.errors import ServiceError
+from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
+from predictions.services import scoring_run_create
+from predictions.tasks import scoring_run_execute
+from predictions.training import model_version_activate, model_version_retire
+from students.selectors import term_current
+
+
+def _metric(version: ModelVersion, *path: str):
+    value = version.metrics
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return "—" if value is None else f"{value:.3f}"
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyAdmin):
+    action_form = ReasonActionForm
+    list_display = [
+        "name", "status", "trained_at", "holdout_term", "holdout_roc_auc", "holdout_pr_auc",
+        "attendance_rule_pr_auc", "holdout_brier", "holdout_recall", "holdout_precision", "threshold",
+    ]  # fmt: skip
+    list_filter = ["status"]
+    search_fields = ["name", "status_reason"]
+    readonly_fields = [
+        "name", "status", "status_reason", "trained_at", "activated_at", "training_terms", "holdout_term",
+        "threshold", "feature_schema_version", "feature_names", "artifact", "artifact_sha256",
+        "training_data_sha256", "metrics",
+    ]  # fmt: skip
+    fields = readonly_fields
+    actions = ["promote", "retire"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The actions change status through the services; the form itself stays read-only (no save button).
+        return obj is None and request.user.has_perm("predictions.change_modelversion")
+
+    @admin.display(description="ROC-AUC")
+    def holdout_roc_auc(self, version):
+        return _metric(version, "holdout", "roc_auc")
+
+    @admin.display(description="PR-AUC")
+    def holdout_pr_auc(self, version):
+        return _metric(version, "holdout", "pr_auc")
+
+    @admin.display(description="rule PR-AUC")
+    def attendance_rule_pr_auc(self, version):
+        return _metric(version, "baselines", "attendance_only", "pr_auc")
+
+    @admin.display(description="Brier")
+    def holdout_brier(self, version):
+        return _metric(version, "holdout", "brier")
+
+    @admin.display(description="recall")
+    def holdout_recall(self, version):
+        return _metric(version, "holdout", "recall")
+
+    @admin.display(description="precision")
+    def holdout_precision(self, version):
+        return _metric(version, "holdout", "precision")
+
+    @admin.action(description="Promote the selected version (the active one is retired)", permissions=["change"])
+    def promote(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
+            return
+        version = model_version_activate(queryset.get(), actor=request.user, reason=request.POST.get("reason", ""))
+        self.message_user(request, f"{version.name} is now the active model.", messages.SUCCESS)
+
+    @admin.action(description="Retire the selected versions (the active one rolls back)", permissions=["change"])
+    def retire(self, request, queryset):
+        for version in queryset:
+            model_version_retire(version, actor=request.user, reason=request.POST.get("reason", ""))
+        active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+        self.message_user(
+            request,
+            f"Retired {queryset.count()}. Active now: {active.name if active else 'none (scoring will refuse)'}.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(ScoringRun)
+class ScoringRunAdmin(ReadOnlyAdmin):
+    list_display = ["as_of", "term", "model_version", "trigger", "status", "students_scored", "total_seconds"]
+    list_filter = ["status", "trigger", "term"]
+    list_select_related = ("term", "model_version")
+    readonly_fields = [
+        "term", "model_version", "run_date", "trigger", "requested_by", "status", "as_of", "started_at",
+        "finished_at", "students_scored", "timings", "error", "feature_medians", "digest_sent_at",
+    ]  # fmt: skip
+    fields = readonly_fields
+    import_export_change_list_template = "admin/predictions/scoringrun/change_list.html"
+
+    @admin.display(description="seconds")
+    def total_seconds(self, run):
+        return run.timings.get("total", "—")
+
+    def get_urls(self):
+        start = self.admin_site.admin_view(self.start_view)
+        return [path("start/", start, name="predictions_scoringrun_start"), *super().get_urls()]
+
+    def start_view(self, request):
+        """POST only (the changelist's button, with its CSRF token): scores the current term now."""
+        changelist = reverse("admin:predictions_scoringrun_changelist")
+        if request.method != "POST" or not request.user.has_perm("predictions.change_scoringrun"):
+            self.message_user(request, "Start a run with the button on this page.", messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        term = term_current()
+        if term is None:
+            self.message_user(request, "There is no current term to score.", messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        try:
+            run = scoring_run_create(term=term, trigger=ScoringRun.Trigger.STAFF, actor=request.user)
+        except ServiceError as error:
+            self.message_user(request, f"Nothing was started: {error.detail}", messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        scoring_run_execute.delay(run.pk)
+        self.message_user(request, format_html("Scoring of {} started (run {}).", term.name, run.pk))
+        return HttpResponseRedirect(changelist)
+
+
+@admin.register(RiskScore)
+class RiskScoreAdmin(ReadOnlyAdmin):
+    list_display = ["student", "term", "probability", "band", "model_version", "scored_at"]
+    list_filter = ["band", "term", "model_version"]
+    search_fields = ["student__student_number"]
+    list_select_related = ("student__user", "term", "model_version")
+
+
+@admin.register(Intervention)
+class InterventionAdmin(ReadOnlyAdmin):
+    list_display = ["student", "term", "kind", "advisor", "created_at"]
+    list_filter = ["kind", "term"]
+    search_fields = ["student__student_number", "note"]
+    list_select_related = ("student__user", "term", "advisor")
+
+
+@admin.register(FlagFeedback)
+class FlagFeedbackAdmin(ReadOnlyAdmin):
+    list_display = ["student", "term", "verdict", "advisor", "created_at"]
+    list_filter = ["verdict", "term"]
+    search_fields = ["student__student_number", "note"]
+    list_select_related = ("student__user", "term", "advisor")

@@ -1,0 +1,313 @@
+"""The at-risk pages of the portal: the advisors' dashboard (and its CSV), one student's risk with the
+interventions and feedback recorded, and the per-term intervention report. Thin, like students/views.py:
+reads go through the scoped selectors of predictions.selectors (another advisor's advisee is a 404),
+writes through predictions.services. List pages run a fixed number of queries whatever the rows."""
+
+import csv
+import re
+from dataclasses import dataclass
+
+import structlog
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.decorators import role_required
+from accounts.models import User
+from accounts.roles import Role
+from campusiq.core.admin import formula_neutralise
+from campusiq.core.errors import ServiceError
+from predictions.forms import AtRiskFilterForm, FlagFeedbackForm, InterventionForm
+from predictions.models import RiskScore, ScoringRun
+from predictions.selectors import (
+    feedback_visible_to,
+    intervention_outcome_report,
+    interventions_visible_to,
+    latest_run,
+    risk_dashboard_scores,
+    risk_scores_visible_to,
+    risk_student_get,
+    student_latest_score,
+    student_score_history,
+    terms_with_runs,
+)
+from predictions.services import flag_feedback_record, intervention_record
+from students.models import Student, Term
+from students.selectors import term_current
+
+log = structlog.get_logger(__name__)
+
+PAGE_SIZE = 50
+# Advisors (their advisees), registrars and admins (everyone); students, lecturers: 403.
+_risk_staff = role_required(Role.ADVISOR, staff_too=True)
+
+
+# --- Access and shared pieces ---------------------------------------------------------------------
+
+
+def _risk_student_or_404(user: User, student_id: int) -> Student:
+    try:
+        return risk_student_get(viewer=user, student_id=student_id)
+    except Student.DoesNotExist as missing:
+        raise Http404 from missing
+
+
+def _chosen_term(request: HttpRequest) -> tuple[Term | None, Term | None]:
+    """(the term asked for with ?term= among those with runs, else the current one; the current term)."""
+    current = term_current()
+    wanted = request.GET.get("term", "")
+    if wanted.isdigit() and (current is None or int(wanted) != current.pk):
+        chosen = terms_with_runs().filter(pk=int(wanted)).first()
+        if chosen is not None:
+            return chosen, current
+    return current, current
+
+
+def _term_query(term: Term | None, current: Term | None) -> str:
+    """The ?term= that keeps a non-current term across links and form posts."""
+    return f"?term={term.pk}" if term is not None and term != current else ""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    form: AtRiskFilterForm
+    run: ScoringRun | None
+    scores: QuerySet[RiskScore]
+    term_query: str
+
+
+def _dashboard(request: HttpRequest) -> Dashboard:
+    term, current = _chosen_term(request)
+    form = AtRiskFilterForm(request.GET, term=term, terms=terms_with_runs(also=current))
+    run = latest_run(term) if term is not None else None
+    if run is None:
+        return Dashboard(form, None, RiskScore.objects.none(), "")
+    scores = risk_dashboard_scores(
+        viewer=request.user,
+        run=run,
+        department=form.value("department"),
+        program=form.value("program"),
+        section=form.value("section"),
+        band=form.value("band"),
+        sort=form.value("sort") or "probability",
+    )
+    return Dashboard(form, run, scores, _term_query(term, current))
+
+
+def _points(change: float | None) -> str:
+    """A change of probability in percentage points: +12, -3, 0."""
+    if change is None:
+        return "new"
+    points = round(change * 100)
+    return f"{points:+d}" if points else "0"
+
+
+# --- The dashboard and its CSV ----------------------------------------------------------------------
+
+
+@require_GET
+@_risk_staff
+def at_risk_dashboard(request: HttpRequest) -> HttpResponse:
+    dashboard = _dashboard(request)
+    page = None
+    if dashboard.run is not None:
+        page = Paginator(dashboard.scores, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "predictions/at_risk.html",
+        {
+            "form": dashboard.form,
+            "term": dashboard.form.term,
+            "run": dashboard.run,
+            "page": page,
+            "rows": [(score, _points(score.change)) for score in page or []],
+            "term_query": dashboard.term_query,
+        },
+    )
+
+
+CSV_HEADER = [
+    "student_number",
+    "name",
+    "program",
+    "department",
+    "probability",
+    "band",
+    "change_points",
+    "intervention",
+    "factors",
+    "term",
+    "scored_at",
+    "model_version",
+]
+
+
+@require_GET
+@_risk_staff
+def at_risk_csv(request: HttpRequest) -> HttpResponse:
+    dashboard = _dashboard(request)
+    form, run, scores = dashboard.form, dashboard.run, dashboard.scores
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    filename = f"at-risk-{form.term.name if form.term else 'no-term'}"
+    response["Content-Disposition"] = f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]+", "-", filename)}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_HEADER)
+    rows = 0
+    for score in scores:
+        student = score.student
+        cells = [
+            student.student_number,
+            student.user.get_full_name(),
+            student.program.code,
+            student.program.department.code,
+            f"{score.probability:.4f}",
+            score.band,
+            "new" if score.change is None else str(round(score.change * 100)),  # a number: no "+" to neutralise
+            "yes" if score.has_intervention else "no",
+            "; ".join(factor.get("text", "") for factor in score.factors),
+            form.term.name,
+            timezone.localtime(score.scored_at).isoformat(timespec="minutes"),
+            score.model_version.name,
+        ]
+        writer.writerow([formula_neutralise(cell) for cell in cells])
+        rows += 1
+    log.info("risk_scores_exported", viewer=request.user.pk, run=run.pk if run else None, rows=rows)
+    return response
+
+
+# --- One student ------------------------------------------------------------------------------------
+
+
+def _student_page(
+    request: HttpRequest,
+    student: Student,
+    *,
+    intervention_form: InterventionForm | None = None,
+    feedback_form: FlagFeedbackForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    term, current = _chosen_term(request)
+    history = list(student_score_history(viewer=request.user, student=student, term=term)) if term else []
+    # Each score with its change since the student's score in the run before (newest first).
+    scored = [
+        (score, _points(score.probability - history[index + 1].probability) if index + 1 < len(history) else "new")
+        for index, score in enumerate(history)
+    ]
+    latest = history[0] if history else None
+    interventions = interventions_visible_to(request.user).filter(student=student)
+    feedback = feedback_visible_to(request.user).filter(student=student)
+    if term is not None:
+        interventions, feedback = interventions.filter(term=term), feedback.filter(term=term)
+    log.info("risk_score_viewed", viewer=request.user.pk, student=student.pk)
+    return render(
+        request,
+        "predictions/student_risk.html",
+        {
+            "student": student,
+            "term": term,
+            "terms": terms_with_runs(also=current),
+            "term_query": _term_query(term, current),
+            "latest": latest,
+            "history": scored,
+            "interventions": list(interventions.order_by("-created_at", "-pk")),
+            "feedback": list(feedback.order_by("-created_at", "-pk")),
+            "intervention_form": intervention_form or InterventionForm(),
+            "feedback_form": feedback_form
+            or FlagFeedbackForm(initial={"risk_score": latest.pk if latest is not None else None}),
+        },
+        status=status,
+    )
+
+
+def _student_risk_url(student: Student, request: HttpRequest) -> str:
+    term, current = _chosen_term(request)
+    return reverse("predictions:student-risk", args=[student.pk]) + _term_query(term, current)
+
+
+def _service_error_on(form, error: ServiceError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.detail)
+
+
+@require_GET
+@_risk_staff
+def student_risk(request: HttpRequest, student_id: int) -> HttpResponse:
+    return _student_page(request, _risk_student_or_404(request.user, student_id))
+
+
+@require_POST
+@_risk_staff
+def intervention_create(request: HttpRequest, student_id: int) -> HttpResponse:
+    student = _risk_student_or_404(request.user, student_id)
+    term, _current = _chosen_term(request)
+    form = InterventionForm(request.POST)
+    if form.is_valid() and term is None:
+        form.add_error(None, _("There is no term to record the intervention in."))
+    elif form.is_valid():
+        try:
+            with transaction.atomic():
+                intervention = intervention_record(
+                    advisor=request.user,
+                    student=student,
+                    term=term,
+                    kind=form.cleaned_data["kind"],
+                    note=form.cleaned_data["note"],
+                    risk_score=student_latest_score(viewer=request.user, student=student, term=term),
+                )
+        except ServiceError as error:
+            _service_error_on(form, error)
+        else:
+            messages.success(
+                request, _("Intervention recorded: %(kind)s.") % {"kind": intervention.get_kind_display().lower()}
+            )
+            return redirect(_student_risk_url(student, request) + "#interventions")
+    return _student_page(request, student, intervention_form=form, status=400)
+
+
+@require_POST
+@_risk_staff
+def feedback_create(request: HttpRequest, student_id: int) -> HttpResponse:
+    student = _risk_student_or_404(request.user, student_id)
+    form = FlagFeedbackForm(request.POST)
+    if form.is_valid():
+        # Feedback goes on the score the advisor saw, which must be one of this student's.
+        score = risk_scores_visible_to(request.user).filter(student=student, pk=form.cleaned_data["risk_score"]).first()
+        if score is None:
+            form.add_error(None, _("That score is not one of this student's. Reload the page and try again."))
+        else:
+            try:
+                with transaction.atomic():
+                    flag_feedback_record(
+                        advisor=request.user,
+                        risk_score=score,
+                        verdict=form.cleaned_data["verdict"],
+                        note=form.cleaned_data["note"],
+                    )
+            except ServiceError as error:
+                _service_error_on(form, error)
+            else:
+                messages.success(request, _("Thank you: your feedback on the flag was recorded."))
+                return redirect(_student_risk_url(student, request) + "#feedback")
+    return _student_page(request, student, feedback_form=form, status=400)
+
+
+# --- The intervention report ----------------------------------------------------------------------
+
+
+@require_GET
+@_risk_staff
+def intervention_report(request: HttpRequest) -> HttpResponse:
+    term, current = _chosen_term(request)
+    run = latest_run(term) if term is not None else None
+    rows = intervention_outcome_report(term, risk_scores_visible_to(request.user)) if run is not None else []
+    return render(
+        request,
+        "predictions/report.html",
+        {"term": term, "terms": terms_with_runs(also=current), "run": run, "rows": rows},
+    )
