@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test lint format lock e2e bench migrate seed clean services services-stop
+.PHONY: help venv run test lint format lock e2e bench uci migrate seed clean services services-stop
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,8 @@ migrate: venv ## Apply migrations (and the rate-limit cache table) to the local 
 
 seed: migrate ## Load the demo campus (small)
 	$(MANAGE) seed_demo --size small
+	$(MANAGE) train_risk_model --unless-active
+	$(MANAGE) score_risk --skip-without-model
 
 run: seed ## Set up and serve the portal on http://127.0.0.1:8000
 	$(MANAGE) runserver 127.0.0.1:8000
@@ -33,8 +35,11 @@ test: venv ## Start PostgreSQL and Redis, lint, check migrations, run the whole 
 e2e: venv ## Only the browser (Chromium) tests
 	bash scripts/test.sh -m browser --no-cov
 
-bench: venv ## Benchmarks under production settings (gunicorn, PostgreSQL, Redis, locust); prints figures
-	$(BIN)/python bench/checkin.py
+bench: venv ## Benchmarks under production settings (check-in under load; scoring 100,000 students); prints figures
+	$(BIN)/python bench/checkin.py; status=$$?; $(BIN)/python bench/scoring.py || status=1; exit $$status
+
+uci: venv ## The at-risk pipeline on the real UCI Student Performance data (paper's protocol; docs/PREDICTIONS.md)
+	$(MANAGE) evaluate_uci
 
 lint: venv ## Lint (ruff) without changing anything
 	$(BIN)/ruff check .
