@@ -43,6 +43,7 @@ from attendance.services import (
 )
 from campusiq.core.errors import ServiceError
 from campusiq.core.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
+from campusiq.core.metrics import CHECK_IN_LATENCY
 from campusiq.core.pagination import CappedPageNumberPagination
 from campusiq.core.permissions import is_registrar
 from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
@@ -427,6 +428,10 @@ class CheckInApi(APIView):
         reader_unknown, no_session_in_room, session_not_started, session_ended, session_not_open,
         session_closed, session_cancelled, not_enrolled, student_suspended, student_not_active,
         proxy_refused, reason_required; 403 for a caller who may not use the mode; 429 rate_limited."""
+        with CHECK_IN_LATENCY.time():
+            return self._check_in(request)
+
+    def _check_in(self, request: Request) -> Response:
         data = serializers.CheckInSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data

@@ -19,6 +19,7 @@ from django.utils.crypto import salted_hmac
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.models import ClassSession
 from campusiq.core.errors import ServiceError
+from campusiq.core.metrics import check_ins_counted
 
 TOKEN_SALT = "campusiq.attendance.qr-token"  # noqa: S105  (an HMAC domain separator, not a secret)
 CODE_SALT = "campusiq.attendance.numeric-code"
@@ -48,6 +49,7 @@ def qr_token_make(session: ClassSession, step: int | None = None) -> str:
     return f"{session.pk}.{step}.{_mac(session.pk, session.token_salt, step)}"
 
 
+@check_ins_counted(successes=False)
 def qr_token_verify(token: str, *, at: datetime.datetime | None = None) -> tuple[ClassSession, int]:
     """The session a token names, if its signature holds and it is fresh at `at` (default now)."""
     parts = token.split(".") if isinstance(token, str) and len(token) <= 100 else []

@@ -27,6 +27,7 @@ from attendance.models import (
 )
 from attendance.selectors import enrolled_at_session
 from campusiq.core.errors import ServiceError
+from campusiq.core.metrics import check_ins_counted
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.services import audit_log_write
 from students.models import Enrollment, Section, Student
@@ -228,6 +229,7 @@ def _refuse_timing_and_status(*, session: ClassSession, student: Student, at: da
         raise ServiceError(Code.STUDENT_NOT_ACTIVE, "Only active students check in.")
 
 
+@check_ins_counted()
 def attendance_check_in(
     *,
     student: Student,

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from campusiq.core import health
 from campusiq.core import views as core_views
+from campusiq.core.metrics import metrics_view
 
 # Swagger UI and ReDoc set styles inline and ReDoc runs a worker from a blob; scripts stay 'self' only.
 # These pages show our own schema, never user content.
@@ -13,6 +14,8 @@ api_docs_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["blo
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("accounts/", include("accounts.urls")),
     path("portal/", include("students.urls")),
     path("portal/", include("predictions.urls")),

@@ -31,3 +31,11 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
 limit_request_fields = 100
+
+
+def child_exit(server, worker):
+    """With PROMETHEUS_MULTIPROC_DIR, a dead worker's live gauges stop counting (campusiq.core.metrics)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

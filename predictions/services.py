@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from campusiq.core.errors import ServiceError
+from campusiq.core.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
 from campusiq.core.services import audit_log_write
 from predictions import pipeline as risk_pipeline
 from predictions.features import FEATURES, FeatureMatrix, term_features
@@ -197,6 +198,8 @@ def scoring_run_execute(run: ScoringRun) -> ScoringRun:
         "total": round(time.perf_counter() - started, 3),
     }
     run.save()
+    SCORING_RUN_SECONDS.observe(run.timings["total"])
+    STUDENTS_SCORED.inc(written)
     log.info("scoring_run_finished", run=run.pk, students=written, **run.timings)
     return run
 

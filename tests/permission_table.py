@@ -118,6 +118,9 @@ TABLE = [
     ("POST",   "scoringrun-list",           {},                     "scoring_run",   401, 403, 403, 403, 403, 403, 403, 409, 409),
     # --- Portal: signing in and out, passwords ("form:" bodies are posted as a browser form) -------
     ("GET",    "health-live",               {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Readiness for load balancers; /metrics from the monitoring networks (loopback here) or with the token.
+    ("GET",    "health-ready",              {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "metrics",                   {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "home",                      {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "login",                     {},                     None,            200, 302, 302, 302, 302, 302, 302, 302, 302),
     ("POST",   "login",                     {},                     "form:login",    302, 302, 302, 302, 302, 302, 302, 302, 302),

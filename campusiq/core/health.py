@@ -1,6 +1,19 @@
+"""Health endpoints for load balancers and orchestrators. Neither is rate limited, and a success is
+not logged (campusiq.core.middleware.QUIET_PATH_PREFIXES)."""
+
+import secrets
+import time
+
+import structlog
+from django.core.cache import cache
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from campusiq.core.metrics import READY
+
+log = structlog.get_logger(__name__)
 
 
 @never_cache
@@ -8,3 +21,66 @@ from django.views.decorators.http import require_GET
 def live(request: HttpRequest) -> JsonResponse:
     """The process answers. Checks no dependency: a database outage must not restart every pod."""
     return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Can this instance serve? Database, cache (Redis), Celery broker, and the active prediction model.
+    200 when every required check passes, else 503; each check with its status and latency."""
+    checks = {name: _timed(name, check) for name, check in READINESS_CHECKS}
+    passed = all(result["status"] in ("ok", "skipped", "none", "degraded") for result in checks.values())
+    READY.set(1 if passed else 0)
+    return JsonResponse({"status": "ok" if passed else "fail", "checks": checks}, status=200 if passed else 503)
+
+
+def _timed(name: str, check) -> dict:
+    started = time.perf_counter()
+    try:
+        status, detail = check()
+    except Exception as error:
+        log.warning("readiness_check_failed", check=name, error=f"{type(error).__name__}: {error}")
+        status, detail = "fail", type(error).__name__
+    result = {"status": status, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
+    if detail:
+        result["detail"] = detail
+    return result
+
+
+def _database():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok", ""
+
+
+def _cache():
+    nonce = secrets.token_hex(8)
+    cache.set("health:ready", nonce, 10)
+    return ("ok", "") if cache.get("health:ready") == nonce else ("fail", "value not read back")
+
+
+def _broker():
+    from campusiq.celery import app
+
+    if app.conf.task_always_eager:
+        return "skipped", "tasks run in-process (CELERY_TASK_ALWAYS_EAGER)"
+    with app.connection_for_write() as broker:
+        broker.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+    return "ok", ""
+
+
+def _model():
+    from predictions.models import ModelVersion
+    from predictions.services import scoring_model_load
+
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if active is None:
+        return "none", "no model is active yet"
+    loaded = scoring_model_load()
+    if loaded.version.pk != active.pk:
+        return "degraded", f"active {active.name} refused; scoring uses {loaded.version.name}"
+    return "ok", active.name
+
+
+READINESS_CHECKS = [("database", _database), ("cache", _cache), ("broker", _broker), ("model", _model)]

@@ -73,3 +73,24 @@ class ApiBodySizeMiddleware:
                     detail=f"The request body is larger than the limit of {limit} bytes.",
                 )
         return self.get_response(request)
+
+
+class MetricsMiddleware:
+    """Answers /metrics before anything reads the Host header.
+
+    Prometheus scrapes each pod by its IP (Host: 10.1.2.3:8000), which ALLOWED_HOSTS rightly refuses
+    for everything else, and it cannot send another Host. /metrics guards itself (networks or token).
+    The health probes can send a Host header, so they go through the whole stack like any page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info != "/metrics":
+            return self.get_response(request)
+        from campusiq.core.metrics import metrics_view
+
+        response = metrics_view(request)
+        response["X-Content-Type-Options"] = "nosniff"
+        return response

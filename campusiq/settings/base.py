@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "campusiq.core.client_ip.ClientIpMiddleware",
     # Outermost of our own: every response, error pages included, carries the request id.
     "campusiq.core.middleware.RequestIdMiddleware",
+    # /metrics, answered whatever the Host header (Prometheus scrapes pods by IP).
+    "campusiq.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "campusiq.core.middleware.ApiBodySizeMiddleware",
@@ -341,3 +343,5 @@ UCI_DATASET_DIR = Path(
 # /metrics answers these networks, or a caller with the bearer token; everyone else gets 404.
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
 METRICS_BEARER_TOKEN = read_secret(env, "METRICS_BEARER_TOKEN", default="")
+# Queues whose backlog /metrics reports (campusiq_celery_queue_length).
+CAMPUSIQ_CELERY_QUEUES = env.list("CAMPUSIQ_CELERY_QUEUES", default=["celery"])

@@ -111,6 +111,28 @@ def test_student_checks_in_with_a_token_then_gets_the_same_record(client, world,
     assert AttendanceRecord.objects.count() == 1
 
 
+def test_check_ins_are_counted_by_result_and_timed(client, world, during):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {
+        result: sample("campusiq_checkins_total", result=result) for result in ("created", "already", "token_invalid")
+    }
+    timed = sample("campusiq_checkin_latency_seconds_count")
+    as_user(client, world["student"].user)
+    session = world["session_x"]
+    check_in(client, {"token": qr_token_make(session)})
+    check_in(client, {"token": qr_token_make(session)})
+    check_in(client, {"token": "1.2.forged"})
+    after = {result: sample("campusiq_checkins_total", result=result) for result in before}
+    assert {result: after[result] - before[result] for result in before} == {
+        "created": 1, "already": 1, "token_invalid": 1,
+    }  # fmt: skip
+    assert sample("campusiq_checkin_latency_seconds_count") == timed + 3
+
+
 def test_late_check_in_is_recorded_late(client, world):
     with time_machine.travel(SESSION_START + 25 * MINUTE, tick=False):
         response = check_in(as_user(client, world["student"].user), {"token": qr_token_make(world["session_x"])})

@@ -1,0 +1,60 @@
+"""Readiness: each dependency checked with its latency, 503 when a required one fails; and /metrics
+only for the monitoring networks or the bearer token."""
+
+import pytest
+from django.test import override_settings
+
+from campusiq.core import health
+from predictions.models import ModelVersion
+from tests.factories import ModelVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_ready_reports_each_check_with_its_latency(client, log_output):
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"database", "cache", "broker", "model"}
+    assert body["checks"]["database"]["status"] == "ok"
+    assert body["checks"]["broker"]["status"] == "skipped"  # eager Celery in the tests: no broker
+    assert body["checks"]["model"] == {"status": "none", "latency_ms": body["checks"]["model"]["latency_ms"],
+                                       "detail": "no model is active yet"}  # fmt: skip
+    assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
+    assert "/health/ready" not in log_output.getvalue()  # a success is not logged
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+def test_a_failing_dependency_makes_the_instance_not_ready(client, monkeypatch, log_output):
+    def broken():
+        raise ConnectionError("database is down")
+
+    monkeypatch.setattr(health, "READINESS_CHECKS", [("database", broken), *health.READINESS_CHECKS[1:]])
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail"
+    assert body["checks"]["database"] == {"status": "fail", "latency_ms": body["checks"]["database"]["latency_ms"],
+                                          "detail": "ConnectionError"}  # fmt: skip
+    assert "readiness_check_failed" in log_output.getvalue()
+    metrics = client.get("/metrics").content.decode()
+    assert "campusiq_ready 0.0" in metrics
+
+
+def test_an_active_model_whose_artifact_is_missing_fails_readiness(client):
+    ModelVersionFactory(status=ModelVersion.Status.ACTIVE)  # registry entry with no file
+    body = client.get("/health/ready").json()
+    assert body["checks"]["model"]["status"] == "fail"
+    assert client.get("/health/ready").status_code == 503
+
+
+def test_metrics_answer_the_monitoring_network_and_the_token_only(client):
+    assert client.get("/metrics").status_code == 200  # loopback is allowed by default outside production
+    with override_settings(METRICS_ALLOWED_CIDRS=["10.9.0.0/16"], METRICS_BEARER_TOKEN="s3cret-token-value"):
+        assert client.get("/metrics").status_code == 404
+        assert client.get("/metrics", REMOTE_ADDR="10.9.3.4").status_code == 200
+        assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token-value").status_code == 200
+        assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    with override_settings(METRICS_ALLOWED_CIDRS=[], METRICS_BEARER_TOKEN=""):
+        assert client.get("/metrics").status_code == 404  # production's default: nobody until configured
