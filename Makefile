@@ -3,12 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# Like manage.py, the development settings unless told otherwise (campusiq/celery.py defaults to prod).
+CELERY := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-campusiq.settings.dev} $(BIN)/celery -A campusiq
 .DEFAULT_GOAL := help
 
-.PHONY: help venv run test lint format lock e2e bench uci migrate seed clean services services-stop
+.PHONY: help venv run test lint format lock e2e bench uci migrate seed clean services services-stop \
+	worker beat backup restore
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +55,20 @@ format: venv ## Format and fix what ruff can
 lock: ## Recompile requirements/*.txt (with hashes) from the .in files
 	$(BIN)/pip install --quiet uv
 	cd requirements && for f in base prod dev; do $(CURDIR)/$(BIN)/uv pip compile --python-version 3.11 --generate-hashes -q $$f.in -o $$f.txt; done
+
+worker: venv ## Run a Celery worker (with REDIS_URL set; without it, tasks run in-process)
+	$(CELERY) worker -l info
+
+beat: venv ## Run Celery beat, the periodic tasks' clock (exactly one per deployment)
+	@mkdir -p var
+	$(CELERY) beat -l info --schedule var/celerybeat-schedule
+
+backup: venv ## Back up the database and model artifacts to BACKUP_ROOT
+	$(MANAGE) backup
+
+restore: venv ## Restore a backup: make restore FILE=path/to/backup [ARGS=--force]
+	@if [ -z "$(FILE)" ]; then echo "usage: make restore FILE=path/to/backup [ARGS=--force]" >&2; exit 2; fi
+	$(MANAGE) restore "$(FILE)" $(ARGS)
 
 services: ## Start the test PostgreSQL and Redis
 	bash scripts/services.sh start
