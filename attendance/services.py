@@ -29,6 +29,7 @@ from attendance.selectors import enrolled_at_session
 from campusiq.core.errors import ServiceError
 from campusiq.core.metrics import check_ins_counted
 from campusiq.core.models import AuditLogEntry
+from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
 from students.models import Enrollment, Section, Student
 
@@ -182,7 +183,7 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
             changes={"state": [before, "closed"], "marked_absent": [None, len(missing)]},
         )
     section_id = session.section_id
-    transaction.on_commit(lambda: _warnings_task().delay(section_id=section_id))
+    transaction.on_commit(lambda: enqueue(_warnings_task(), section_id=section_id))
     return len(missing)
 
 

@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery
@@ -24,7 +25,10 @@ def metrics_server_start(**kwargs) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    start_http_server(int(port), addr=os.environ.get("CELERY_METRICS_ADDRESS", "0.0.0.0"), registry=registry)  # noqa: S104
+    try:
+        start_http_server(int(port), addr=os.environ.get("CELERY_METRICS_ADDRESS", "0.0.0.0"), registry=registry)  # noqa: S104
+    except OSError as error:  # the port is taken: the worker still works, unscraped
+        logging.getLogger(__name__).error("worker metrics unavailable on port %s: %s", port, error)
 
 
 @worker_process_shutdown.connect

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from attendance.admin import ReadOnlyAdmin, ReasonActionForm
 from campusiq.core.errors import ServiceError
+from campusiq.core.outbox import enqueue
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.services import scoring_run_create
 from predictions.tasks import scoring_run_execute
@@ -127,7 +128,7 @@ class ScoringRunAdmin(ReadOnlyAdmin):
         except ServiceError as error:
             self.message_user(request, f"Nothing was started: {error.detail}", messages.ERROR)
             return HttpResponseRedirect(changelist)
-        scoring_run_execute.delay(run.pk)
+        enqueue(scoring_run_execute, run_id=run.pk)
         self.message_user(request, format_html("Scoring of {} started (run {}).", term.name, run.pk))
         return HttpResponseRedirect(changelist)
 

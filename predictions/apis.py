@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from campusiq.core.outbox import enqueue
 from campusiq.core.permissions import is_registrar
 from predictions import filters, serializers
 from predictions.models import ModelVersion, ScoringRun
@@ -120,6 +121,6 @@ class ScoringRunViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.R
         if term is None:
             raise ValidationError({"term": "No such term."})
         run = scoring_run_create(term=term, trigger=ScoringRun.Trigger.API, actor=request.user)
-        scoring_run_execute.delay(run.pk)
+        enqueue(scoring_run_execute, run_id=run.pk)
         run.refresh_from_db()
         return Response(serializers.ScoringRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

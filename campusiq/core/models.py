@@ -98,3 +98,28 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.key} -> {self.status_code}"
+
+
+class OutboxMessage(models.Model):
+    """A Celery task that could not be published when it was enqueued (the broker was unreachable).
+    campusiq.core.outbox writes it; the periodic task core.outbox_flush publishes it later and marks it
+    sent. Every task sent this way is idempotent, so a message published twice does no harm."""
+
+    task = models.CharField(max_length=200, help_text="The Celery task's name, e.g. attendance.warnings_send.")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=128, blank=True, help_text="The request that enqueued it.")
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0, help_text="Publications tried so far.")
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["created_at"], condition=models.Q(sent_at__isnull=True), name="outbox_unsent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        state = f"sent {self.sent_at:%Y-%m-%d %H:%M}" if self.sent_at else f"unsent, {self.attempts} attempt(s)"
+        return f"{self.task} ({state})"

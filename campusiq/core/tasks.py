@@ -19,3 +19,12 @@ def idempotency_keys_purge() -> int:
     purged = purge()
     log.info("core.idempotency_keys_purged", count=purged)
     return purged
+
+
+@shared_task(name="core.outbox_flush", soft_time_limit=120, time_limit=150)
+def outbox_flush() -> int:
+    """Publishes the tasks kept in the outbox while the broker was down (campusiq/core/outbox.py).
+    Idempotent: each message is marked sent once published, and the tasks it sends are idempotent."""
+    from campusiq.core.outbox import outbox_flush as flush
+
+    return flush()

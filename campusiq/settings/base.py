@@ -345,3 +345,34 @@ METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8"
 METRICS_BEARER_TOKEN = read_secret(env, "METRICS_BEARER_TOKEN", default="")
 # Queues whose backlog /metrics reports (campusiq_celery_queue_length).
 CAMPUSIQ_CELERY_QUEUES = env.list("CAMPUSIQ_CELERY_QUEUES", default=["celery"])
+
+# --- Celery: broker outages and the outbox (docs/OPERATIONS.md, Celery) ------------------------
+# How long a web request that enqueues a task waits for an unreachable or hung Redis before the task
+# goes to the outbox (campusiq/core/outbox.py). Without them a dropped SYN waits minutes, and a publish
+# on a connection the broker silently lost waits forever. Workers read with BRPOP's 1 s timeout, well
+# inside the socket timeout.
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_connect_timeout"] = env.int("CELERY_BROKER_CONNECT_TIMEOUT", default=2)
+CELERY_BROKER_TRANSPORT_OPTIONS["socket_timeout"] = env.int("CELERY_BROKER_SOCKET_TIMEOUT", default=5)
+# Tasks kept in the outbox while the broker was down are published by this (and when a worker starts).
+CELERY_BEAT_SCHEDULE["core-outbox-flush"] = {"task": "core.outbox_flush", "schedule": 60}
+
+# --- Backups (docs/OPERATIONS.md, "Back up and restore") --------------------------------------
+# `manage.py backup` writes campusiq-<UTC time>.tar and its .sha256 here; `manage.py restore` reads them.
+BACKUP_ROOT = Path(env.str("BACKUP_ROOT", default=str(BASE_DIR / "var" / "backups")))
+# Retention: the newest backup of each of the last N days and of each of the last M ISO weeks.
+BACKUP_KEEP_DAILY = env.int("BACKUP_KEEP_DAILY", default=7)
+BACKUP_KEEP_WEEKLY = env.int("BACKUP_KEEP_WEEKLY", default=4)
+# Where pg_dump/pg_restore are, when those on PATH are older than the server. Empty: PATH, then PostgreSQL 15's.
+BACKUP_PG_BIN_DIR = env.str("BACKUP_PG_BIN_DIR", default="")
+# Off-site copy of each backup to S3-compatible storage (needs django-storages[s3]). Empty: none.
+BACKUP_S3_BUCKET = env.str("BACKUP_S3_BUCKET", default="")
+BACKUP_S3_PREFIX = env.str("BACKUP_S3_PREFIX", default="campusiq/backups")
+BACKUP_S3_ENDPOINT_URL = env.str("BACKUP_S3_ENDPOINT_URL", default="")
+# Registers core.backup_nightly (the beat schedule names it); autodiscovery only finds tasks.py modules.
+CELERY_IMPORTS = [*globals().get("CELERY_IMPORTS", []), "campusiq.core.backup_tasks"]
+# The nightly backup through Celery beat (compose, a single server); off where a CronJob takes it (k8s).
+if env.bool("BACKUP_NIGHTLY_IN_BEAT", default=True):
+    CELERY_BEAT_SCHEDULE["core-backup-nightly"] = {
+        "task": "core.backup_nightly",
+        "schedule": crontab(hour=1, minute=30),
+    }

@@ -29,3 +29,5 @@ STORAGES["models"] = {  # noqa: F405
     "BACKEND": "django.core.files.storage.FileSystemStorage",
     "OPTIONS": {"location": str(MODEL_ARTIFACT_ROOT)},
 }
+# Backups written by tests go to a throwaway directory too.
+BACKUP_ROOT = Path(tempfile.mkdtemp(prefix="campusiq-test-backups-"))  # noqa: F405

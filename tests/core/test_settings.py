@@ -133,6 +133,17 @@ def test_visibility_timeout_must_outlast_the_longest_task(settings):
     assert [type(e) for e in errors] == [Error] and errors[0].id == "campusiq.E001"
 
 
+def test_visibility_timeout_must_outlast_a_task_with_a_longer_limit_of_its_own(settings):
+    from campusiq.celery import app
+
+    assert celery_visibility_outlasts_tasks(None) == []  # imports every task module
+    longest = max((task for task in app.tasks.values() if task.time_limit), key=lambda task: task.time_limit)
+    assert longest.time_limit > settings.CELERY_TASK_TIME_LIMIT  # scoring runs, backups
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": longest.time_limit - 1}
+    (error,) = celery_visibility_outlasts_tasks(None)
+    assert error.id == "campusiq.E001" and longest.name in error.msg
+
+
 def test_ratelimit_uses_a_shared_cache(settings):
     backend = settings.CACHES[settings.RATELIMIT_USE_CACHE]["BACKEND"]
     assert "locmem" not in backend.lower()

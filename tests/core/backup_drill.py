@@ -1,0 +1,36 @@
+"""The campus a restore drill backs up (tests/core/test_backups.py), built in a process of its own
+against the database in DATABASE_URL, with the model artifacts in MODEL_ARTIFACT_ROOT:
+
+    DJANGO_SETTINGS_MODULE=campusiq.settings.dev python -m tests.core.backup_drill
+
+Migrates, loads the small demo campus (seed 2026: 200 students, three past terms and the current one),
+trains the at-risk model on it (it becomes the active one), then runs `manage.py backup` (in this
+process, to spare the drill a start-up).
+"""
+
+import os
+
+
+def campus_seed() -> None:
+    from django.core.management import call_command
+
+    from predictions.training import risk_model_train
+    from students.demo import demo_data_seed
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    demo_data_seed(size="small", seed=2026)
+    version = risk_model_train()
+    if version.status != version.Status.ACTIVE:
+        raise SystemExit(f"the drill's model was not activated: {version.status_reason}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "campusiq.settings.dev")
+    import django
+
+    django.setup()
+    campus_seed()
+    from django.core.management import call_command
+
+    call_command("backup")
