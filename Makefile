@@ -8,7 +8,7 @@ CELERY := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-campusiq.settings.de
 .DEFAULT_GOAL := help
 
 .PHONY: help venv run test lint format lock e2e bench uci migrate seed clean services services-stop \
-	worker beat backup restore
+	worker beat backup restore security
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,10 @@ bench: venv ## Benchmarks under production settings (check-in under load; scorin
 
 uci: venv ## The at-risk pipeline on the real UCI Student Performance data (paper's protocol; docs/PREDICTIONS.md)
 	$(MANAGE) evaluate_uci
+
+security: venv ## Static security checks: bandit on the code, pip-audit on the locked production dependencies
+	$(BIN)/bandit -q -r campusiq accounts students attendance predictions -x '*/migrations/*'
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes -r requirements/prod.txt
 
 lint: venv ## Lint (ruff) without changing anything
 	$(BIN)/ruff check .
