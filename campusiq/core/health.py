@@ -26,12 +26,20 @@ def live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    """Can this instance serve? Database, cache (Redis), Celery broker, and the active prediction model.
-    200 when every required check passes, else 503; each check with its status and latency."""
+    """Can this instance serve? Database, cache (Redis), Celery broker, and the active prediction model,
+    each with its status and latency. 503 when a required check (database, cache) fails. A broker or
+    model failure is "degraded" and still 200: pages and check-ins work without them (tasks wait in
+    the outbox; scoring refuses or falls back), and taking every pod out of service would not help."""
     checks = {name: _timed(name, check) for name, check in READINESS_CHECKS}
-    passed = all(result["status"] in ("ok", "skipped", "none", "degraded") for result in checks.values())
-    READY.set(1 if passed else 0)
-    return JsonResponse({"status": "ok" if passed else "fail", "checks": checks}, status=200 if passed else 503)
+    failed = {name for name, result in checks.items() if result["status"] == "fail"}
+    ready = not failed & REQUIRED_CHECKS
+    status = "fail" if not ready else ("degraded" if failed or _any_degraded(checks) else "ok")
+    READY.set(1 if ready else 0)
+    return JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
+
+
+def _any_degraded(checks: dict) -> bool:
+    return any(result["status"] == "degraded" for result in checks.values())
 
 
 def _timed(name: str, check) -> dict:
@@ -84,3 +92,4 @@ def _model():
 
 
 READINESS_CHECKS = [("database", _database), ("cache", _cache), ("broker", _broker), ("model", _model)]
+REQUIRED_CHECKS = {"database", "cache"}

@@ -42,10 +42,28 @@ def test_a_failing_dependency_makes_the_instance_not_ready(client, monkeypatch, 
     assert "campusiq_ready 0.0" in metrics
 
 
-def test_an_active_model_whose_artifact_is_missing_fails_readiness(client):
+def test_an_unusable_model_or_broker_degrades_readiness_without_taking_the_instance_out(client, monkeypatch):
     ModelVersionFactory(status=ModelVersion.Status.ACTIVE)  # registry entry with no file
-    body = client.get("/health/ready").json()
+    response = client.get("/health/ready")
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "degraded"
     assert body["checks"]["model"]["status"] == "fail"
+
+    def unreachable():
+        raise ConnectionRefusedError("broker")
+
+    monkeypatch.setattr(health, "READINESS_CHECKS", [*health.READINESS_CHECKS[:2], ("broker", unreachable)])
+    ModelVersion.objects.all().delete()
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["checks"]["broker"]["status"] == "fail"
+
+
+def test_a_failing_cache_is_not_ready(client, monkeypatch):
+    def broken():
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(health, "READINESS_CHECKS", [health.READINESS_CHECKS[0], ("cache", broken)])
     assert client.get("/health/ready").status_code == 503
 
 
