@@ -180,7 +180,8 @@ LAST_NAMES = (
 
 def _rng(*parts) -> random.Random:
     # Seeding with a string hashes it (SHA-512): the same parts give the same stream on every machine.
-    return random.Random(":".join(str(part) for part in parts))  # noqa: S311  (demo data, not secrets)
+    # Bandit B311: demo data, not security.
+    return random.Random(":".join(str(part) for part in parts))  # noqa: S311  (demo data, not secrets)  # nosec B311
 
 
 def _sigmoid(x: float) -> float:

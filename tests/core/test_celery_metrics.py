@@ -6,8 +6,7 @@ import pytest
 from celery.signals import task_revoked, task_unknown
 from prometheus_client import REGISTRY
 
-from campusiq.celery import app
-from campusiq.core import signals
+from campusiq.celery import app, metrics_server_start
 
 
 @pytest.fixture(autouse=True)
@@ -79,19 +78,20 @@ def test_revoked_expired_and_unknown_tasks_are_counted():
 def test_a_worker_serves_its_metrics_on_celery_metrics_port(monkeypatch, tmp_path):
     monkeypatch.setenv("CELERY_METRICS_PORT", "9808")
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("CELERY_METRICS_ADDRESS", raising=False)
     with mock.patch("prometheus_client.start_http_server") as serve:
-        signals.serve_worker_metrics()
-    serve.assert_called_once_with(9808, registry=REGISTRY)
+        metrics_server_start()
+    serve.assert_called_once_with(9808, addr="0.0.0.0", registry=REGISTRY)  # noqa: S104  (the default checked)
 
     # In the image: the pool processes write their samples to files, added up by this endpoint.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     with mock.patch("prometheus_client.start_http_server", side_effect=OSError("in use")) as serve:
-        signals.serve_worker_metrics()  # a taken port is logged, the worker goes on
+        metrics_server_start()  # a taken port is logged, the worker goes on
     assert serve.call_args.kwargs["registry"] is not REGISTRY
 
 
 def test_no_metrics_endpoint_without_celery_metrics_port(monkeypatch):
     monkeypatch.delenv("CELERY_METRICS_PORT", raising=False)
     with mock.patch("prometheus_client.start_http_server") as serve:
-        signals.serve_worker_metrics()
+        metrics_server_start()
     serve.assert_not_called()

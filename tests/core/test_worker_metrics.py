@@ -19,11 +19,3 @@ def test_the_worker_metrics_server_answers_on_its_port(monkeypatch):
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert "campusiq_students_scored_total" in body
     assert REGISTRY.get_sample_value("campusiq_students_scored_total") is not None
-
-
-def test_without_a_port_no_server_starts(monkeypatch):
-    monkeypatch.delenv("CELERY_METRICS_PORT", raising=False)
-    started = []
-    monkeypatch.setattr("prometheus_client.start_http_server", lambda *a, **k: started.append(a))
-    metrics_server_start()
-    assert started == []
