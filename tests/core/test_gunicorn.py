@@ -20,6 +20,7 @@ def test_config_sizes_workers_from_cpu_count(monkeypatch):
     assert config["timeout"] == 30 and config["graceful_timeout"] == 30
     assert config["accesslog"] is None
     assert config["forwarded_allow_ips"] == "127.0.0.1"
+    assert config["preload_app"] is True  # recycled workers are forks, not fresh imports
 
 
 def test_config_reads_environment(monkeypatch):
