@@ -6,7 +6,7 @@ from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
+from predictions.models import FlagFeedback, Intervention, RiskScore, ScoringRun
 from students.models import Department, Enrollment, Program, Section, Student, Term, TermOutcome
 
 
@@ -87,10 +87,6 @@ def interventions_visible_to(user: User) -> QuerySet[Intervention]:
     return interventions.none()
 
 
-def feedback_history(score: RiskScore) -> QuerySet[FlagFeedback]:
-    return FlagFeedback.objects.filter(student=score.student_id, term=score.term_id).select_related("advisor")
-
-
 def intervention_outcome_report(term: Term, scores: QuerySet[RiskScore]) -> list[dict]:
     """For the students flagged (medium or high) in the term's latest run: how those with and without an
     intervention fared. An observation, not a causal claim (docs/PREDICTIONS.md)."""
@@ -117,13 +113,6 @@ def intervention_outcome_report(term: Term, scores: QuerySet[RiskScore]) -> list
         }
         for intervened, counts in report.items()
     ]
-
-
-def model_versions_for_comparison() -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.order_by("-trained_at")
-
-
-# --- The advisors' portal pages -----------------------------------------------------------------
 
 
 def terms_with_runs(*, also: Term | None = None) -> QuerySet[Term]:

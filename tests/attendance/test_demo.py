@@ -19,6 +19,7 @@ from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, Ter
 from attendance.selectors import attendance_rates, enrolled_at_session
 from students import demo
 from students.models import Enrollment, Term, TermOutcome
+from tests.support.seeding import checksum_of_fresh_seed
 
 pytestmark = pytest.mark.django_db
 
@@ -68,20 +69,6 @@ def attendance_checksum() -> str:
     )
     rows += sorted(TermHoliday.objects.values_list("term__name", "date", "name").order_by())
     return hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
-class Rollback(Exception):
-    pass
-
-
-def checksum_of_fresh_seed(**kwargs) -> str:
-    try:
-        with transaction.atomic():
-            demo.demo_data_seed(**kwargs)
-            value = attendance_checksum()
-            raise Rollback
-    except Rollback:
-        return value
 
 
 @pytest.fixture(scope="class")
@@ -261,13 +248,13 @@ class TestDemoAttendance:
 
 
 def test_the_same_seed_gives_the_same_attendance():
-    digest = checksum_of_fresh_seed(size="small", seed=2026, today=TODAY)
-    assert checksum_of_fresh_seed(size="small", seed=2026, today=TODAY) == digest
-    assert checksum_of_fresh_seed(size="small", seed=7, today=TODAY) != digest
+    digest = checksum_of_fresh_seed(attendance_checksum, size="small", seed=2026, today=TODAY)
+    assert checksum_of_fresh_seed(attendance_checksum, size="small", seed=2026, today=TODAY) == digest
+    assert checksum_of_fresh_seed(attendance_checksum, size="small", seed=7, today=TODAY) != digest
 
 
 def test_a_rerun_later_in_the_term_closes_what_has_ended_as_a_fresh_seed_would():
-    expected = checksum_of_fresh_seed(size="small", seed=2026, today=TODAY)
+    expected = checksum_of_fresh_seed(attendance_checksum, size="small", seed=2026, today=TODAY)
     demo.demo_data_seed(size="small", seed=2026, today=EARLY)
     scheduled = ClassSession.objects.filter(state=State.SCHEDULED).count()
     records = AttendanceRecord.objects.count()

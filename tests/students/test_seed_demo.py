@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.password_validation import validate_password
 from django.core.management import CommandError, call_command
-from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from accounts.services import user_roles
 from students import demo
 from students.models import Assessment, Enrollment, Grade, Section, Student, Term, TermOutcome
 from students.services import section_final_grades_compute
+from tests.support.seeding import checksum_of_fresh_seed
 
 pytestmark = pytest.mark.django_db
 
@@ -60,21 +60,6 @@ def checksum() -> str:
         Enrollment.objects.exclude(ended_on=None).values_list("student__student_number", "ended_on").order_by()
     )
     return hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
-class Rollback(Exception):
-    pass
-
-
-def checksum_of_fresh_seed(**kwargs) -> str:
-    """Seeds inside a savepoint, takes the checksum, and undoes it all."""
-    try:
-        with transaction.atomic():
-            demo.demo_data_seed(**kwargs)
-            value = checksum()
-            raise Rollback
-    except Rollback:
-        return value
 
 
 def test_small_seed_builds_a_campus_with_history(seeded):
@@ -149,8 +134,8 @@ def test_running_twice_changes_nothing(seeded):
 
 
 def test_same_seed_gives_the_same_data():
-    fresh = checksum_of_fresh_seed(size="small", seed=2026)
-    assert checksum_of_fresh_seed(size="small", seed=7) != fresh
+    fresh = checksum_of_fresh_seed(checksum, size="small", seed=2026)
+    assert checksum_of_fresh_seed(checksum, size="small", seed=7) != fresh
     call_command("seed_demo", "--size", "small", "--seed", "2026", stdout=io.StringIO())
     assert checksum() == fresh
 
@@ -162,7 +147,7 @@ def test_another_seed_over_existing_demo_data_is_refused(seeded):
 
 def test_a_rerun_later_in_the_term_tops_up_what_has_fallen_due():
     early, later = datetime.date(2026, 10, 1), datetime.date(2026, 12, 10)
-    expected = checksum_of_fresh_seed(size="small", seed=2026, today=later)
+    expected = checksum_of_fresh_seed(checksum, size="small", seed=2026, today=later)
     demo.demo_data_seed(size="small", seed=2026, today=early)
     graded_early = Grade.objects.count()
     demo.demo_data_seed(size="small", seed=2026, today=later)

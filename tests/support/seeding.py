@@ -1,0 +1,22 @@
+"""Seeding the demo campus inside a savepoint, to compare what two seeds would write."""
+
+from collections.abc import Callable
+
+from django.db import transaction
+
+from students import demo
+
+
+class _Rollback(Exception):
+    pass
+
+
+def checksum_of_fresh_seed(checksum: Callable[[], str], **seed_arguments) -> str:
+    """Seeds inside a savepoint, takes `checksum()`, and undoes it all."""
+    try:
+        with transaction.atomic():
+            demo.demo_data_seed(**seed_arguments)
+            value = checksum()
+            raise _Rollback
+    except _Rollback:
+        return value
