@@ -442,10 +442,13 @@ class CheckInApi(APIView):
             check_in = _card_check_in(request, values["card_uid"], values["reader_id"])
         else:
             check_in = _staff_check_in(request, values)
-        # A student checking themself in never sees evidence: no need to ask for their roles.
-        evidence = {} if values["mode"] == "qr" else _evidence_context(request.user)
-        context = {**evidence, "already_checked_in": not check_in.created}
-        body = serializers.CheckInResultSerializer(check_in.record, context=context).data
+        already = not check_in.created
+        if values["mode"] == "qr":
+            # A student checking themself in never sees evidence: no need to ask for their roles.
+            body = serializers.check_in_result_data(check_in.record, already_checked_in=already)
+        else:
+            context = {**_evidence_context(request.user), "already_checked_in": already}
+            body = serializers.CheckInResultSerializer(check_in.record, context=context).data
         return Response(body, status=status.HTTP_201_CREATED if check_in.created else status.HTTP_200_OK)
 
 

@@ -144,6 +144,32 @@ class CheckInResultSerializer(AttendanceRecordSerializer):
         return bool(self.context.get("already_checked_in"))
 
 
+_DATETIME = serializers.DateTimeField()
+
+
+def check_in_result_data(record: AttendanceRecord, *, already_checked_in: bool) -> dict:
+    """CheckInResultSerializer's output for a student's own QR check-in (evidence is never shown to
+    them), built directly: the busiest response of the site, and the serializer spends more time
+    building its fields than the check-in spends in the database. A test keeps the two identical."""
+    session = record.session
+    return {
+        "id": record.pk,
+        "session": record.session_id,
+        "section": session.section_id,
+        "session_starts_at": _DATETIME.to_representation(session.starts_at),
+        "student": record.student_id,
+        "student_number": record.student.student_number,
+        "status": record.status,
+        "method": record.method,
+        "recorded_at": _DATETIME.to_representation(record.recorded_at),
+        "recorded_by": record.recorded_by_id,
+        "voided": record.voided,
+        "updated_at": _DATETIME.to_representation(record.updated_at),
+        "evidence": None,
+        "already_checked_in": already_checked_in,
+    }
+
+
 class AttendanceRecordUpdateSerializer(serializers.Serializer):
     status = AttendanceStatusField()
     reason = serializers.CharField(max_length=1000, allow_blank=True, help_text="Why; kept in the audit log.")

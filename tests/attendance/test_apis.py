@@ -111,6 +111,23 @@ def test_student_checks_in_with_a_token_then_gets_the_same_record(client, world,
     assert AttendanceRecord.objects.count() == 1
 
 
+@pytest.mark.parametrize("status", ["present", "late"])
+def test_student_check_in_answer_is_exactly_what_the_record_serializer_says(client, world, status):
+    """The QR answer is built by hand (the busiest response); it must not drift from the serializer
+    that documents it, for a new record and for a repeated scan."""
+    from attendance.serializers import CheckInResultSerializer
+
+    moment = SESSION_START + (3 if status == "present" else 25) * MINUTE
+    as_user(client, world["student"].user)
+    with time_machine.travel(moment, tick=False):
+        answers = [check_in(client, {"token": qr_token_make(world["session_x"])}) for _ in range(2)]
+    record = AttendanceRecord.objects.select_related("session", "student").get()
+    assert record.status == status
+    for answer, already in zip(answers, (False, True), strict=True):
+        expected = CheckInResultSerializer(record, context={"already_checked_in": already}).data
+        assert answer.json() == json.loads(json.dumps(expected)), already
+
+
 def test_check_ins_are_counted_by_result_and_timed(client, world, during):
     from prometheus_client import REGISTRY
 
