@@ -1,6 +1,9 @@
 """The test suite. Fast hashing and in-process defaults; DATABASE_URL and REDIS_URL, when set by
 scripts/services.sh, point the suite at the real PostgreSQL and Redis."""
 
+import atexit
+import os
+import shutil
 import tempfile
 
 from .base import *  # noqa: F403
@@ -32,3 +35,13 @@ STORAGES["models"] = {  # noqa: F405
 }
 # Backups written by tests go to a throwaway directory too.
 BACKUP_ROOT = Path(tempfile.mkdtemp(prefix="campusiq-test-backups-"))  # noqa: F405
+
+
+def _remove_throwaway_directories(owner: int = os.getpid()) -> None:
+    # Forked children inherit this hook; only the process that made the directories removes them.
+    if os.getpid() == owner:
+        for directory in (MODEL_ARTIFACT_ROOT, BACKUP_ROOT):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+atexit.register(_remove_throwaway_directories)
