@@ -2,9 +2,15 @@ import datetime
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from import_export import resources
 from import_export.fields import Field
@@ -12,7 +18,7 @@ from import_export.fields import Field
 from accounts.forms import UserChangeForm, UserCreationForm
 from accounts.models import ApiToken, User
 from accounts.roles import Role, group_name
-from accounts.services import user_role_grant, user_role_revoke, user_roles
+from accounts.services import user_role_grant, user_role_revoke, user_roles, user_session_register
 from accounts.tokens import api_token_issue, api_token_lifetime_validate, api_token_revoke
 from campusiq.core.admin import CampusExportActionMixin
 
@@ -84,6 +90,13 @@ class UserRolesChangeForm(UserChangeForm):
             raise ValidationError(_("You cannot revoke your own Admin role; another admin can."))
         return wanted
 
+    def clean_is_active(self) -> bool:
+        active = self.cleaned_data["is_active"]
+        if self.editor is not None and self.instance.pk == self.editor.pk and not active:
+            # It would end this very session mid-request (accounts.signals); another admin can.
+            raise ValidationError(_("You cannot deactivate your own account; another admin can."))
+        return active
+
 
 @admin.register(User)
 class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
@@ -147,6 +160,13 @@ class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
                 user_role_grant(user=user, role=role, actor=request.user)
             elif role in held and role not in wanted:
                 user_role_revoke(user=user, role=role, actor=request.user)
+
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        # Changing one's own password here keeps this session (Django rotates its key): index it again.
+        if request.method == "POST" and request.user.is_authenticated and str(request.user.pk) == unquote(id):
+            user_session_register(user=request.user, session=request.session)
+        return response
 
     def get_search_results(self, request, queryset, search_term):
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -250,3 +270,19 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in tokens:
             api_token_revoke(token=token, actor=request.user)
         self.message_user(request, _("%(count)d token(s) revoked.") % {"count": len(tokens)})
+
+
+def admin_login(request: HttpRequest, extra_context=None) -> HttpResponse:
+    """The admin's own sign-in page would skip the portal's: its throttling by known browser and the
+    two-factor step. Everyone signs in through the portal's, then comes back."""
+    next_url = request.GET.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("admin:index")
+    if request.user.is_authenticated:
+        if admin.site.has_permission(request):
+            return redirect(next_url)
+        raise PermissionDenied
+    return redirect_to_login(next_url, reverse("login"))
+
+
+admin.site.login = admin_login

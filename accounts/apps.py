@@ -38,3 +38,19 @@ class AccountsConfig(AppConfig):
         post_save.connect(
             _forget_cached_tokens, sender="students.Student", dispatch_uid="accounts.forget_tokens_student"
         )
+        _connect_sign_in_signals()
+
+
+def _connect_sign_in_signals() -> None:
+    from django.contrib.auth.signals import user_logged_in
+    from django.db.models.signals import post_save, pre_save
+
+    from accounts import signals
+
+    # A password change or a deactivation ends the person's sessions and personal tokens, however made.
+    pre_save.connect(signals.remember_credentials, sender="accounts.User", dispatch_uid="accounts.credentials_before")
+    post_save.connect(
+        signals.end_sessions_on_credential_change, sender="accounts.User", dispatch_uid="accounts.credentials_after"
+    )
+    # Each sign-in's session is indexed under its user, so those sessions can be ended server-side.
+    user_logged_in.connect(signals.register_session, dispatch_uid="accounts.register_session")

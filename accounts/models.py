@@ -95,3 +95,21 @@ class ApiToken(models.Model):
         from django.utils import timezone
 
         return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class SignedInSession(models.Model):
+    """Which server-side sessions are whose, so a password change or a deactivation can end them
+    all at once (Django would only refuse them on their next request). Written at sign-in; goes
+    with its session (sign-out, expiry, clearsessions) through the cascade."""
+
+    session = models.OneToOneField(
+        "sessions.Session", on_delete=models.CASCADE, primary_key=True, related_name="signed_in_as"
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signed_in_sessions")
+    signed_in_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-signed_in_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.signed_in_at:%Y-%m-%d %H:%M}"

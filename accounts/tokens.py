@@ -119,7 +119,7 @@ def token_cache_forget(*, user_id: int | None = None, prefixes: list[str] | None
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: User | None, reason: str = "") -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
@@ -130,5 +130,6 @@ def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
             verb="token.revoked",
             target=token,
             changes={"revoked_at": [None, token.revoked_at.isoformat()]},
+            reason=reason,
         )
     return token

@@ -58,8 +58,8 @@ def test_token_request_validation(client):
     assert {e["field"] for e in response.json()["errors"]} == {"email", "password", "scope"}
 
 
-def test_token_requests_are_rate_limited_per_account(client, settings):
-    settings.API_TOKEN_RATE_PER_ACCOUNT = "3/m"
+def test_failed_token_requests_are_throttled_per_account_and_address(client, settings):
+    settings.SIGN_IN_FAILURE_LIMITS = {**settings.SIGN_IN_FAILURE_LIMITS, "account_ip": "3/15m"}
     UserFactory(email="victim@campus.example")
     statuses = [
         post_json(client, "/api/v1/auth/token/", {"email": "victim@campus.example", "password": "guess"}).status_code
@@ -68,6 +68,25 @@ def test_token_requests_are_rate_limited_per_account(client, settings):
     assert statuses == [401, 401, 401, 429, 429]
     response = post_json(client, "/api/v1/auth/token/", {"email": "victim@campus.example", "password": PASSWORD})
     assert response.status_code == 429 and response.json()["code"] == "rate_limited"
+    assert not ApiToken.objects.exists()
+
+
+def test_successful_token_requests_do_not_lock_anyone_out(client):
+    """Counting every request per account let anyone keep a person from getting a token."""
+    UserFactory(email="busy@campus.example")
+    for _ in range(12):
+        response = post_json(client, "/api/v1/auth/token/", {"email": "busy@campus.example", "password": PASSWORD})
+        assert response.status_code == 201
+
+
+def test_token_requests_are_rate_limited_per_address(client, settings):
+    settings.API_TOKEN_RATE_PER_IP = "3/m"
+    UserFactory(email="busy@campus.example")
+    statuses = [
+        post_json(client, "/api/v1/auth/token/", {"email": "busy@campus.example", "password": PASSWORD}).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [201, 201, 201, 429]
 
 
 def test_service_account_cannot_use_a_password(client):
