@@ -5,19 +5,18 @@ Benchmarks run the production settings (rate limits, JSON logs, security middlew
 redirect: requests arrive as nginx would send them, with X-Forwarded-Proto: https).
 """
 
-import csv
-import os
-import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OUT = ROOT / "bench" / "out"
+
+sys.path.insert(0, str(ROOT))
+from tests.support import stack  # noqa: E402  (the servers and locust, shared with tests/reliability)
 
 
 def log(message: str) -> None:
@@ -52,21 +51,7 @@ def production_env(database_url: str, redis_url: str, **extra: str) -> dict[str,
     subprocess.run(
         [str(BIN / "python"), "-c", f"import redis; redis.Redis.from_url('{redis_db}').flushdb()"], check=True
     )
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))},
-        "DJANGO_SETTINGS_MODULE": "campusiq.settings.prod",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_db,
-        "DJANGO_STATIC_ROOT": str(OUT / "static"),
-        "TRUSTED_PROXY_CIDRS": "127.0.0.1/32",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.update(extra)
-    return env
+    return stack.production_env(database_url=database_url, redis_url=redis_db, static_root=OUT / "static", **extra)
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -80,31 +65,16 @@ def python(env: dict[str, str], script: Path, *args: str) -> None:
 @contextmanager
 def gunicorn(env: dict[str, str], port: int = 8765):
     """The production server, configured by deploy/gunicorn.conf.py; its logs go to bench/out/."""
-    server_log = open(OUT / "gunicorn.log", "w")  # noqa: SIM115  (closed below, after the server)
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "campusiq.wsgi:application"],
-        env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
-        cwd=ROOT,
-        stdout=server_log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            request = urllib.request.Request(f"{base}/health/live", headers={"X-Forwarded-Proto": "https"})
-            urllib.request.urlopen(request, timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start; see {OUT / 'gunicorn.log'}") from None
-            time.sleep(0.3)
+    server = stack.GunicornServer(env, log_path=OUT / "gunicorn.log", port=port)
     try:
-        yield base
+        server.start(timeout=60)
+    except RuntimeError:
+        server.stop()
+        raise RuntimeError(f"gunicorn did not start; see {OUT / 'gunicorn.log'}") from None
+    try:
+        yield server.base
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        server_log.close()
+        server.stop()
 
 
 def locust(
@@ -121,20 +91,25 @@ def locust(
 ) -> dict:
     """Runs locust headless in its own process and returns the aggregated figures."""
     prefix = OUT / name
-    command = [
-        str(BIN / "locust"), "-f", str(locustfile), user_class, "--headless", "--host", host, "-u", str(users),
-        "-r", str(spawn_rate), "--run-time", run_time, "--csv", str(prefix), "--only-summary", "--stop-timeout", "10",
-        "--loglevel", "WARNING",
-    ]  # fmt: skip
-    subprocess.run(command, env={**env, **extra}, cwd=ROOT, check=False, stdout=subprocess.DEVNULL)
-    with open(f"{prefix}_stats.csv") as stats:
-        total = next(row for row in csv.DictReader(stats) if row["Name"] == "Aggregated")
+    stack.locust_start(
+        {**env, **extra}, locustfile, [user_class], host=host, users=users, spawn_rate=spawn_rate,
+        run_time=run_time, csv_prefix=prefix,
+    ).wait()  # fmt: skip
+    total = stack.locust_stats(prefix)["Aggregated"]
     return {
-        "requests": int(total["Request Count"]),
-        "failures": int(total["Failure Count"]),
-        "rps": float(total["Requests/s"]),
-        "p50": float(total["50%"]),
-        "p95": float(total["95%"]),
-        "p99": float(total["99%"]),
-        "max": float(total["Max Response Time"]),
+        "requests": total.requests,
+        "failures": total.failures,
+        "rps": total.rps,
+        "p50": total.p50,
+        "p95": total.p95,
+        "p99": total.p99,
+        "max": total.max,
     }
+
+
+def verdicts(checks: list[tuple[str, bool]]) -> int:
+    """Prints PASS/FAIL per target; the exit status of the benchmark (0 when all pass)."""
+    print()
+    for label, ok in checks:
+        print(f"  {'PASS' if ok else 'FAIL'}  {label}")
+    return 0 if all(ok for _, ok in checks) else 1

@@ -25,7 +25,7 @@ max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 200)
 backlog = _int("GUNICORN_BACKLOG", 2048)
 # Heartbeat files on tmpfs: a worker is never killed because a disk was slow.
-worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108  # nosec B108
 # CampusIQ writes its own access line (with the request id); gunicorn's would double it.
 accesslog = None
 errorlog = "-"

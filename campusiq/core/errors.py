@@ -177,6 +177,17 @@ def too_large_response(request: HttpRequest) -> JsonResponse:
     )
 
 
+def service_unavailable_response(request: HttpRequest, *, retry_after: int) -> JsonResponse:
+    """503 while a dependency the request needs (the database) is down: nothing was done, retry later."""
+    return problem_response(
+        request,
+        status=503,
+        code="service_unavailable",
+        detail="The service is temporarily unavailable; nothing was changed. Try again shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def rate_limited_response(request: HttpRequest) -> JsonResponse:
     return problem_response(
         request, status=429, code="rate_limited", detail="Too many requests; slow down and try again shortly."

@@ -4,8 +4,13 @@ A check-in counts a hit per person and per client address; through django-rateli
 `add` and an `incr` per limit, four round trips on the hottest request of the site. On Redis the
 counters here are fixed windows, incremented in one pipeline. On any other cache (the database
 cache of the embedded setup and the tests) each limit goes through django-ratelimit as before.
+
+While Redis is down the limits still hold: the "ratelimit" cache is a FailoverCache
+(campusiq/core/cache.py), so the same limits are counted through django-ratelimit in the database,
+shared by every process. They are never skipped: a Redis outage must not open sign-in to brute force.
 """
 
+import contextlib
 import hashlib
 import ipaddress
 import re
@@ -17,6 +22,8 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django_ratelimit.core import is_ratelimited
+
+from campusiq.core.cache import PRIMARY_ERRORS, FailoverCache
 
 # Keys outlive their window a little so a hit at its very end is still counted.
 EXPIRY_MARGIN_SECONDS = 5
@@ -44,12 +51,26 @@ def rate_limits_hit(request: HttpRequest, limits: list[RateLimit]) -> bool:
         return False
     cache = caches[settings.RATELIMIT_USE_CACHE]
     redis = _redis_client(cache)
-    if redis is None:
+    if redis is not None:
+        try:
+            over = _redis_hits(cache, redis, limits)
+            if isinstance(cache, FailoverCache):
+                cache.primary_answered()  # nothing to do unless Redis is just back
+            return over
+        except PRIMARY_ERRORS as error:
+            if not isinstance(cache, FailoverCache):
+                raise  # nowhere else to count: an error, never an uncounted request
+            cache.primary_failed(error)
+    # Through the cache: the database cache, or a FailoverCache's fallback while Redis is down.
+    with cache.pinned() if isinstance(cache, FailoverCache) else contextlib.nullcontext():
         over = [
             is_ratelimited(request, group=lim.group, key=_constant(lim.key), rate=lim.rate, increment=True)
             for lim in limits
         ]
-        return any(over)
+    return any(over)
+
+
+def _redis_hits(cache, redis, limits: list[RateLimit]) -> bool:
     now = int(time.time())
     pipeline = redis.pipeline(transaction=False)
     bounds = []
@@ -80,6 +101,8 @@ def _constant(value: str):
 
 
 def _redis_client(cache):
+    if isinstance(cache, FailoverCache):
+        return cache.redis_client()
     client = getattr(cache, "client", None)
     get_client = getattr(client, "get_client", None)  # django-redis
     return get_client(write=True) if get_client is not None else None

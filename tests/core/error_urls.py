@@ -1,5 +1,6 @@
 """Views that fail on purpose, mounted under /api/ for the error-format tests only."""
 
+from django.db import OperationalError
 from django.urls import path
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -45,11 +46,28 @@ def portal_crash(request):
     raise RuntimeError("portal failure")
 
 
+DATABASE_DOWN = "connection to server at 127.0.0.1, port 5432 failed: Connection refused"
+
+
+class DatabaseDownApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    def post(self, request):
+        raise OperationalError(DATABASE_DOWN)
+
+
+def portal_database_down(request):
+    raise OperationalError(DATABASE_DOWN)
+
+
 urlpatterns = [
     path("api/test/echo/", EchoApi.as_view()),
     path("api/test/conflict/", ConflictApi.as_view()),
     path("api/test/crash/", CrashApi.as_view()),
     path("test/crash/", portal_crash),
+    path("api/test/database-down/", DatabaseDownApi.as_view()),
+    path("test/database-down/", portal_database_down),
     *project_urlpatterns,
 ]
 

@@ -1,11 +1,13 @@
-"""Readiness: each dependency checked with its latency, 503 when a required one fails; and /metrics
-only for the monitoring networks or the bearer token."""
+"""Readiness: each dependency checked with its latency, 503 when the database fails, "degraded" (200)
+when Redis, the broker or the model does; and /metrics only for the monitoring networks or the token."""
 
 import pytest
 from django.test import override_settings
 
+from campusiq.core import cache as cache_module
 from campusiq.core import health
 from predictions.models import ModelVersion
+from tests.core.test_cache import FlakyCache, flaky_caches
 from tests.factories import ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,12 +61,34 @@ def test_an_unusable_model_or_broker_degrades_readiness_without_taking_the_insta
     assert response.json()["status"] == "degraded" and response.json()["checks"]["broker"]["status"] == "fail"
 
 
-def test_a_failing_cache_is_not_ready(client, monkeypatch):
+def test_a_failing_cache_degrades_readiness_without_taking_the_instance_out(client, monkeypatch):
     def broken():
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(health, "READINESS_CHECKS", [health.READINESS_CHECKS[0], ("cache", broken)])
-    assert client.get("/health/ready").status_code == 503
+    response = client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["checks"]["cache"]["status"] == "fail"
+
+
+def test_redis_down_is_degraded_with_the_fallback_named_and_ok_once_it_is_back(client, monkeypatch):
+    """The production caches (campusiq/core/cache.py) with a Redis that comes and goes."""
+    monkeypatch.setattr(cache_module, "_circuits", {})
+    FlakyCache.state.update(down=True, calls=0)
+    try:
+        with override_settings(CACHES=flaky_caches()):
+            body = client.get("/health/ready").json()
+            assert body["status"] == "degraded" and body["checks"]["database"]["status"] == "ok"
+            assert body["checks"]["cache"]["status"] == "degraded"
+            detail = body["checks"]["cache"]["detail"]
+            assert "DummyCache" in detail and "LockingDatabaseCache" in detail and "ConnectionError" in detail
+            assert "redis:6379" not in detail  # the address stays in the logs
+            FlakyCache.state["down"] = False
+            # Readiness asks Redis whatever the circuit says, and closes it: ready at once.
+            response = client.get("/health/ready")
+            assert response.status_code == 200 and response.json()["checks"]["cache"]["status"] == "ok"
+    finally:
+        FlakyCache.state.update(down=False, calls=0)
 
 
 def test_metrics_answer_the_monitoring_network_and_the_token_only(client):
