@@ -501,11 +501,23 @@ def class_sessions_close_finished() -> int:
     return count
 
 
+OFF_CAMPUS_PURGED_DETAIL = "Checked in from outside the campus networks (address erased)."
+
+
+@transaction.atomic
 def attendance_evidence_purge() -> int:
-    """Forgets IP, user agent and device id of check-ins older than the retention period."""
-    cutoff = timezone.now() - datetime.timedelta(days=settings.ATTENDANCE_EVIDENCE_RETENTION_DAYS)
+    """Forgets IP, user agent and device id of check-ins older than the retention period, wherever they
+    were copied: the record, the student's device sightings, an off-campus flag's detail (it quotes the
+    address). Returns how many records it erased; running it again erases nothing more."""
+    now = timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.ATTENDANCE_EVIDENCE_RETENTION_DAYS)
+    DeviceSighting.objects.filter(last_seen__lt=cutoff).delete()
+    ProxyFlag.objects.filter(kind=ProxyFlag.Kind.OFF_CAMPUS, record__recorded_at__lt=cutoff).exclude(
+        detail=OFF_CAMPUS_PURGED_DETAIL
+    ).update(detail=OFF_CAMPUS_PURGED_DETAIL)
     old = AttendanceRecord.objects.filter(recorded_at__lt=cutoff).exclude(ip=None, user_agent="", device_id="")
-    return old.update(ip=None, user_agent="", device_id="")
+    # updated_at moves, so an API client's next incremental sync erases its copy too.
+    return old.update(ip=None, user_agent="", device_id="", updated_at=now)
 
 
 @transaction.atomic

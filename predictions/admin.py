@@ -6,6 +6,7 @@ baseline beside them); staff promote one (the active one is retired) or retire t
 Scores, interventions and feedback are written by the scoring and the advisors' portal: read-only.
 """
 
+import structlog
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -19,6 +20,8 @@ from predictions.services import scoring_run_create
 from predictions.tasks import scoring_run_execute
 from predictions.training import model_version_activate, model_version_retire
 from students.selectors import term_current
+
+log = structlog.get_logger(__name__)
 
 
 def _metric(version: ModelVersion, *path: str):
@@ -139,6 +142,22 @@ class RiskScoreAdmin(ReadOnlyAdmin):
     list_filter = ["band", "term", "model_version"]
     search_fields = ["student__student_number"]
     list_select_related = ("student__user", "term", "model_version")
+
+    # Staff reads of scores are logged here as on the portal and the API (ids only).
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            students = [score.student_id for score in changelist.result_list]
+            log.info("risk_scores_listed", viewer=request.user.pk, via="admin", students=students)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        score = getattr(response, "context_data", {}).get("original")
+        if score is not None:
+            log.info("risk_score_viewed", viewer=request.user.pk, student=score.student_id, via="admin")
+        return response
 
 
 @admin.register(Intervention)

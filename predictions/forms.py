@@ -73,7 +73,10 @@ class InterventionForm(_PortalForm):
         label=_("Note"),
         required=False,
         max_length=NOTE_MAX,
-        help_text=_("What was agreed or where the student was referred. Seen by advisors and registry staff."),
+        help_text=_(
+            "What was agreed or where the student was referred. Seen by advisors and registry staff, "
+            "and by the student in a download of their data."
+        ),
         widget=forms.Textarea(attrs={"rows": 3}),
     )
 
@@ -87,6 +90,8 @@ class FlagFeedbackForm(_PortalForm):
         label=_("Note (optional)"),
         required=False,
         max_length=NOTE_MAX,
-        help_text=_("Why: it helps improve the model and its explanations."),
+        help_text=_(
+            "Why: it helps improve the model and its explanations. The student sees it in a download of their data."
+        ),
         widget=forms.Textarea(attrs={"rows": 2}),
     )

@@ -119,6 +119,10 @@ def at_risk_dashboard(request: HttpRequest) -> HttpResponse:
     page = None
     if dashboard.run is not None:
         page = Paginator(dashboard.scores, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(score, _points(score.change)) for score in page or []]
+    # Whose scores this page shows (ids only), like every other read of a score by staff.
+    run_id = dashboard.run.pk if dashboard.run else None
+    log.info("risk_scores_listed", viewer=request.user.pk, run=run_id, students=[score.student_id for score, _ in rows])
     return render(
         request,
         "predictions/at_risk.html",
@@ -127,7 +131,7 @@ def at_risk_dashboard(request: HttpRequest) -> HttpResponse:
             "term": dashboard.form.term,
             "run": dashboard.run,
             "page": page,
-            "rows": [(score, _points(score.change)) for score in page or []],
+            "rows": rows,
             "term_query": dashboard.term_query,
         },
     )
@@ -147,6 +151,9 @@ CSV_HEADER = [
     "scored_at",
     "model_version",
 ]
+
+
+FILTERS_LOGGED = ("department", "program", "section", "band")
 
 
 @require_GET
@@ -178,7 +185,9 @@ def at_risk_csv(request: HttpRequest) -> HttpResponse:
         ]
         writer.writerow([formula_neutralise(cell) for cell in cells])
         rows += 1
-    log.info("risk_scores_exported", viewer=request.user.pk, run=run.pk if run else None, rows=rows)
+    # The filters name which scores went out (a whole run's ids would make an enormous line).
+    filters = {name: str(getattr(form.value(name), "pk", form.value(name)) or "") for name in FILTERS_LOGGED}
+    log.info("risk_scores_exported", viewer=request.user.pk, run=run.pk if run else None, rows=rows, filters=filters)
     return response
 
 

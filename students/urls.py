@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("student/", views.student_dashboard, name="student-dashboard"),
     path("student/profile/", views.student_profile, name="student-profile"),
+    path("student/my-data.json", views.student_data_export, name="student-data-export"),
     path("lecturer/sections/", views.lecturer_sections, name="lecturer-sections"),
     path("lecturer/sections/<int:section_id>/", views.section_detail, name="section-detail"),
     path(

@@ -2,19 +2,26 @@
 (what a viewer may not see is a 404) and writes through students.services. Every list page runs a
 fixed number of queries, whatever the number of rows."""
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import structlog
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.decorators import role_required
 from accounts.models import User
@@ -22,6 +29,7 @@ from accounts.roles import Role
 from campusiq.core.errors import ServiceError
 from predictions.selectors import student_latest_score, student_sees_own_risk
 from students.errors import CampusErrorCode as Code
+from students.exports import student_personal_data
 from students.forms import GradeEntryForm
 from students.models import Assessment, Enrollment, Section, Student, Term, TermOutcome
 from students.selectors import (
@@ -38,6 +46,8 @@ from students.selectors import (
     term_outcomes_visible_to,
 )
 from students.services import PASS_MARK, grade_record
+
+log = structlog.get_logger(__name__)
 
 # --- Access ----------------------------------------------------------------------------------
 
@@ -120,12 +130,14 @@ def _roster(user: User, section: Section) -> list[Enrollment]:
 # --- Pages -------------------------------------------------------------------------------------
 
 
+@require_GET
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     # The home page lists the dashboards each person's roles open.
     return redirect("home")
 
 
+@require_GET
 @role_required(Role.STUDENT)
 def student_dashboard(request: HttpRequest) -> HttpResponse:
     student = _own_student(request.user)
@@ -148,11 +160,45 @@ def student_dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
 @role_required(Role.STUDENT)
 def student_profile(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/student_profile.html", {"student": _own_student(request.user)})
+    return render(
+        request,
+        "portal/student_profile.html",
+        {"student": _own_student(request.user), "evidence_days": settings.ATTENDANCE_EVIDENCE_RETENTION_DAYS},
+    )
 
 
+@never_cache  # personal data: no shared or browser cache keeps a copy
+@require_GET
+@role_required(Role.STUDENT)
+def student_data_export(request: HttpRequest) -> HttpResponse:
+    """The student's own data as a JSON file (students/exports.py; docs/PRIVACY.md). Ids only in the log."""
+    student = _own_student(request.user)
+    data = student_personal_data(student=student)
+    response = HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False),
+        content_type="application/json; charset=utf-8",
+    )
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"campusiq-my-data-{student.student_number}-{timezone.localdate()}")
+    response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+    log.info(
+        "personal_data_exported",
+        viewer=request.user.pk,
+        student=student.pk,
+        rows={
+            "enrollments": len(data["enrollments"]),
+            "grades": len(data["grades"]),
+            "attendance_records": len(data["attendance"]["records"]),
+            "risk_scores": len(data["risk_scores"]),
+            "interventions": len(data["interventions"]),
+        },
+    )
+    return response
+
+
+@require_GET
 @role_required(Role.LECTURER)
 def lecturer_sections(request: HttpRequest) -> HttpResponse:
     current = term_current()
@@ -170,6 +216,7 @@ def lecturer_sections(request: HttpRequest) -> HttpResponse:
     )
 
 
+@require_GET
 @role_required(Role.LECTURER, staff_too=True)
 def section_detail(request: HttpRequest, section_id: int) -> HttpResponse:
     section = _taught_section_or_404(request.user, section_id)
@@ -268,6 +315,7 @@ def _grade_error_message(error: ServiceError, assessment: Assessment) -> str:
     return error.detail
 
 
+@require_GET
 @role_required(Role.ADVISOR)
 def advisor_dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -299,6 +347,7 @@ def advisor_dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/advisor_dashboard.html", {"term": term, "rows": rows, "pass_mark": PASS_MARK})
 
 
+@require_GET
 @role_required(Role.ADVISOR)
 def advisee_detail(request: HttpRequest, student_id: int) -> HttpResponse:
     student = get_object_or_404(_advisees(request.user), pk=student_id)

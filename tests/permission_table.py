@@ -8,7 +8,12 @@ resolver has no row here.
 The world (tests/test_permissions.py: `world`): student S is enrolled in section X, taught by
 lecturer L, and advised by advisor A; student O is enrolled in section Y, taught by lecturer L2, and
 advised by A2. R is a registrar, AD an admin. A scoring run of the term scored S and O. `{…}` in a
-path is an id from that world.
+path is an id from that world; a key starting with "?" is a query parameter ("=…" a literal value).
+
+Writes: every method a route accepts has a row (tests/test_permissions.py proves it: any other method
+answers 405), and a refused write (4xx, or the portal's "sign in first") must leave every table as it was.
+Filters naming the other student's side of the world (their id, section, session, advisor, number)
+answer 200 with an empty list, never a 404 that confirms they exist.
 """
 
 ROLES = (
@@ -84,14 +89,39 @@ TABLE = [
     ("GET",    "grade-list",                {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
     # Naming a student you may not see is "no such student" (400 on the field), never a 403 that confirms them.
     ("POST",   "grade-list",                {},                     "grade",         401, 403, 400, 201, 400, 403, 400, 201, 201),
+    # O's grade on L's assessment: whoever cannot see O is told "no such student"; L2 and A2, who can, are
+    # refused the assessment (403); registry staff are refused because O is not enrolled in L's section.
+    ("POST",   "grade-list",                {},                     "grade_o_in_x",  401, 400, 403, 400, 403, 400, 403, 400, 400),
     ("GET",    "grade-detail",              {"pk": "grade"},        None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
     ("PATCH",  "grade-detail",              {"pk": "grade"},        "score",         401, 403, 404, 200, 404, 403, 404, 200, 200),
     ("GET",    "termoutcome-list",          {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("POST",   "termoutcome-list",          {},                     "outcome",       401, 403, 403, 403, 403, 403, 403, 201, 201),
     ("GET",    "termoutcome-detail",        {"pk": "outcome"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
+    # Filters naming a student (or their section, session, advisor) the caller may not see: an empty list,
+    # never a 404 that confirms them. tests/test_permissions.py checks the list is empty for that side.
+    ("GET",    "student-list",              {"?search": "=S-OTHER-99"}, None,        401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "student-list",              {"?search": "=S-SUBJECT-1"}, None,       401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "student-list",              {"?advisor": "advisor_a2"}, None,        401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "student-list",              {"?advisor": "advisor_a"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "student-list",              {"?section": "section_y"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "student-list",              {"?section": "section"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "enrollment-list",           {"?student": "other"},  None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "enrollment-list",           {"?student": "student"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "enrollment-list",           {"?section": "section_y"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "enrollment-list",           {"?section": "section"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "grade-list",                {"?student": "other"},  None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "grade-list",                {"?student": "student"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "grade-list",                {"?section": "section_y"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "grade-list",                {"?section": "section"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "grade-list",                {"?search": "=S-OTHER-99"}, None,        401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "grade-list",                {"?search": "=S-SUBJECT-1"}, None,       401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "termoutcome-list",          {"?student": "other"},  None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "termoutcome-list",          {"?student": "student"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
     # --- API: attendance ----------------------------------------------------------------------------
     ("GET",    "classsession-list",         {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("POST",   "classsession-list",         {},                     "class_session", 401, 403, 403, 201, 403, 403, 403, 201, 201),
+    # A lecturer scheduling in another lecturer's section.
+    ("POST",   "classsession-list",         {},                     "class_session_y", 401, 403, 403, 403, 201, 403, 403, 201, 201),
     ("POST",   "classsession-series",       {},                     "series",        401, 403, 403, 201, 403, 403, 403, 201, 201),
     ("GET",    "classsession-detail",       {"pk": "session"},      None,            401, 200, 404, 200, 404, 200, 404, 200, 200),
     ("POST",   "classsession-open",         {"pk": "open_session"}, None,            401, 403, 404, 200, 404, 403, 404, 200, 200),
@@ -103,14 +133,32 @@ TABLE = [
     ("POST",   "attendancerecord-void",     {"pk": "record"},       "reason",        401, 403, 404, 200, 404, 403, 404, 200, 200),
     ("GET",    "attendancerate-list",       {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "attendancerate-sections",   {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Filters naming the other side of the world: an empty list (rates and section summaries included).
+    ("GET",    "attendancerecord-list",     {"?student": "other"},  None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerecord-list",     {"?student": "student"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerecord-list",     {"?session": "session_y"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerecord-list",     {"?session": "session"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerecord-list",     {"?search": "=S-OTHER-99"}, None,        401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerecord-list",     {"?search": "=S-SUBJECT-1"}, None,       401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-list",       {"?student": "other"},  None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-list",       {"?student": "student"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-list",       {"?section": "section_y"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-list",       {"?section": "section"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-sections",   {"?student": "other"},  None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-sections",   {"?student": "student"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-sections",   {"?section": "section_y"}, None,         401, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendancerate-sections",   {"?section": "section"}, None,           401, 200, 200, 200, 200, 200, 200, 200, 200),
     # A staff record for S in the open session; the other lecturer cannot even name S (400 on the field).
     ("POST",   "check-in",                  {},                     "manual_check_in", 401, 403, 403, 201, 400, 403, 403, 201, 201),
     # --- API: at-risk predictions ------------------------------------------------------------------
     # Advisors read their advisees' scores, registry staff everyone; students (by default) and lecturers 403.
     ("GET",    "riskscore-list",            {},                     None,            401, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "riskscore-detail",          {"pk": "risk_score"},   None,            401, 403, 403, 403, 403, 200, 404, 200, 200),
+    ("GET",    "riskscore-list",            {"?student": "other"},  None,            401, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "riskscore-list",            {"?student": "student"}, None,           401, 403, 403, 403, 403, 200, 200, 200, 200),
     # No model is active in this world: those allowed to ask get 409 no_active_model, nothing is written.
     ("POST",   "riskscore-score-student",   {},                     "score_student", 401, 403, 403, 403, 403, 409, 404, 409, 409),
+    ("POST",   "riskscore-score-student",   {},                     "score_other",   401, 403, 403, 403, 403, 404, 409, 409, 409),
     ("GET",    "modelversion-list",         {},                     None,            401, 403, 403, 403, 403, 403, 403, 200, 200),
     ("GET",    "modelversion-detail",       {"pk": "model_version"}, None,           401, 403, 403, 403, 403, 403, 403, 200, 200),
     ("GET",    "scoringrun-list",           {},                     None,            401, 403, 403, 403, 403, 403, 403, 200, 200),
@@ -133,11 +181,26 @@ TABLE = [
     ("POST",   "password_reset",            {},                     "form:reset",    302, 302, 302, 302, 302, 302, 302, 302, 302),
     ("GET",    "password_reset_done",       {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "password_reset_confirm",    {"uidb64": "=MQ", "token": "=bad-token"}, None, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # The new password is posted to the same address; a bad link answers the "invalid link" page and sets nothing.
+    ("POST",   "password_reset_confirm",    {"uidb64": "=MQ", "token": "=bad-token"}, "form:new_password", 200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "password_reset_complete",   {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # The sign-in code step: nobody in this world has two-factor on or a password step pending, so everyone is
+    # sent on (anonymous back to sign in, the signed-in home). docs/ACCOUNTS.md.
+    ("GET",    "login_code",                {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
+    ("POST",   "login_code",                {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # Two-factor set-up is for staff only; students never see it (404). POST two_factor starts a set-up (302 to
+    # the QR page); with no set-up started, the QR page and "turn off" send staff back to two_factor (302).
+    ("GET",    "two_factor",                {},                     None,            302, 404, 404, 200, 200, 200, 200, 200, 200),
+    ("POST",   "two_factor",                {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
+    ("GET",    "two_factor_setup",          {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
+    ("POST",   "two_factor_setup",          {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
+    ("POST",   "two_factor_disable",        {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
     # --- Portal pages (anonymous: 302 to sign in; wrong role: 403; someone else's object: 404) -----
     ("GET",    "portal:index",              {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
     ("GET",    "portal:student-dashboard",  {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     ("GET",    "portal:student-profile",    {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
+    # "Download my data": a student's own, and only theirs (no parameter names anyone); staff 403.
+    ("GET",    "portal:student-data-export", {},                    None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     ("GET",    "portal:lecturer-sections",  {},                     None,            302, 403, 403, 200, 200, 403, 403, 403, 403),
     ("GET",    "portal:section-detail",     {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "portal:grade-entry",        {"section_id": "section", "assessment_id": "assessment"}, None,
@@ -157,6 +220,7 @@ TABLE = [
     ("POST",   "attendance:excuse-submit",  {"record_id": "absence"}, "form:reason", 302, 302, 404, 403, 403, 403, 403, 403, 403),
     ("GET",    "attendance:section-sessions", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:session-create", {"section_id": "section"}, "form:session", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("POST",   "attendance:session-create", {"section_id": "section_y"}, "form:session", 302, 403, 403, 404, 302, 403, 403, 302, 302),
     ("POST",   "attendance:series-create",  {"section_id": "section"}, "form:series", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:section-roster", {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:section-roster-csv", {"section_id": "section"}, None,     302, 403, 403, 200, 404, 403, 403, 200, 200),
@@ -167,17 +231,26 @@ TABLE = [
     ("GET",    "attendance:session-display", {"session_id": "open_session"}, None,   302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:session-display-json", {"session_id": "open_session"}, None, 302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:record-set",     {"session_id": "open_session"}, "form:record_set", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    # Naming O, who is not on the session's roster: the form says so (200), O is not named back, nothing is set.
+    ("POST",   "attendance:record-set",     {"session_id": "open_session"}, "form:record_set_o", 302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:record-void",    {"record_id": "record"}, "form:reason",  302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:excuses",        {},                     None,            302, 403, 403, 200, 200, 403, 403, 200, 200),
     ("POST",   "attendance:excuse-decide",  {"excuse_id": "excuse"}, "form:decide",  302, 403, 403, 302, 404, 403, 403, 302, 302),
     # --- Portal: at-risk (predictions) -----------------------------------------------------------
     # Advisors see their advisees, registry staff everyone; students and lecturers 403; another advisor's advisee 404.
     ("GET",    "predictions:at-risk",       {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk",       {"?section": "section_y"}, None,         302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk",       {"?section": "section"}, None,           302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk-csv",   {"?section": "section_y"}, None,         302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk-csv",   {"?section": "section"}, None,           302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:report",        {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:student-risk",  {"student_id": "student"}, None,         302, 403, 403, 403, 403, 200, 404, 200, 200),
     ("POST",   "predictions:intervention-create", {"student_id": "student"}, "form:intervention",
                                                                                      302, 403, 403, 403, 403, 302, 404, 302, 302),
+    # An advisor recording an intervention for someone else's advisee.
+    ("POST",   "predictions:intervention-create", {"student_id": "other"}, "form:intervention",
+                                                                                     302, 403, 403, 403, 403, 404, 302, 302, 302),
     ("POST",   "predictions:feedback-create", {"student_id": "student"}, "form:feedback",
                                                                                      302, 403, 403, 403, 403, 302, 404, 302, 302),
 ]
@@ -186,4 +259,14 @@ TABLE = [
 # Routes deliberately outside this table, with the reason.
 EXEMPT_ROUTE_PREFIXES = {
     "admin:": "the Django admin: staff only, tested per role in tests/students/test_admin.py",
+}
+
+# Bearer tokens of a service account holding the Registrar role (a sync tool): they get the registrar
+# column, a read-only token 403 token_read_only on every write; except here, (method, route, scope) → status.
+SERVICE_TOKEN_STATUS = {
+    ("GET", "api-token-current", "read_write"): 200,  # a session has no current token (400); a token does
+    ("GET", "api-token-current", "read_only"): 200,
+    ("DELETE", "api-token-current", "read_write"): 204,  # revoking itself
+    ("DELETE", "api-token-current", "read_only"): 204,  # even a read-only token may revoke itself
+    ("POST", "api-token", "read_only"): 201,  # asking for a token takes a password, not a token
 }

@@ -1,19 +1,27 @@
 # ruff: noqa: E501  (parametrised cases and world bodies read best one per line)
 """Walks the literal permission table (tests/permission_table.py) for every role, and the URL resolver
-for routes the table forgot. Bodies visible to one student never hold the other student's data."""
+for routes and methods the table forgot. Bodies visible to one student never hold the other student's
+data; a filter naming what the caller may not see answers an empty list; a refused write changes
+nothing in the database."""
 
 import datetime
 import json
+import re
 from decimal import Decimal
 
 import pytest
-from django.core.cache import caches
-from django.db import transaction
+from django.apps import apps
+from django.core.cache import cache, caches
+from django.db import connection, transaction
+from django.http import HttpResponse
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from django.utils import timezone
 
+from accounts.models import ApiToken
 from accounts.roles import Role
+from accounts.tokens import api_token_issue
 from attendance.models import AbsenceExcuse
 from attendance.qr import numeric_code, qr_token_make, step_at
 from tests.factories import (
@@ -31,9 +39,15 @@ from tests.factories import (
     TermOutcomeFactory,
     UserFactory,
 )
-from tests.permission_table import EXEMPT_ROUTE_PREFIXES, ROLES, TABLE
+from tests.permission_table import EXEMPT_ROUTE_PREFIXES, ROLES, SERVICE_TOKEN_STATUS, TABLE
 
 PASSWORD = "correct-horse-battery-staple"
+
+# What belongs to each side of the world: a filter naming the far side must come back empty.
+SUBJECT_SIDE = {"student", "section", "session", "record", "advisor_a", "=S-SUBJECT-1"}
+OTHER_SIDE = {"other", "section_y", "session_y", "advisor_a2", "=S-OTHER-99"}
+NEAR_ROLES = {"student", "lecturer", "advisor"}  # S's side: O is hidden from them
+FAR_ROLES = {"other_student", "other_lecturer", "other_advisor"}  # O's side: S is hidden from them
 
 
 @pytest.fixture
@@ -72,7 +86,8 @@ def world(db):
     excuse = AbsenceExcuse.objects.create(
         record=AttendanceRecordFactory(session=earlier[1], student=student, status="absent"), reason="ill"
     )
-    AttendanceRecordFactory(session=ClassSessionFactory(section=section_y, state="closed"), student=other)
+    session_y = ClassSessionFactory(section=section_y, state="closed")
+    AttendanceRecordFactory(session=session_y, student=other)
     run = ScoringRunFactory(term=term)
     risk_score = RiskScoreFactory(run=run, student=student)
     RiskScoreFactory(run=run, student=other)
@@ -98,6 +113,12 @@ def world(db):
         "risk_score": risk_score,
         "model_version": run.model_version,
         "run": run,
+        # O's side of the world, for filters and writes that name it.
+        "other": other,
+        "section_y": section_y,
+        "session_y": session_y,
+        "advisor_a": advisor,
+        "advisor_a2": other_advisor,
     }
     users = {
         "anon": None,
@@ -130,9 +151,12 @@ def world(db):
         "enrol": {"student": student.pk, "section": section_y.pk, "enrolled_on": str(term.start_date)},
         "end": {"on": str(term.add_drop_deadline)},
         "grade": {"student": student.pk, "assessment": assessment.pk, "score": "15"},
+        # O's grade on an assessment of L's section X: O is not enrolled there, and only L grades it.
+        "grade_o_in_x": {"student": other.pk, "assessment": assessment.pk, "score": "15"},
         "score": {"score": "13.5"},
         "outcome": {"student": student.pk, "term": term.pk, "outcome": "passed", "note": "board"},
         "class_session": {"section": section_x.pk, "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-01T11:30:00Z"},
+        "class_session_y": {"section": section_y.pk, "starts_at": "2026-12-01T10:00:00Z", "ends_at": "2026-12-01T11:30:00Z"},
         "series": {"section": section_x.pk, "first_date": "2026-12-07", "start_time": "10:00", "duration_minutes": 90,
                    "until": "2026-12-21"},
         "reason": {"reason": "checked by the table"},
@@ -145,12 +169,15 @@ def world(db):
         "form:series": {"series-first_date": "2026-12-07", "series-start_time": "10:00", "series-duration_minutes": 90,
                         "series-until": "2026-12-21", "series-room": "B-2", "series-late_after_minutes": 10},
         "form:record_set": {"student": student.pk, "status": "excused", "reason": "medical note"},
+        "form:record_set_o": {"student": other.pk, "status": "excused", "reason": "medical note"},
         "form:decide": {"decision": "approve", "note": ""},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},
+        "form:new_password": {"new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:grades": {f"score-{student.pk}": "15", f"initial-score-{student.pk}": "12", "reason": "table"},
         "score_student": {"student": student.pk},
+        "score_other": {"student": other.pk},
         "scoring_run": {"term": term.pk},
         "form:intervention": {"kind": "contacted", "note": "checked by the table"},
         "form:feedback": {"risk_score": risk_score, "verdict": "useful", "note": ""},
@@ -158,28 +185,63 @@ def world(db):
     return {"objects": objects, "users": users, "bodies": bodies, "student": student, "other": other}
 
 
-def _request(world, method: str, name: str, args: dict, body_key: str | None, role: str):
-    client = Client(raise_request_exception=False)
-    user = world["users"][role]
-    if user is not None:
-        client.force_login(user)
-    # "=value" is a literal path argument; anything else names an object of the world (or makes a value now).
-    kwargs = {
+# --- Sending a row's request ------------------------------------------------------------------------
+
+
+def _path(world, name: str, args: dict) -> str:
+    """The row's URL. "=value" is a literal; anything else names an object of the world (or makes a
+    value now); a key starting with "?" is a query parameter."""
+    values = {
         key: value[1:] if value.startswith("=") else _resolve(world["objects"][value]) for key, value in args.items()
     }
-    path = reverse(name, kwargs=kwargs)
+    url = reverse(name, kwargs={key: value for key, value in values.items() if not key.startswith("?")})
+    query = "&".join(f"{key[1:]}={value}" for key, value in values.items() if key.startswith("?"))
+    return f"{url}?{query}" if query else url
+
+
+def _request(
+    world,
+    method: str,
+    name: str,
+    args: dict,
+    body_key: str | None,
+    role: str,
+    *,
+    client=None,
+    headers=None,
+    snapshot=False,
+):
+    """(path, response, what a refused request changed in the database). Each request runs in a savepoint
+    that is rolled back, so every role meets the same world. A refused request that sent a write
+    statement is sent again with the whole database compared before and after (`snapshot`)."""
+    if client is None:
+        client = Client(raise_request_exception=False)
+        user = world["users"][role]
+        if user is not None:
+            client.force_login(user)
+    path = _path(world, name, args)
     send = getattr(client, method.lower())
     caches["ratelimit"].clear()
-    # Each request runs in a savepoint that is rolled back, so every role meets the same world.
+    cache.clear()
     with transaction.atomic():
-        if body_key is None:
-            response = send(path)
-        elif body_key.startswith("form:"):
-            response = send(path, data={name: _resolve(value) for name, value in world["bodies"][body_key].items()})
-        else:
-            response = send(path, data=json.dumps(world["bodies"][body_key]), content_type="application/json")
+        before = _database_state() if snapshot else None
+        connection.queries_log.clear()  # the log holds 9000 queries: a full one would capture nothing
+        with CaptureQueriesContext(connection) as queries:
+            if body_key is None:
+                response = send(path, headers=headers)
+            elif body_key.startswith("form:"):
+                data = {field: _resolve(value) for field, value in world["bodies"][body_key].items()}
+                response = send(path, data=data, headers=headers)
+            else:
+                body = json.dumps(world["bodies"][body_key])
+                response = send(path, data=body, content_type="application/json", headers=headers)
+        refused = _refused(response)
+        changed = _changes(before, _database_state()) if snapshot and refused else []
+        wrote = refused and not snapshot and any(_is_write(query["sql"]) for query in queries.captured_queries)
         transaction.set_rollback(True)
-    return path, response
+    if wrote:
+        return _request(world, method, name, args, body_key, role, client=client, headers=headers, snapshot=True)
+    return path, response, changed
 
 
 def _resolve(value):
@@ -188,29 +250,148 @@ def _resolve(value):
     return getattr(value, "pk", value)
 
 
-def _leaks(world, role: str, content: bytes) -> list[str]:
-    """What of the student a role must not see appears in the body."""
-    hidden = world["other"] if role in {"student", "lecturer", "advisor"} else None
-    if role in {"other_student", "other_lecturer", "other_advisor"}:
-        hidden = world["student"]
+def _refused(response: HttpResponse) -> bool:
+    """An error, or the portal's "sign in first" redirect."""
+    if response.status_code >= 400:
+        return True
+    return response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+WRITE_SQL = re.compile(r'^\s*(?:INSERT\s+(?:OR\s+\w+\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+"?(\w+)"?', re.I)
+# Tables any request may write: sessions, and the rate limits' counters (a database cache in tests).
+ANY_REQUEST_WRITES = {"django_session", "campusiq_ratelimit_cache"}
+
+
+def _is_write(sql: str) -> bool:
+    """A statement that may change a row other than a session, a rate-limit counter or a token's last use."""
+    match = WRITE_SQL.match(sql)
+    if match is None or match.group(1) in ANY_REQUEST_WRITES:
+        return False
+    return not (
+        match.group(1) == "accounts_apitoken"
+        and re.match(r'^\s*UPDATE\s+\S+\s+SET\s+"last_used_at"\s*=[^,]*\sWHERE\s', sql, re.I)
+    )
+
+
+# Written by every request that is let in at all (the last sign-in, a token's last use), never campus data.
+VOLATILE_FIELDS = {"accounts.user": {"last_login"}, "accounts.apitoken": {"last_used_at"}}
+SKIPPED_MODELS = {"sessions.session"}  # the sign-in itself and flash messages live here
+
+
+def _database_state() -> dict[str, list[tuple]]:
+    """Every row of every table (many-to-many links included), to compare before and after a request."""
+    state, tables = {}, set(connection.introspection.table_names())
+    for model in apps.get_models(include_auto_created=True):
+        label = model._meta.label_lower
+        if label in SKIPPED_MODELS or model._meta.db_table not in tables:
+            continue
+        fields = [f.attname for f in model._meta.concrete_fields if f.attname not in VOLATILE_FIELDS.get(label, ())]
+        state[label] = list(model._base_manager.order_by("pk").values_list(*fields))
+    return state
+
+
+def _changes(before: dict, after: dict) -> list[str]:
+    return [
+        f"{label}: {len(rows)} rows -> {len(after[label])}"
+        if len(rows) != len(after[label])
+        else f"{label}: a row changed"
+        for label, rows in before.items()
+        if rows != after[label]
+    ]
+
+
+# --- What a role must not see -------------------------------------------------------------------------
+
+
+def _hidden(world, role: str):
+    if role in NEAR_ROLES:
+        return world["other"]
+    if role in FAR_ROLES:
+        return world["student"]
+    return None
+
+
+def _rows_of(body, student_id: int):
+    """Dicts anywhere in a JSON body that belong to the student (their `student` is that id)."""
+    if isinstance(body, dict):
+        if body.get("student") == student_id:
+            yield body
+        for value in body.values():
+            yield from _rows_of(value, student_id)
+    elif isinstance(body, list):
+        for item in body:
+            yield from _rows_of(item, student_id)
+
+
+def _leaks(world, role: str, response: HttpResponse, args: dict) -> list[str]:
+    """What of the student a role must not see appears in the response: their number or email in any
+    answer (errors included); in a JSON list, a row of theirs, or any row at all when a filter named
+    their side of the world."""
+    hidden = _hidden(world, role)
     if hidden is None:
         return []
-    return [marker for marker in (hidden.student_number, hidden.user.email) if marker.encode() in content]
+    found = [marker for marker in (hidden.student_number, hidden.user.email) if marker.encode() in response.content]
+    if response.status_code == 200 and response.get("Content-Type", "").startswith("application/json"):
+        body = response.json()
+        if next(_rows_of(body, hidden.pk), None) is not None:
+            found.append(f"rows of student {hidden.pk}")
+        far_side = OTHER_SIDE if role in NEAR_ROLES else SUBJECT_SIDE
+        named = {value for key, value in args.items() if key.startswith("?")} & far_side
+        if named and isinstance(body, dict) and body.get("results"):
+            found.append(f"{len(body['results'])} results for a filter naming {sorted(named)}")
+    return found
+
+
+# --- The table, role by role ----------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-def test_every_row_and_role_gets_its_status_and_no_leak(world):
-    mismatches, leaks = [], []
+def test_every_row_and_role_gets_its_status_no_leak_and_refusals_change_nothing(world):
+    mismatches, leaks, writes = [], [], []
     for method, name, args, body_key, *expected in TABLE:
         assert len(expected) == len(ROLES), name
         for role, want in zip(ROLES, expected, strict=True):
-            path, response = _request(world, method, name, args, body_key, role)
+            path, response, changed = _request(world, method, name, args, body_key, role)
             if response.status_code != want:
                 mismatches.append(f"{method} {path} as {role}: {response.status_code}, table says {want}")
-            if method == "GET" and response.status_code == 200 and (found := _leaks(world, role, response.content)):
-                leaks.append(f"{method} {path} as {role} shows {found}")
+            if found := _leaks(world, role, response, args):
+                leaks.append(f"{method} {path} as {role} ({response.status_code}) shows {found}")
+            if changed:
+                writes.append(f"{method} {path} as {role} was refused ({response.status_code}) but changed {changed}")
     assert not mismatches, "\n".join(mismatches)
     assert not leaks, "\n".join(leaks)
+    assert not writes, "\n".join(writes)
+
+
+def test_the_table_has_write_rows_and_filter_rows_naming_another_student():
+    """The write and cross-student filter rows this suite relies on are there (and stay there)."""
+    writes = [row for row in TABLE if row[0] in {"POST", "PUT", "PATCH", "DELETE"}]
+    filters_naming = [row for row in TABLE if any(key.startswith("?") for key in row[2])]
+    assert len(writes) >= 60 and len(filters_naming) >= 30
+    for name in ("grade-list", "enrollment-list", "termoutcome-list", "attendancerecord-list", "attendancerate-list",
+                 "attendancerate-sections", "riskscore-list"):  # fmt: skip
+        named = {row[2].get("?student") for row in filters_naming if row[1] == name}
+        assert {"student", "other"} <= named, f"{name} needs ?student= rows for both students"
+
+
+@pytest.mark.django_db
+def test_the_write_check_sees_a_changed_row_and_ignores_sessions_and_token_use(world):
+    """The "refusals change nothing" check is not vacuous."""
+    assert _is_write('UPDATE "students_grade" SET "score" = 1 WHERE "students_grade"."id" = 1')
+    assert _is_write('INSERT INTO "core_auditlogentry" ("verb") VALUES (\'x\')')
+    assert _is_write('UPDATE "accounts_apitoken" SET "revoked_at" = 1, "last_used_at" = 2 WHERE "id" = 1')
+    assert not _is_write('UPDATE "accounts_apitoken" SET "last_used_at" = \'2026-11-25\' WHERE "id" = 1')
+    assert not _is_write('UPDATE "django_session" SET "session_data" = \'x\' WHERE "session_key" = \'k\'')
+    assert not _is_write('SELECT "students_grade"."id" FROM "students_grade"')
+    with transaction.atomic():
+        before = _database_state()
+        world["objects"]["grade"].__class__.objects.filter(pk=world["objects"]["grade"].pk).update(score=Decimal("1"))
+        world["other"].user.__class__.objects.filter(pk=world["other"].user_id).update(last_login=timezone.now())
+        assert _changes(before, _database_state()) == ["students.grade: a row changed"]
+        transaction.set_rollback(True)
+
+
+# --- Routes and methods the table forgot ---------------------------------------------------------------------
 
 
 def _route_names(patterns, namespace: str = "") -> set[str]:
@@ -224,27 +405,155 @@ def _route_names(patterns, namespace: str = "") -> set[str]:
     return names
 
 
+def _routes_without_rows(patterns, table) -> tuple[list[str], list[str]]:
+    """(routes with no row, rows for routes that do not exist)."""
+    routes = {name for name in _route_names(patterns) if not name.startswith(tuple(EXEMPT_ROUTE_PREFIXES))}
+    in_table = {row[1] for row in table}
+    return sorted(routes - in_table), sorted(in_table - routes)
+
+
 def test_every_route_has_a_row():
-    routes = {
-        name for name in _route_names(get_resolver().url_patterns) if not name.startswith(tuple(EXEMPT_ROUTE_PREFIXES))
-    }
-    in_table = {row[1] for row in TABLE}
-    missing = sorted(routes - in_table)
+    missing, stale = _routes_without_rows(get_resolver().url_patterns, TABLE)
     assert not missing, f"routes with no row in tests/permission_table.py: {missing}"
-    assert not sorted(in_table - routes), "rows for routes that do not exist"
+    assert not stale, f"rows for routes that do not exist: {stale}"
 
 
-def test_table_covers_every_method_a_route_allows():
-    """A route that accepts a method must have a row for it (OPTIONS and HEAD excepted)."""
-    # The API's viewsets declare their methods; each declared unsafe method needs a row.
-    from students import apis
+def test_the_route_check_fails_for_a_route_without_a_row():
+    """The check above is not vacuous: a new route, or a row taken away, is reported."""
+    resolver = get_resolver().url_patterns
+    already = set(_routes_without_rows(resolver, TABLE)[0])
+    patterns = [*resolver, path("new-page/", lambda request: HttpResponse(), name="new-page")]
+    assert set(_routes_without_rows(patterns, TABLE)[0]) - already == {"new-page"}
+    unnamed = [*resolver, path("anonymous/", lambda request: HttpResponse())]
+    assert set(_routes_without_rows(unnamed, TABLE)[0]) - already == {"<unnamed anonymous/>"}
+    without_grades = [row for row in TABLE if row[1] != "grade-detail"]
+    assert set(_routes_without_rows(resolver, without_grades)[0]) - already == {"grade-detail"}
 
-    declared = {
-        "department": apis.DepartmentViewSet, "student": apis.StudentViewSet, "enrollment": apis.EnrollmentViewSet,
-        "grade": apis.GradeViewSet, "termoutcome": apis.TermOutcomeViewSet,
-    }  # fmt: skip
+
+def _declared_methods(patterns, namespace: str = ""):
+    """(route name, methods) of every API view, as DRF will dispatch them (HEAD and OPTIONS aside)."""
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from _declared_methods(pattern.url_patterns, inner)
+            continue
+        callback = pattern.callback
+        if getattr(callback, "actions", None):  # a viewset route: the router's method -> action map
+            methods = set(callback.actions)
+        elif getattr(callback, "cls", None) is not None:  # an APIView
+            view = callback.cls
+            methods = {m for m in view.http_method_names if hasattr(view, m)}
+        else:
+            continue
+        yield f"{namespace}{pattern.name}", {m.upper() for m in methods} - {"HEAD", "OPTIONS"}
+
+
+def test_every_method_an_api_view_declares_has_a_row():
     rows = {(row[0], row[1]) for row in TABLE}
-    for basename, viewset in declared.items():
-        methods = {m.upper() for m in viewset.http_method_names} - {"HEAD", "OPTIONS"}
-        covered = {method for method, name in rows if name.startswith(f"{basename}-")}
-        assert methods <= covered, (basename, methods - covered)
+    missing = sorted(
+        f"{method} {name}"
+        for name, methods in _declared_methods(get_resolver().url_patterns)
+        if not name.startswith(tuple(EXEMPT_ROUTE_PREFIXES))
+        for method in methods
+        if (method, name) not in rows
+    )
+    assert not missing, f"methods with no row in tests/permission_table.py: {missing}"
+
+
+PROBE_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# One of each kind of gate: nobody, a student, a lecturer, an advisor, registry staff.
+PROBE_ROLES = ("anon", "student", "lecturer", "advisor", "admin")
+
+
+@pytest.mark.django_db
+def test_a_method_without_a_row_is_refused_by_everyone(world):
+    """Whatever the view (DRF, a class-based view, a function view with or without a method decorator),
+    a method the table has no row for answers 405 to whoever gets past sign-in and role checks, and
+    writes nothing: so the table's rows are every method a route accepts."""
+    rows = {(row[0], row[1]) for row in TABLE}
+    args_of: dict[str, dict] = {}
+    for _method, name, args, *_ in TABLE:
+        args_of.setdefault(name, {key: value for key, value in args.items() if not key.startswith("?")})
+    accepted = []
+    for name, args in args_of.items():
+        for method in PROBE_METHODS:
+            if (method, name) in rows:
+                continue
+            answers = {}
+            for role in PROBE_ROLES:
+                _path_, response, changed = _request(world, method, name, args, None, role)
+                answers[role] = response.status_code
+                if changed or not (response.status_code in {401, 403, 405} or _refused(response)):
+                    accepted.append(f"{method} {_path_} as {role}: {response.status_code} {changed or ''}")
+            if 405 not in answers.values():
+                accepted.append(f"{method} {name}: nobody got 405 ({answers})")
+    assert not accepted, "\n".join(accepted)
+
+
+# --- Service accounts -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sync_account(world):
+    """An integration with the Registrar role (docs/API.md: a sync tool), and its two kinds of token."""
+    account = UserFactory(is_service_account=True, roles=[Role.REGISTRAR], email="sync@campus.example")
+    _, read_write = api_token_issue(user=account, name="sync", scope=ApiToken.Scope.READ_WRITE)
+    _, read_only = api_token_issue(user=account, name="bi", scope=ApiToken.Scope.READ)
+    return {"user": account, "read_write": read_write, "read_only": read_only}
+
+
+def _is_api(world, row) -> bool:
+    return _path(world, row[1], row[2]).startswith("/api/")
+
+
+@pytest.mark.django_db
+def test_a_service_account_is_a_stranger_on_the_portal(world, sync_account):
+    """Service accounts never sign in: a session made for one anyway, or its bearer token, opens no portal
+    page and no form: every portal route answers it as it answers nobody, and nothing is written."""
+    session = Client(raise_request_exception=False)
+    session.force_login(sync_account["user"])
+    bearer = {"Authorization": f"Bearer {sync_account['read_write']}"}
+    problems = []
+    for method, name, args, body_key, *expected in TABLE:
+        if _is_api(world, (method, name, args)):
+            continue
+        want = expected[ROLES.index("anon")]
+        for how, client, headers in (
+            ("session", session, None),
+            ("token", Client(raise_request_exception=False), bearer),
+        ):
+            path, response, changed = _request(
+                world, method, name, args, body_key, "anon", client=client, headers=headers
+            )
+            if response.status_code != want or changed:
+                problems.append(f"{method} {path} by {how}: {response.status_code} (anonymous: {want}) {changed or ''}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.django_db
+def test_service_tokens_on_the_api(world, sync_account):
+    """A read-write token acts as its account's roles (the registrar column); a read-only one is refused
+    every write (403 token_read_only) and the refusal writes nothing. SERVICE_TOKEN_STATUS lists where a
+    token differs from a browser session."""
+    problems = []
+    for method, name, args, body_key, *expected in TABLE:
+        if not _is_api(world, (method, name, args)):
+            continue
+        for scope in ("read_write", "read_only"):
+            want = expected[ROLES.index("registrar")]
+            if scope == "read_only" and method != "GET":
+                want = 403
+            want = SERVICE_TOKEN_STATUS.get((method, name, scope), want)
+            headers = {"Authorization": f"Bearer {sync_account[scope]}"}
+            client = Client(raise_request_exception=False)
+            path, response, changed = _request(
+                world, method, name, args, body_key, "anon", client=client, headers=headers
+            )
+            if response.status_code != want or changed:
+                problems.append(
+                    f"{method} {path} with a {scope} token: {response.status_code}, want {want} {changed or ''}"
+                )
+            refused_as_read_only = scope == "read_only" and response.status_code == 403 and method != "GET"
+            if refused_as_read_only and response.json().get("code") != "token_read_only":
+                problems.append(f"{method} {path}: {response.json()}")
+    assert not problems, "\n".join(problems)

@@ -13,7 +13,7 @@ import os
 
 from django.conf import settings
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -125,6 +125,8 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     if not metrics_caller_allowed(request):
         # A bare 404 (no error page): the caller may have sent any Host, and learns nothing.
         return HttpResponseNotFound(b"", content_type="text/plain")
+    if request.method not in ("GET", "HEAD"):  # after the caller check: strangers still learn nothing
+        return HttpResponseNotAllowed(["GET", "HEAD"])
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         # Each gunicorn worker writes its samples to files; add them all up.
         registry = CollectorRegistry()

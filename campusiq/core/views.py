@@ -5,11 +5,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
 from django_ratelimit.exceptions import Ratelimited
 
 from campusiq.core.errors import is_api_request, problem_response, rate_limited_response, too_large_response
 
 
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     """Signed-in people get a link to each dashboard their roles open (a lecturer may also advise)."""
     return render(request, "home.html")
