@@ -4,18 +4,19 @@ section or student outside your scope returns an empty page, never "no such id".
 import django_filters
 
 from attendance.models import AttendanceRecord, ClassSession
+from campusiq.core.filters import IdFilter, InstantFilter
 from students.filters import UpdatedSinceFilterSet
 from students.models import Enrollment
 
 
 class ClassSessionFilter(UpdatedSinceFilterSet):
-    section = django_filters.NumberFilter(field_name="section")
-    term = django_filters.NumberFilter(field_name="section__term")
+    section = IdFilter(field_name="section")
+    term = IdFilter(field_name="section__term")
     series = django_filters.UUIDFilter(field_name="series")
-    starts_after = django_filters.IsoDateTimeFilter(
+    starts_after = InstantFilter(
         field_name="starts_at", lookup_expr="gte", label="Sessions starting at or after this instant."
     )
-    starts_before = django_filters.IsoDateTimeFilter(
+    starts_before = InstantFilter(
         field_name="starts_at", lookup_expr="lt", label="Sessions starting before this instant."
     )
 
@@ -25,14 +26,14 @@ class ClassSessionFilter(UpdatedSinceFilterSet):
 
 
 class AttendanceRecordFilter(UpdatedSinceFilterSet):
-    session = django_filters.NumberFilter(field_name="session")
-    section = django_filters.NumberFilter(field_name="session__section")
-    term = django_filters.NumberFilter(field_name="session__section__term")
-    student = django_filters.NumberFilter(field_name="student")
-    starts_after = django_filters.IsoDateTimeFilter(
+    session = IdFilter(field_name="session")
+    section = IdFilter(field_name="session__section")
+    term = IdFilter(field_name="session__section__term")
+    student = IdFilter(field_name="student")
+    starts_after = InstantFilter(
         field_name="session__starts_at", lookup_expr="gte", label="Records of sessions starting at or after this."
     )
-    starts_before = django_filters.IsoDateTimeFilter(
+    starts_before = InstantFilter(
         field_name="session__starts_at", lookup_expr="lt", label="Records of sessions starting before this."
     )
 
@@ -42,9 +43,9 @@ class AttendanceRecordFilter(UpdatedSinceFilterSet):
 
 
 class AttendanceRateFilter(django_filters.FilterSet):
-    section = django_filters.NumberFilter(field_name="section", label="Enrollments in this section.")
-    student = django_filters.NumberFilter(field_name="student", label="Enrollments of this student.")
-    term = django_filters.NumberFilter(field_name="section__term", label="Enrollments in sections of this term.")
+    section = IdFilter(field_name="section", label="Enrollments in this section.")
+    student = IdFilter(field_name="student", label="Enrollments of this student.")
+    term = IdFilter(field_name="section__term", label="Enrollments in sections of this term.")
 
     class Meta:
         model = Enrollment

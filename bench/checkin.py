@@ -31,10 +31,6 @@ def records(database_url: str, session_id: int) -> tuple[int, int]:
     return total, doubled
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
 def main() -> int:
     urls = harness.services()
     database = harness.fresh_database(urls["DATABASE_URL"], "campusiq_bench_checkin")
@@ -84,11 +80,8 @@ def main() -> int:
          ratio >= 0.5),
         ("capacity: zero errors", results["capacity"]["failures"] == 0),
     ]  # fmt: skip
-    print()
-    for label, ok in checks:
-        print(f"  {verdict(ok)}  {label}")
     (harness.OUT / "checkin_results.json").write_text(json.dumps({"results": results, "ratio": ratio}, indent=2))
-    return 0 if all(ok for _, ok in checks) else 1
+    return harness.verdicts(checks)
 
 
 if __name__ == "__main__":

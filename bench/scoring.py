@@ -42,10 +42,7 @@ def main() -> int:
         (f"peak RSS {r['peak_rss_mb']:.0f} MB < {TARGET_RSS_MB} MB", r["peak_rss_mb"] < TARGET_RSS_MB),
         (f"every student scored ({r['students']:,})", r["students"] == students),
     ]
-    print()
-    for label, ok in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {label}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return harness.verdicts(checks)
 
 
 if __name__ == "__main__":

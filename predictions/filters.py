@@ -1,12 +1,13 @@
 import django_filters
 
+from campusiq.core.filters import IdFilter
 from predictions.models import RiskScore
 
 
 class RiskScoreFilter(django_filters.FilterSet):
-    run = django_filters.NumberFilter(field_name="run_id")
-    term = django_filters.NumberFilter(field_name="term_id")
-    student = django_filters.NumberFilter(field_name="student_id")
+    run = IdFilter(field_name="run_id")
+    term = IdFilter(field_name="term_id")
+    student = IdFilter(field_name="student_id")
     program = django_filters.CharFilter(field_name="student__program__code")
     department = django_filters.CharFilter(field_name="student__program__department__code")
     band = django_filters.ChoiceFilter(choices=RiskScore.Band.choices)

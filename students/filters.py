@@ -1,5 +1,6 @@
 import django_filters
 
+from campusiq.core.filters import IdFilter, InstantFilter
 from students.models import (
     Assessment,
     Course,
@@ -17,7 +18,7 @@ from students.models import (
 class UpdatedSinceFilterSet(django_filters.FilterSet):
     """`?updated_since=2026-11-01T00:00:00Z`: rows changed at or after that instant (incremental sync)."""
 
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = InstantFilter(field_name="updated_at", lookup_expr="gte")
 
 
 class DepartmentFilter(UpdatedSinceFilterSet):
@@ -45,8 +46,8 @@ class TermFilter(UpdatedSinceFilterSet):
 
 
 class SectionFilter(UpdatedSinceFilterSet):
-    department = django_filters.NumberFilter(field_name="course__department")
-    lecturer = django_filters.NumberFilter(field_name="lecturers")
+    department = IdFilter(field_name="course__department")
+    lecturer = IdFilter(field_name="lecturers")
 
     class Meta:
         model = Section
@@ -54,7 +55,7 @@ class SectionFilter(UpdatedSinceFilterSet):
 
 
 class AssessmentFilter(UpdatedSinceFilterSet):
-    term = django_filters.NumberFilter(field_name="section__term")
+    term = IdFilter(field_name="section__term")
 
     class Meta:
         model = Assessment
@@ -64,10 +65,10 @@ class AssessmentFilter(UpdatedSinceFilterSet):
 # On people's data, ids are plain numbers: a choice filter would answer "no such id" and so tell a
 # caller which ids exist outside their scope.
 class StudentFilter(UpdatedSinceFilterSet):
-    program = django_filters.NumberFilter(field_name="program")
-    advisor = django_filters.NumberFilter(field_name="advisor")
-    department = django_filters.NumberFilter(field_name="program__department")
-    section = django_filters.NumberFilter(field_name="enrollments__section", distinct=True)
+    program = IdFilter(field_name="program")
+    advisor = IdFilter(field_name="advisor")
+    department = IdFilter(field_name="program__department")
+    section = IdFilter(field_name="enrollments__section", distinct=True)
 
     class Meta:
         model = Student
@@ -75,9 +76,9 @@ class StudentFilter(UpdatedSinceFilterSet):
 
 
 class EnrollmentFilter(UpdatedSinceFilterSet):
-    student = django_filters.NumberFilter(field_name="student")
-    section = django_filters.NumberFilter(field_name="section")
-    term = django_filters.NumberFilter(field_name="section__term")
+    student = IdFilter(field_name="student")
+    section = IdFilter(field_name="section")
+    term = IdFilter(field_name="section__term")
 
     class Meta:
         model = Enrollment
@@ -85,10 +86,10 @@ class EnrollmentFilter(UpdatedSinceFilterSet):
 
 
 class GradeFilter(UpdatedSinceFilterSet):
-    student = django_filters.NumberFilter(field_name="student")
-    assessment = django_filters.NumberFilter(field_name="assessment")
-    section = django_filters.NumberFilter(field_name="assessment__section")
-    term = django_filters.NumberFilter(field_name="assessment__section__term")
+    student = IdFilter(field_name="student")
+    assessment = IdFilter(field_name="assessment")
+    section = IdFilter(field_name="assessment__section")
+    term = IdFilter(field_name="assessment__section__term")
 
     class Meta:
         model = Grade
@@ -96,8 +97,8 @@ class GradeFilter(UpdatedSinceFilterSet):
 
 
 class TermOutcomeFilter(UpdatedSinceFilterSet):
-    student = django_filters.NumberFilter(field_name="student")
-    term = django_filters.NumberFilter(field_name="term")
+    student = IdFilter(field_name="student")
+    term = IdFilter(field_name="term")
 
     class Meta:
         model = TermOutcome

@@ -5,6 +5,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from campusiq.core.errors import PROBLEM_CONTENT_TYPE
+
 ProblemSerializer = inline_serializer(
     "Problem",
     {
@@ -41,13 +43,15 @@ _EXAMPLE = {
 }
 
 _COMMON = {
+    # Any request: a filter, page or ordering value that is not valid, or a malformed Content-Length.
+    400: "Invalid input (query parameters, body or headers): see `errors`.",
     401: "Not authenticated, or the token is invalid, expired or revoked.",
     403: "Not allowed (role, or a read-only token writing).",
     404: "No such object, or one you may not see.",
     429: "Rate limited.",
+    503: "The database is unavailable; nothing was done. Retry after `Retry-After` seconds.",
 }
 _WRITE = {
-    400: "Invalid input: see `errors`.",
     409: "Conflicts with the current state (e.g. already_enrolled).",
     413: "Body too large.",
     415: "Body is not application/json.",
@@ -66,10 +70,12 @@ class ProblemAutoSchema(AutoSchema):
         extra = dict(_COMMON)
         if self.method in {"POST", "PUT", "PATCH"}:
             extra |= _WRITE
+        if self.method == "DELETE":
+            extra[409] = "Still in use (in_use): other records refer to it."
         for status, description in extra.items():
             if str(status) not in responses:
                 responses[str(status)] = self._get_response_for_code(
-                    _problem(description, status), str(status), direction=direction
+                    _problem(description, status), str(status), media_types=[PROBLEM_CONTENT_TYPE], direction=direction
                 )
         return responses
 

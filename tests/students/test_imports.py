@@ -28,6 +28,7 @@ from tests.factories import (
     StudentFactory,
     UserFactory,
 )
+from tests.support.uploads import csv_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +49,6 @@ def registrar_client(client, registrar):
 @pytest.fixture
 def program():
     return ProgramFactory(code="CS")
-
-
-def csv_upload(rows: list[dict], name: str = "upload.csv") -> SimpleUploadedFile:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return SimpleUploadedFile(name, buffer.getvalue().encode(), content_type="text/csv")
 
 
 def xlsx_upload(rows: list[dict], name: str = "upload.xlsx") -> SimpleUploadedFile:
