@@ -36,6 +36,9 @@ load_services() {
 stage "services" load_services
 stage "lint (ruff)" "$BIN/ruff" check .
 stage "format (ruff)" "$BIN/ruff" format --check .
+stage "bandit" "$BIN/bandit" -q -r campusiq accounts students attendance predictions scripts deploy -x '*/migrations/*'
+# The ignore file is always checked (an expired entry fails); the audit needs an advisory service.
+stage "pip-audit" "$BIN/python" scripts/pip_audit.py ${PIP_AUDIT_ARGS:-}
 stage "migrations check" env DJANGO_SETTINGS_MODULE=campusiq.settings.test "$BIN/python" manage.py makemigrations --check --dry-run
 stage "pytest + coverage" "$BIN/python" -m pytest --cov --cov-report=term --cov-fail-under=85 "$@"
 report

@@ -28,3 +28,15 @@ def outbox_flush() -> int:
     from campusiq.core.outbox import outbox_flush as flush
 
     return flush()
+
+
+@shared_task(name="core.expired_sessions_purge", soft_time_limit=300, time_limit=360)
+def expired_sessions_purge() -> None:
+    """Deletes expired sessions (Django's `clearsessions`), and with them their sign-in index
+    (accounts.SignedInSession cascades). Without it, expired sessions stay in the database. Idempotent."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+    log.info("core.expired_sessions_purged")

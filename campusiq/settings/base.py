@@ -267,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "attendance-close-finished-sessions": {"task": "attendance.close_finished_sessions", "schedule": 5 * 60},
     "attendance-evidence-purge": {"task": "attendance.evidence_purge", "schedule": crontab(hour=3, minute=30)},
     "idempotency-keys-purge": {"task": "core.idempotency_keys_purge", "schedule": crontab(hour=3, minute=45)},
+    "expired-sessions-purge": {"task": "core.expired_sessions_purge", "schedule": crontab(hour=3, minute=50)},
     "predictions-score-current-term": {"task": "predictions.score_current_term", "schedule": crontab(hour=2, minute=0)},
 }
 
@@ -292,7 +293,6 @@ API_TOKEN_MAX_DAYS = {
 }
 # Sign-in attempts for a token, per client address and per account.
 API_TOKEN_RATE_PER_IP = env.str("API_TOKEN_RATE_PER_IP", default="30/m")
-API_TOKEN_RATE_PER_ACCOUNT = env.str("API_TOKEN_RATE_PER_ACCOUNT", default="10/m")
 
 # --- Campus rules ---------------------------------------------------------------------------
 CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int("CAMPUSIQ_SEMESTER_MAX", default=8))
@@ -376,3 +376,67 @@ if env.bool("BACKUP_NIGHTLY_IN_BEAT", default=True):
         "task": "core.backup_nightly",
         "schedule": crontab(hour=1, minute=30),
     }
+
+# --- Outages of Redis and PostgreSQL (docs/OPERATIONS.md, "Redis or PostgreSQL down") ----------
+# A database that is down answers 503 at once (problem+json under /api/, a page elsewhere), logged
+# once per outage rather than a traceback per request.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("campusiq.core.middleware.RequestIdMiddleware") + 1,
+    "campusiq.core.middleware.DatabaseUnavailableMiddleware",
+)
+# With Redis: both caches behind a circuit breaker. Redis down, the default cache is skipped (reads go
+# to the database) and rate limits are counted in the database table campusiq_ratelimit_cache (made
+# by migration core 0005): same limits, never open.
+CACHE_RETRY_AFTER_SECONDS = env.int("CACHE_RETRY_AFTER_SECONDS", default=5)
+if REDIS_URL:
+    from campusiq.core.cache import failover_caches
+
+    CACHES = failover_caches(REDIS_URL, retry_after_seconds=CACHE_RETRY_AFTER_SECONDS)
+
+# --- Sign-in: throttling, known browsers, two-factor (issue 8; docs/ACCOUNTS.md) ----------------
+# Failed sign-ins allowed in any rolling window (accounts/signin.py). Per account and address, per
+# address (short and daily), per account (OWASP ASVS 2.2.1: at most 100 an hour), per browser that
+# has signed in to the account before (exempt from the others), and wrong second-step codes per person.
+SIGN_IN_FAILURE_LIMITS = {
+    "account_ip": env.str("SIGN_IN_FAILURES_PER_ACCOUNT_AND_IP", default="5/15m"),
+    "ip": env.str("SIGN_IN_FAILURES_PER_IP", default="30/15m"),
+    "ip_day": env.str("SIGN_IN_FAILURES_PER_IP_DAY", default="300/d"),
+    "account": env.str("SIGN_IN_FAILURES_PER_ACCOUNT", default="100/h"),
+    "device": env.str("SIGN_IN_FAILURES_PER_KNOWN_BROWSER", default="10/15m"),
+    "code": env.str("SIGN_IN_CODE_FAILURES_PER_ACCOUNT", default="10/15m"),
+}
+# The signed "known browser" cookie set at each successful sign-in (OWASP's device cookie).
+SIGN_IN_DEVICE_COOKIE_NAME = env.str("SIGN_IN_DEVICE_COOKIE_NAME", default="campusiq_known_browser")
+SIGN_IN_DEVICE_COOKIE_DAYS = env.int("SIGN_IN_DEVICE_COOKIE_DAYS", default=180)
+# How long the second step (the authenticator code) waits after the password step.
+SIGN_IN_CODE_TIMEOUT_SECONDS = env.int("SIGN_IN_CODE_TIMEOUT_SECONDS", default=300)
+# Two-factor (TOTP) for staff, with django-otp. On in production (prod.py): the admin then admits
+# only staff whose session was verified by a code.
+ADMIN_REQUIRE_TWO_FACTOR = env.bool("ADMIN_REQUIRE_TWO_FACTOR", default=False)
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "accounts.middleware.CurrentRequestMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("accounts.middleware.CurrentRequestMiddleware") + 1,
+    "accounts.middleware.AdminTwoFactorMiddleware",
+)
+OTP_TOTP_ISSUER = "CampusIQ"
+# The admin never shows a device's secret or QR code (people enrol in the portal, /accounts/two-factor/).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# --- Headers and cookies (issue 8, "Headers and configuration"; tests/security/test_headers.py) --------
+# The body-size guard answers 413 by itself: inside the CORS, CSP and frame-denial middleware, so that
+# answer carries the same headers as every other API response (first in the list, it carried none).
+MIDDLEWARE.remove("campusiq.core.middleware.ApiBodySizeMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware") + 1,
+    "campusiq.core.middleware.ApiBodySizeMiddleware",
+)
+# No script reads the CSRF cookie: forms carry the token, and the API docs get it rendered into the page.
+CSRF_COOKIE_HTTPONLY = True

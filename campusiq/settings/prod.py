@@ -53,3 +53,20 @@ USE_X_FORWARDED_HOST = False
 
 # Production: /metrics only from the monitoring network(s) named here, or with METRICS_BEARER_TOKEN.
 METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=[])
+
+# --- Outages of Redis and PostgreSQL (docs/OPERATIONS.md, "Redis or PostgreSQL down") ----------
+# PostgreSQL unreachable: a request gives up connecting after this many seconds and answers 503
+# (campusiq.core.middleware.DatabaseUnavailableMiddleware) instead of holding a worker.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+)
+# Redis behind a circuit breaker, each cache with its fallback (campusiq/core/cache.py).
+from campusiq.core.cache import failover_caches  # noqa: E402
+
+CACHES = failover_caches(REDIS_URL, retry_after_seconds=env.int("CACHE_RETRY_AFTER_SECONDS", default=5))
+
+# --- Sign-in (issue 8; docs/ACCOUNTS.md) ------------------------------------------------------------
+# The admin admits only staff who signed in with a code from their authenticator app.
+ADMIN_REQUIRE_TWO_FACTOR = env.bool("ADMIN_REQUIRE_TWO_FACTOR", default=True)
+# __Host-: sent only over HTTPS, to this host, for the whole site; no subdomain can plant one.
+SIGN_IN_DEVICE_COOKIE_NAME = "__Host-campusiq_known_browser"

@@ -93,3 +93,23 @@ def test_idempotency_purge_task_runs():
     from campusiq.core.tasks import idempotency_keys_purge
 
     assert idempotency_keys_purge.delay().get() == 0
+
+
+@pytest.mark.django_db
+def test_expired_sessions_purge_deletes_expired_sessions_only(client, settings):
+    import datetime
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from campusiq.core.tasks import expired_sessions_purge
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    live = Session.objects.get()
+    Session.objects.create(
+        session_key="x" * 32, session_data="", expire_date=timezone.now() - datetime.timedelta(days=1)
+    )
+    expired_sessions_purge.delay().get()
+    assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
+    assert "expired-sessions-purge" in settings.CELERY_BEAT_SCHEDULE

@@ -65,7 +65,8 @@ def test_all_problems_are_reported_at_once():
 
 def run_prod_settings(monkeypatch, env: dict) -> dict:
     for name in list(os.environ):
-        if name.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_")):
+        # Not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE: Playwright's loop outlives them in this thread.
+        if name.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "CELERY_")) and name != "DJANGO_ALLOW_ASYNC_UNSAFE":
             monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -76,7 +77,16 @@ def test_production_settings_load_with_safe_environment(monkeypatch):
     prod = run_prod_settings(monkeypatch, PROD_ENV)
     assert prod["DEBUG"] is False
     assert prod["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
-    assert prod["CACHES"]["ratelimit"]["BACKEND"] == "django_redis.cache.RedisCache"
+    # Redis behind a circuit breaker: rate limits fall back to the database, never to nothing.
+    ratelimit = prod["CACHES"]["ratelimit"]
+    assert ratelimit["BACKEND"] == "campusiq.core.cache.FailoverCache"
+    assert ratelimit["OPTIONS"]["PRIMARY"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert ratelimit["OPTIONS"]["PRIMARY"]["LOCATION"] == PROD_ENV["REDIS_URL"]
+    assert ratelimit["OPTIONS"]["FALLBACK"]["BACKEND"] == "campusiq.core.cache.LockingDatabaseCache"
+    # PostgreSQL unreachable: a request gives up connecting quickly and answers 503.
+    assert prod["DATABASES"]["default"]["OPTIONS"]["connect_timeout"] == 2
+    assert prod["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True
+    assert "campusiq.core.middleware.DatabaseUnavailableMiddleware" in prod["MIDDLEWARE"]
     assert prod["SECURE_HSTS_SECONDS"] >= 31536000
     assert prod["SESSION_COOKIE_SECURE"] and prod["CSRF_COOKIE_SECURE"] and prod["SECURE_SSL_REDIRECT"]
     assert prod["SESSION_COOKIE_NAME"].startswith("__Host-")
