@@ -12,6 +12,7 @@ import django
 
 django.setup()
 
+from campus import term_and_program  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -19,7 +20,7 @@ from accounts.models import ApiToken, User  # noqa: E402
 from accounts.roles import Role, group_name  # noqa: E402
 from accounts.tokens import api_token_issue  # noqa: E402
 from attendance.models import ClassSession  # noqa: E402
-from students.models import Course, Department, Enrollment, Program, Section, Student, Term  # noqa: E402
+from students.models import Course, Enrollment, Section, Student  # noqa: E402
 
 LECTURE_HALL = 500
 CAPACITY_STUDENTS = 2000
@@ -28,15 +29,7 @@ CAPACITY_SECTIONS = 5
 
 def main(path: str) -> None:
     now = timezone.now()
-    today = timezone.localdate()
-    term = Term.objects.create(
-        name="Bench term",
-        start_date=today - datetime.timedelta(days=30),
-        end_date=today + datetime.timedelta(days=60),
-        add_drop_deadline=today - datetime.timedelta(days=20),
-    )
-    department = Department.objects.create(code="BEN", name="Benchmarks")
-    program = Program.objects.create(department=department, code="BENP", name="Bench program")
+    term, program = term_and_program("Bench", "BEN")
     student_group = Group.objects.get(name=group_name(Role.STUDENT))
     users = User.objects.bulk_create(
         [User(email=f"bench{i}@campus.example", first_name="Bench", last_name=str(i)) for i in range(CAPACITY_STUDENTS)]
@@ -47,7 +40,7 @@ def main(path: str) -> None:
     )
     sections = []
     for name in ["hall", "stampede", *[f"cap{i}" for i in range(CAPACITY_SECTIONS)]]:
-        course = Course.objects.create(department=department, code=f"B-{name}", title=name, credits=6)
+        course = Course.objects.create(department=program.department, code=f"B-{name}", title=name, credits=6)
         sections.append(Section.objects.create(course=course, term=term, capacity=CAPACITY_STUDENTS))
     enrollments = []
     for index, section in enumerate(sections):

@@ -17,6 +17,7 @@ import django
 
 django.setup()
 
+from campus import term_and_program  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -25,7 +26,7 @@ from accounts.models import ApiToken, User  # noqa: E402
 from accounts.roles import Role, group_name  # noqa: E402
 from accounts.tokens import api_token_issue  # noqa: E402
 from attendance.models import ClassSession  # noqa: E402
-from students.models import Course, Department, Enrollment, Program, Section, Student, Term  # noqa: E402
+from students.models import Course, Enrollment, Section, Student  # noqa: E402
 
 PORTAL_STUDENTS = 20
 SESSIONS = ("mixed", "redis", "postgres", "bench")
@@ -33,16 +34,8 @@ SESSIONS = ("mixed", "redis", "postgres", "bench")
 
 def main(path: str, check_in_students: int) -> None:
     now = timezone.now()
-    today = timezone.localdate()
-    term = Term.objects.create(
-        name="Reliability term",
-        start_date=today - datetime.timedelta(days=30),
-        end_date=today + datetime.timedelta(days=60),
-        add_drop_deadline=today - datetime.timedelta(days=20),
-    )
-    department = Department.objects.create(code="REL", name="Reliability")
-    program = Program.objects.create(department=department, code="RELP", name="Reliability program")
-    course = Course.objects.create(department=department, code="REL101", title="Failure modes", credits=6)
+    term, program = term_and_program("Reliability", "REL")
+    course = Course.objects.create(department=program.department, code="REL101", title="Failure modes", credits=6)
     total = PORTAL_STUDENTS + check_in_students
     section = Section.objects.create(course=course, term=term, capacity=total)
     password = secrets.token_urlsafe(12)
