@@ -433,9 +433,7 @@ class CheckInApi(APIView):
             return self._check_in(request)
 
     def _check_in(self, request: Request) -> Response:
-        data = serializers.CheckInSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = serializers.check_in_values(request.data)
         if values["mode"] == "qr":
             check_in = _qr_check_in(request, values["token"], values.get("session"))
         elif values["mode"] == "card":

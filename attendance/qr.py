@@ -9,6 +9,7 @@ it is derived the same way, so a code is only good for that session and those tw
 import base64
 import datetime
 import hmac
+import time
 
 import segno
 from django.conf import settings
@@ -69,6 +70,9 @@ def qr_token_verify(token: str, *, at: datetime.datetime | None = None) -> tuple
 
 
 SESSION_CACHE_SECONDS = 30
+# Sessions this process read in the last ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS: {id: (until, session)}.
+_recent_sessions: dict[int, tuple[float, ClassSession]] = {}
+RECENT_SESSIONS_MAX = 1000
 
 
 def _session_cache_key(session_id: int) -> str:
@@ -76,19 +80,36 @@ def _session_cache_key(session_id: int) -> str:
 
 
 def class_session_cached(session_id: int) -> ClassSession | None:
-    """The session with its section, course and term, from the shared cache: every scan of a lecture
-    hall asks for the same row. Any save of the session drops the entry (attendance/apps.py)."""
+    """The session with its section, course and term: every scan of a lecture hall asks for the same
+    row. From this process's memory for a second (a hall's scans in that second need no round trip),
+    else from the shared cache, else the database. Any save of the session drops both entries here
+    at once (attendance/apps.py); other processes see it when their second is up. The returned
+    object is shared: read it, never change it."""
+    now = time.monotonic()
+    recent = _recent_sessions.get(session_id)
+    if recent is not None and recent[0] > now:
+        return recent[1]
     key = _session_cache_key(session_id)
     session = cache.get(key)
     if session is None:
         session = ClassSession.objects.select_related("section__course", "section__term").filter(pk=session_id).first()
         if session is not None:
             cache.set(key, session, SESSION_CACHE_SECONDS)
+    if session is not None and settings.ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS > 0:
+        if len(_recent_sessions) >= RECENT_SESSIONS_MAX:
+            _recent_sessions.clear()
+        _recent_sessions[session_id] = (now + settings.ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS, session)
     return session
 
 
 def class_session_cache_forget(session_id: int) -> None:
+    _recent_sessions.pop(session_id, None)
     cache.delete(_session_cache_key(session_id))
+
+
+def class_session_local_cache_clear() -> None:
+    """Forgets what this process remembers (the tests: ids repeat across tests on SQLite)."""
+    _recent_sessions.clear()
 
 
 def numeric_code(session: ClassSession, step: int) -> str:

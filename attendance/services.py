@@ -2,6 +2,7 @@
 ends in attendance_check_in, so the rules hold the same everywhere."""
 
 import datetime
+import functools
 import ipaddress
 import uuid
 import zoneinfo
@@ -292,12 +293,11 @@ def _require_enrolled(*, session: ClassSession, student: Student) -> None:
         raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
 
 
-def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
-    """Inserts the record in one statement if the student is enrolled in the section and has no record
-    in the session yet (the unique constraint decides races). Sets record.pk and returns True if it did."""
+@functools.cache
+def _record_insert_if_enrolled_sql(vendor: str) -> tuple[list, str]:
+    """(the fields inserted, the statement) of _record_insert_if_enrolled, built once per process."""
     meta, quote = AttendanceRecord._meta, connection.ops.quote_name
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
     enrollment = Enrollment._meta
     # Identifiers come from the models' metadata, every value is a parameter.
     sql = (
@@ -308,6 +308,14 @@ def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
         f"AND {quote('section_id')} = %s AND {quote('status')} = %s) "
         f"ON CONFLICT ({quote('session_id')}, {quote('student_id')}) DO NOTHING RETURNING {quote(meta.pk.column)}"
     )
+    return fields, sql
+
+
+def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
+    """Inserts the record in one statement if the student is enrolled in the section and has no record
+    in the session yet (the unique constraint decides races). Sets record.pk and returns True if it did."""
+    fields, sql = _record_insert_if_enrolled_sql(connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
     params = [*values, record.student_id, record.session.section_id, Enrollment.Status.ENROLLED]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -90,7 +90,10 @@ def _fresh_cache():
     yield
     from django.core.cache import cache
 
+    from attendance.qr import class_session_local_cache_clear
+
     cache.clear()
+    class_session_local_cache_clear()
 
 
 @pytest.fixture

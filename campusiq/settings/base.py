@@ -303,6 +303,9 @@ IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
 # --- Attendance -----------------------------------------------------------------------------
 ATTENDANCE_QR_ROTATION_SECONDS = env.int("ATTENDANCE_QR_ROTATION_SECONDS", default=15)
+# Each process keeps a session it read this long (0: off): closing, cancelling or rotating a session
+# reaches every other process within this time. The shared cache is cleared at once.
+ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS = env.float("ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS", default=1.0)
 # How long a scanned code is held while the student signs in (the login detour).
 ATTENDANCE_SCAN_HOLD_SECONDS = env.int("ATTENDANCE_SCAN_HOLD_SECONDS", default=300)
 ATTENDANCE_OPEN_EARLY_MINUTES = env.int("ATTENDANCE_OPEN_EARLY_MINUTES", default=15)

@@ -799,3 +799,40 @@ def test_list_endpoints_do_not_grow_queries_with_rows(client, role):
     build_rows(95, term, lecturer, advisor, student)
     large = counts()
     assert large == small
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "812.117741306.q3ZyV1c9aXbW0kT2"},
+        {"token": "1.2.a"},
+        {"token": " 812.117741306.q3ZyV1c9aXbW0kT2 "},  # trimmed by the serializer
+        {"token": "812.117741306.q3ZyV1c9aXbW0kT2", "session": 812},
+        {"token": "812.117741306.q3ZyV1c9aXbW0kT2", "session": "812"},
+        {"token": "not a token"},
+        {"token": "812.117741306." + "x" * 90},
+        {"token": ""},
+        {"token": 812},
+        {"token": None},
+        {"token": "1.2.a", "status": "excused"},
+        {"card_uid": "04A2246A8F5C80", "reader_id": "B2.14-door"},
+        {"student": 3307, "session": 812},
+        {},
+        [],
+        "token",
+    ],
+)
+def test_check_in_values_are_what_the_serializer_says(body):
+    """A well-formed scan skips building the serializer (the hot path); the result, or the error,
+    must be the serializer's for every body."""
+    from rest_framework.exceptions import ValidationError
+
+    from attendance.serializers import CheckInSerializer, check_in_values
+
+    serializer = CheckInSerializer(data=body)
+    if serializer.is_valid():
+        assert check_in_values(body) == dict(serializer.validated_data)
+    else:
+        with pytest.raises(ValidationError) as error:
+            check_in_values(body)
+        assert error.value.detail == serializer.errors

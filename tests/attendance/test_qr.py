@@ -107,3 +107,50 @@ def test_a_closed_session_is_seen_at_once_despite_the_cache(session):
     session.state = "closed"
     session.save(update_fields=["state"])
     assert qr.qr_token_verify(token, at=T0)[0].state == "closed"
+
+
+def test_a_process_remembers_a_session_for_a_second_then_reads_it_again(session, settings, monkeypatch):
+    """Another process's change (no signal here) is seen once this process's second is up."""
+    settings.ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS = 1.0
+    clock = [1000.0]
+    monkeypatch.setattr(qr.time, "monotonic", lambda: clock[0])
+    assert qr.class_session_cached(session.pk).state == "open"
+    # As another worker's close looks from here: the row and the shared cache change, this memory not.
+    type(session).objects.filter(pk=session.pk).update(state="closed")
+    qr.cache.delete(qr._session_cache_key(session.pk))
+    clock[0] += 0.9
+    assert qr.class_session_cached(session.pk).state == "open"
+    clock[0] += 0.2
+    assert qr.class_session_cached(session.pk).state == "closed"
+
+
+def test_a_save_in_this_process_is_seen_at_once(session, settings):
+    settings.ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS = 60.0
+    assert qr.class_session_cached(session.pk).state == "open"
+    session.state = "cancelled"
+    session.save(update_fields=["state"])
+    assert qr.class_session_cached(session.pk).state == "cancelled"
+
+
+def test_without_the_local_cache_every_read_goes_to_the_shared_cache(session, settings, django_assert_num_queries):
+    settings.ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS = 0
+    qr.class_session_cached(session.pk)
+    type(session).objects.filter(pk=session.pk).update(room="Z9")
+    qr.cache.delete(qr._session_cache_key(session.pk))
+    with django_assert_num_queries(1):
+        assert qr.class_session_cached(session.pk).room == "Z9"
+
+
+def test_the_local_cache_is_bounded(settings):
+    settings.ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS = 60.0
+    sessions = ClassSessionFactory.create_batch(3)
+    for s in sessions:
+        qr.class_session_cached(s.pk)
+    assert len(qr._recent_sessions) == 3
+    original = qr.RECENT_SESSIONS_MAX
+    try:
+        qr.RECENT_SESSIONS_MAX = 3
+        qr.class_session_cached(ClassSessionFactory().pk)
+        assert len(qr._recent_sessions) == 1
+    finally:
+        qr.RECENT_SESSIONS_MAX = original
