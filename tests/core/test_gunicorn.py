@@ -87,3 +87,31 @@ def test_static_files_are_hashed_and_served_by_whitenoise(production_server):
     assert css != "/static/css/campusiq.css"  # manifest storage names files by content hash
     status, headers, _ = http_get(f"{base}{css}", headers=https)
     assert status == 200 and "immutable" in headers["Cache-Control"]
+
+
+def test_workers_are_forked_with_the_masters_objects_frozen():
+    """Frozen, the objects a worker inherits are never walked by its collector (no copy-on-write)."""
+    import gc
+
+    config = runpy.run_path(str(GUNICORN_CONF))
+    gc.unfreeze()
+    try:
+        config["pre_fork"](None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_the_wsgi_module_builds_every_url_lookup_before_the_first_request():
+    """Under preload_app the master imports campusiq.wsgi: a forked worker then starts ready."""
+    code = (
+        "import campusiq.wsgi\n"
+        "from django.urls import get_resolver\n"
+        "def built(r):\n"
+        "    return r._populated and all(built(ns) for _, ns in r.namespace_dict.values())\n"
+        "assert built(get_resolver()) and 'campusiq.urls' in __import__('sys').modules\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "campusiq.settings.test"}
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
