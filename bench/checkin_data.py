@@ -24,7 +24,7 @@ from students.models import Course, Enrollment, Section, Student  # noqa: E402
 
 LECTURE_HALL = 500
 CAPACITY_STUDENTS = 2000
-CAPACITY_SECTIONS = 5
+CAPACITY_SECTIONS = 8
 
 
 def main(path: str) -> None:

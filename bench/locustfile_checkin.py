@@ -17,8 +17,10 @@ from locust.exception import StopUser
 
 django.setup()
 
+from django.utils import timezone  # noqa: E402
+
 from attendance.models import ClassSession  # noqa: E402
-from attendance.qr import qr_token_make  # noqa: E402
+from attendance.qr import qr_token_make, step_at  # noqa: E402
 
 DATA = json.loads(open(os.environ["BENCH_DATA"]).read())  # noqa: SIM115
 PHASE = os.environ["BENCH_PHASE"]
@@ -35,18 +37,28 @@ _hall_start: dict[str, float] = {}
 HALL_RATE = 50  # check-ins per second in the lecture hall
 
 
-def _session(entry: dict) -> ClassSession:
-    return ClassSession(pk=entry["id"], token_salt=entry["salt"])
+_screens: dict[tuple[int, int], str] = {}
 
 
-def _check_in(client, key: str, session: ClassSession, nat: str, expect: tuple[int, ...] = (201,)):
+def _scan(entry: dict) -> str:
+    """What a phone reads off the lecturer's screen: the token of the current step, made once per step
+    and session, as the display makes it (a phone scans, it does not compute)."""
+    step = step_at(timezone.now())
+    if (entry["id"], step) not in _screens:
+        _screens[entry["id"], step] = qr_token_make(ClassSession(pk=entry["id"], token_salt=entry["salt"]), step)
+    return _screens[entry["id"], step]
+
+
+def _check_in(client, key: str, session: dict, nat: str, expect: tuple[int, ...] = (201,)) -> bool:
     headers = {**HTTPS, "Authorization": f"Bearer {key}", "X-Forwarded-For": nat, "Content-Type": "application/json"}
-    body = json.dumps({"token": qr_token_make(session)})
+    body = json.dumps({"token": _scan(session)})
     with client.post(
         "/api/v1/check-ins/", data=body, headers=headers, name="check-in", catch_response=True
     ) as response:
         if response.status_code not in expect:
             response.failure(f"{response.status_code}: {response.text[:200]}")
+            return False
+    return True
 
 
 class LectureHallStudent(FastHttpUser):
@@ -59,7 +71,7 @@ class LectureHallStudent(FastHttpUser):
         index = next(_students)
         if index >= DATA["lecture_hall"]:
             raise StopUser
-        session = _session(DATA["hall"] if PHASE == "hall" else DATA["stampede"])
+        session = DATA["hall"] if PHASE == "hall" else DATA["stampede"]
         if PHASE == "hall":
             # Open loop: student i taps at start + i/50 s, whatever the server's pace so far.
             _hall_start.setdefault("at", time.monotonic())
@@ -81,7 +93,7 @@ class CapacityStudent(FastHttpUser):
     @task
     def check_in(self):
         session, index = next(_pairs)
-        _check_in(self.client, DATA["keys"][index], _session(session), NATS[index % len(NATS)])
+        _check_in(self.client, DATA["keys"][index], session, NATS[index % len(NATS)])
 
 
 class TrivialView(FastHttpUser):
