@@ -2,7 +2,8 @@
 """Check-in benchmark: 500 students in a lecture hall, a stampede, and capacity beside a trivial view.
 
 Production settings, gunicorn with deploy/gunicorn.conf.py, PostgreSQL and Redis, locust in another
-process. Prints throughput, p50/p95/p99 and the record count after each phase, and the targets.
+process. Prints throughput, p50/p95/p99 and the record count after each phase, and the targets; then,
+for comparison, the hand-written floor of bench/floor beside the trivial view of its own server.
 """
 
 import json
@@ -83,6 +84,21 @@ def main() -> int:
                                              spawn_rate=32, run_time="20s", name="capacity", BENCH_PHASE="capacity")  # fmt: skip
         results["trivial"] = harness.locust(run_env, LOCUSTFILE, "TrivialView", host=host, users=32, spawn_rate=32,
                                             run_time="20s", name="trivial", BENCH_PHASE="trivial")  # fmt: skip
+    floor_env = {
+        **env,
+        "DJANGO_SETTINGS_MODULE": "floor.settings",
+        "PYTHONPATH": f"{harness.ROOT / 'bench'}:{harness.ROOT}",
+    }
+    with harness.gunicorn(floor_env, port=8766) as host:
+        harness.log("for comparison: the floor, a hand-written check-in doing the same work (bench/floor), "
+                    "and the trivial view on that server (20 s each)")  # fmt: skip
+        students_sign_in(host, data["keys"])
+        offset = str(results["capacity"]["requests"] + 1000)
+        results["floor"] = harness.locust({**run_env, **floor_env, "BENCH_DATA": str(data_file)}, LOCUSTFILE,
+                                          "FloorStudent", host=host, users=32, spawn_rate=32, run_time="20s",
+                                          name="floor", BENCH_PHASE="floor", BENCH_PAIR_OFFSET=offset)  # fmt: skip
+        results["trivial 2"] = harness.locust(run_env, LOCUSTFILE, "TrivialView", host=host, users=32, spawn_rate=32,
+                                              run_time="20s", name="trivial2", BENCH_PHASE="trivial")  # fmt: skip
 
     print("\nCheck-in benchmark (production settings, gunicorn, PostgreSQL, Redis; locust on the same 2-core machine)")
     print(
@@ -93,6 +109,9 @@ def main() -> int:
         print(f"{name:<10} {r['requests']:>8} {r['failures']:>6} {r['rps']:>8.1f} {r['p50']:>7.0f} {r['p95']:>7.0f} "
               f"{r['p99']:>7.0f} {r['max']:>7.0f} {recorded:>8}")  # fmt: skip
     ratio = results["capacity"]["rps"] / results["trivial"]["rps"] if results["trivial"]["rps"] else 0.0
+    floor_ratio = results["floor"]["rps"] / results["trivial 2"]["rps"] if results["trivial 2"]["rps"] else 0.0
+    print(f"\nFloor (bench/floor, not a target): {results['floor']['rps']:.0f}/{results['trivial 2']['rps']:.0f} = "
+          f"{floor_ratio:.2f}; the endpoint reaches {ratio / floor_ratio if floor_ratio else 0:.0%} of the floor's ratio")  # fmt: skip
     hall, stampede = results["hall"], results["stampede"]
     checks = [
         ("lecture hall: 500 recorded exactly once", hall["records"] == 500 and hall["doubled"] == 0 and hall["failures"] == 0),
@@ -104,7 +123,9 @@ def main() -> int:
          ratio >= 0.5),
         ("capacity: zero errors", results["capacity"]["failures"] == 0),
     ]  # fmt: skip
-    (harness.OUT / "checkin_results.json").write_text(json.dumps({"results": results, "ratio": ratio}, indent=2))
+    (harness.OUT / "checkin_results.json").write_text(
+        json.dumps({"results": results, "ratio": ratio, "floor_ratio": floor_ratio}, indent=2)
+    )
     return harness.verdicts(checks)
 
 

@@ -24,7 +24,7 @@ from students.models import Course, Enrollment, Section, Student  # noqa: E402
 
 LECTURE_HALL = 500
 CAPACITY_STUDENTS = 2000
-CAPACITY_SECTIONS = 8
+CAPACITY_SECTIONS = 12  # fresh (session, student) pairs for the capacity and floor runs
 
 
 def main(path: str) -> None:

@@ -31,7 +31,12 @@ ONE_NAT = "193.136.10.1"
 NATS = [f"193.136.{n}.1" for n in range(16)]
 
 _students = itertools.count()
-_pairs = itertools.cycle([(s, i) for i in range(len(DATA["keys"])) for s in DATA["capacity"]])
+# Each capacity-like phase starts where the previous one stopped (BENCH_PAIR_OFFSET): fresh check-ins.
+_pairs = itertools.islice(
+    itertools.cycle([(s, i) for i in range(len(DATA["keys"])) for s in DATA["capacity"]]),
+    int(os.environ.get("BENCH_PAIR_OFFSET", "0")),
+    None,
+)
 _all_spawned = Event()
 _hall_start: dict[str, float] = {}
 HALL_RATE = 50  # check-ins per second in the lecture hall
@@ -49,12 +54,12 @@ def _scan(entry: dict) -> str:
     return _screens[entry["id"], step]
 
 
-def _check_in(client, key: str, session: dict, nat: str, expect: tuple[int, ...] = (201,)) -> bool:
+def _check_in(
+    client, key: str, session: dict, nat: str, expect: tuple[int, ...] = (201,), path: str = "/api/v1/check-ins/"
+) -> bool:
     headers = {**HTTPS, "Authorization": f"Bearer {key}", "X-Forwarded-For": nat, "Content-Type": "application/json"}
     body = json.dumps({"token": _scan(session)})
-    with client.post(
-        "/api/v1/check-ins/", data=body, headers=headers, name="check-in", catch_response=True
-    ) as response:
+    with client.post(path, data=body, headers=headers, name="check-in", catch_response=True) as response:
         if response.status_code not in expect:
             response.failure(f"{response.status_code}: {response.text[:200]}")
             return False
@@ -94,6 +99,17 @@ class CapacityStudent(FastHttpUser):
     def check_in(self):
         session, index = next(_pairs)
         _check_in(self.client, DATA["keys"][index], session, NATS[index % len(NATS)])
+
+
+class FloorStudent(FastHttpUser):
+    """Closed loop on the hand-written floor check-in (bench/floor), for comparison only."""
+
+    wait_time = constant(0)
+
+    @task
+    def check_in(self):
+        session, index = next(_pairs)
+        _check_in(self.client, DATA["keys"][index], session, NATS[index % len(NATS)], path="/bench/floor-check-in/")
 
 
 class TrivialView(FastHttpUser):
