@@ -4,7 +4,8 @@ import datetime
 
 from django.utils import timezone
 
-from students.models import Department, Program, Term
+from attendance.models import ClassSession
+from students.models import Department, Program, Section, Term
 
 
 def term_and_program(name: str, code: str) -> tuple[Term, Program]:
@@ -19,3 +20,21 @@ def term_and_program(name: str, code: str) -> tuple[Term, Program]:
     department = Department.objects.create(code=code, name=name)
     program = Program.objects.create(department=department, code=f"{code}P", name=f"{name} program")
     return term, program
+
+
+def open_sessions(rooms: list[tuple[Section, str]], *, hours: int) -> list[ClassSession]:
+    """One session per (section, room), started five minutes ago and open for `hours` more."""
+    now = timezone.now()
+    return ClassSession.objects.bulk_create(
+        [
+            ClassSession(
+                section=section,
+                starts_at=now - datetime.timedelta(minutes=5),
+                ends_at=now + datetime.timedelta(hours=hours),
+                room=room,
+                state=ClassSession.State.OPEN,
+                opened_at=now,
+            )
+            for section, room in rooms
+        ]
+    )

@@ -4,7 +4,6 @@ students with personal API tokens ("logged in before measuring"), and the open s
     python bench/checkin_data.py OUT.json   (with the production environment of bench/harness.py)
 """
 
-import datetime
 import json
 import sys
 
@@ -12,14 +11,12 @@ import django
 
 django.setup()
 
-from campus import term_and_program  # noqa: E402
+from campus import open_sessions, term_and_program  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 from accounts.models import ApiToken, User  # noqa: E402
 from accounts.roles import Role, group_name  # noqa: E402
 from accounts.tokens import api_token_issue  # noqa: E402
-from attendance.models import ClassSession  # noqa: E402
 from students.models import Course, Enrollment, Section, Student  # noqa: E402
 
 LECTURE_HALL = 500
@@ -28,7 +25,6 @@ CAPACITY_SECTIONS = 12  # fresh (session, student) pairs for the capacity and fl
 
 
 def main(path: str) -> None:
-    now = timezone.now()
     term, program = term_and_program("Bench", "BEN")
     student_group = Group.objects.get(name=group_name(Role.STUDENT))
     users = User.objects.bulk_create(
@@ -47,19 +43,7 @@ def main(path: str) -> None:
         members = students[:LECTURE_HALL] if index < 2 else students
         enrollments += [Enrollment(student=s, section=section, enrolled_on=term.start_date) for s in members]
     Enrollment.objects.bulk_create(enrollments, batch_size=5000)
-    sessions = ClassSession.objects.bulk_create(
-        [
-            ClassSession(
-                section=section,
-                starts_at=now - datetime.timedelta(minutes=5),
-                ends_at=now + datetime.timedelta(hours=3),
-                room=f"R{index}",
-                state=ClassSession.State.OPEN,
-                opened_at=now,
-            )
-            for index, section in enumerate(sections)
-        ]
-    )
+    sessions = open_sessions([(section, f"R{index}") for index, section in enumerate(sections)], hours=3)
     keys = [api_token_issue(user=u, name="bench phone", scope=ApiToken.Scope.READ_WRITE)[1] for u in users]
     data = {
         "keys": keys,

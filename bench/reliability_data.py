@@ -8,7 +8,6 @@ passwords of, and one open class session per run, each a fresh lecture every stu
 Used by tests/reliability/ and bench/reliability.py.
 """
 
-import datetime
 import json
 import secrets
 import sys
@@ -17,15 +16,13 @@ import django
 
 django.setup()
 
-from campus import term_and_program  # noqa: E402
+from campus import open_sessions, term_and_program  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.auth.models import Group  # noqa: E402
-from django.utils import timezone  # noqa: E402
 
 from accounts.models import ApiToken, User  # noqa: E402
 from accounts.roles import Role, group_name  # noqa: E402
 from accounts.tokens import api_token_issue  # noqa: E402
-from attendance.models import ClassSession  # noqa: E402
 from students.models import Course, Enrollment, Section, Student  # noqa: E402
 
 PORTAL_STUDENTS = 20
@@ -33,7 +30,6 @@ SESSIONS = ("mixed", "redis", "postgres", "bench")
 
 
 def main(path: str, check_in_students: int) -> None:
-    now = timezone.now()
     term, program = term_and_program("Reliability", "REL")
     course = Course.objects.create(department=program.department, code="REL101", title="Failure modes", credits=6)
     total = PORTAL_STUDENTS + check_in_students
@@ -58,19 +54,7 @@ def main(path: str, check_in_students: int) -> None:
     Enrollment.objects.bulk_create(
         [Enrollment(student=s, section=section, enrolled_on=term.start_date) for s in students], batch_size=2000
     )
-    sessions = ClassSession.objects.bulk_create(
-        [
-            ClassSession(
-                section=section,
-                starts_at=now - datetime.timedelta(minutes=5),
-                ends_at=now + datetime.timedelta(hours=6),
-                room=f"Hall {name}",
-                state=ClassSession.State.OPEN,
-                opened_at=now,
-            )
-            for name in SESSIONS
-        ]
-    )
+    sessions = open_sessions([(section, f"Hall {name}") for name in SESSIONS], hours=6)
     check_in_users = users[PORTAL_STUDENTS:]
     keys = [api_token_issue(user=u, name="phone", scope=ApiToken.Scope.READ_WRITE)[1] for u in check_in_users]
     integrator = User.objects.create(email="bi@campus.example", first_name="BI", is_service_account=True)
