@@ -12,9 +12,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.backends import REFUSAL_ATTRIBUTE
-from accounts.models import ApiToken
-from accounts.signin import refusal_message
+from accounts.models import ApiToken, User
+from accounts.signin import (
+    SignInThrottled,
+    refusal_message,
+    sign_in_code_begin,
+    sign_in_code_failed,
+    sign_in_code_passed,
+)
 from accounts.tokens import api_token_issue, api_token_revoke
+from accounts.two_factor import code_normalise, two_factor_device, two_factor_verify, two_factor_wait_seconds
 from campusiq.core.errors import ServiceError
 from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
 
@@ -25,6 +32,12 @@ class TokenRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, default="personal token")
     scope = serializers.ChoiceField(choices=ApiToken.Scope.choices, default=ApiToken.Scope.READ)
     lifetime_days = serializers.IntegerField(min_value=1, max_value=365, required=False)
+    code = serializers.CharField(
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        help_text="With two-factor sign-in on the account: the current code of its authenticator app.",
+    )
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -73,6 +86,7 @@ class TokenApi(APIView):
             raise Throttled(wait=refusal.retry_after, detail=refusal_message(refusal))
         if user is None:
             raise ServiceError("invalid_credentials", "Email or password is wrong.", status=401)
+        _second_factor_check(request, user, data.validated_data.get("code", ""))
         lifetime_days = data.validated_data.get("lifetime_days")
         token, key = api_token_issue(
             user=user,
@@ -83,6 +97,44 @@ class TokenApi(APIView):
         )
         body = IssuedTokenSerializer({**TokenSerializer(token).data, "token": key}).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _second_factor_check(request: Request, user: User, code: str) -> None:
+    """A token carries its person's powers without a browser, so it is as hard to get as a session:
+    with two-factor sign-in on, the password comes with a current code (single use, limited like the
+    portal's code step); staff who must use two-factor (ADMIN_REQUIRE_TWO_FACTOR) and have not set it
+    up get no token."""
+    device = two_factor_device(user)
+    if device is None:
+        if settings.ADMIN_REQUIRE_TWO_FACTOR and (user.is_staff or user.is_superuser):
+            raise ServiceError(
+                "two_factor_setup_required",
+                "Set up two-factor sign-in in the portal (Profile) before asking for a token.",
+                status=403,
+            )
+        return
+    if not code_normalise(code):
+        raise ServiceError(
+            "two_factor_required",
+            "This account signs in with a code from its authenticator app: send it as `code`.",
+            status=401,
+            field="code",
+        )
+    if wait := two_factor_wait_seconds(device):
+        raise Throttled(wait=wait, detail=f"Too many wrong codes. Wait {wait} seconds before the next.")
+    try:
+        reservation = sign_in_code_begin(request=request, user=user)
+    except SignInThrottled as throttled:
+        raise Throttled(wait=throttled.refusal.retry_after, detail=refusal_message(throttled.refusal)) from None
+    if not two_factor_verify(device=device, code=code):
+        sign_in_code_failed(request=request, user=user)
+        raise ServiceError(
+            "two_factor_code_invalid",
+            "That code is not right. Codes change every 30 seconds; send the current one.",
+            status=401,
+            field="code",
+        )
+    sign_in_code_passed(reservation=reservation, user=user)
 
 
 class CurrentTokenApi(APIView):

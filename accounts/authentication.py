@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import authentication, exceptions
 
 from accounts.tokens import api_token_authenticate
@@ -25,3 +26,20 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """The browser session (with DRF's CSRF check). Where ADMIN_REQUIRE_TWO_FACTOR is on, staff, who can
+    do through the API what the admin does, are let in only once a code has verified the session,
+    as in the admin."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and settings.ADMIN_REQUIRE_TWO_FACTOR:
+            user = result[0]
+            if (user.is_staff or user.is_superuser) and not getattr(user, "is_verified", lambda: False)():
+                raise exceptions.PermissionDenied(
+                    "Staff use the API from the browser only after signing in with a two-factor code.",
+                    code="two_factor_required",
+                )
+        return result

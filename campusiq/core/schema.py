@@ -1,5 +1,6 @@
 """OpenAPI: the bearer token scheme, and the problem+json error responses on every operation."""
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
@@ -92,3 +93,9 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
                 "`Authorization: Bearer ciq_…`: a personal or service-account token (POST /api/v1/auth/token/)."
             ),
         }
+
+
+class StaffVerifiedSessionScheme(SessionScheme):
+    """The browser session (accounts.authentication.SessionAuthentication), described as DRF's."""
+
+    target_class = "accounts.authentication.SessionAuthentication"
