@@ -10,7 +10,6 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
-from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 
@@ -23,11 +22,6 @@ from tests.factories import StudentFactory, UserFactory
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple"
 NEW_PASSWORD = "a-much-longer-new-passphrase-42"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 def signed_in_browser(user, *, through_form: bool = False) -> Client:

@@ -10,7 +10,6 @@ import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 
@@ -20,11 +19,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple"
 COOKIE = "campusiq_known_browser"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 @pytest.fixture

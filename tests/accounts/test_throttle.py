@@ -23,11 +23,6 @@ pytestmark = pytest.mark.django_db
 T0 = 1_800_000_000  # a fixed Unix time, so bucket boundaries are known
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
-
-
 def counter(rate: str, subject: str = "someone", **kwargs) -> Counter:
     return Counter(FailureLimit.parse("account", rate), subject, **kwargs)
 

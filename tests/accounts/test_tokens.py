@@ -6,7 +6,6 @@ import json
 
 import pytest
 import time_machine
-from django.core.cache import caches
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -17,11 +16,6 @@ from tests.factories import DepartmentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 def bearer(key: str) -> dict:

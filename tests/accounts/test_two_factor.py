@@ -8,7 +8,6 @@ import re
 import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
-from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -22,11 +21,6 @@ from tests.factories import StudentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 def code_for(device: TOTPDevice, *, steps_ahead: int = 0) -> str:

@@ -4,7 +4,6 @@ import re
 
 import pytest
 from django.contrib.auth import SESSION_KEY
-from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 
@@ -15,11 +14,6 @@ from tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery-staple"
 NEW_PASSWORD = "a-much-longer-new-passphrase-42"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 def signed_in_user_id(client) -> int | None:
