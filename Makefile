@@ -13,9 +13,13 @@ CELERY := DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-campusiq.settings.de
 help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/dev.txt
+# The venv's own pip is replaced first by the pinned, hash-checked one in requirements/pip.txt: the
+# lock file then installs the same way whichever pip the machine's Python bundles.
+PIP_INSTALL := --quiet --quiet --disable-pip-version-check --no-input --require-hashes --only-binary pip
+$(VENV)/.installed: requirements/pip.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install $(PIP_INSTALL) -r requirements/pip.txt
+	$(BIN)/python -m pip install $(PIP_INSTALL) -r requirements/dev.txt
 	touch $@
 
 venv: $(VENV)/.installed ## Create the virtualenv and install the locked dependencies
