@@ -6,6 +6,7 @@ Label: at risk (1) iff the final grade G3 < 10, i.e. the paper's "fail". docs/PR
 """
 
 import csv
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ import numpy as np
 
 from predictions import pipeline as risk_pipeline
 
+# The data ships with the project (CC BY 4.0; its README keeps the attribution and the citation).
+SHIPPED_DATA_DIR = Path(__file__).resolve().parent / "data" / "uci_student_performance"
+CHECKSUMS_FILE = "SHA256SUMS"
 FEATURE_COLUMNS = ("G1", "G2", "absences", "failures")
 LABEL_COLUMN = "G3"
 PASS_MARK = 10  # of 20
@@ -50,6 +54,22 @@ def uci_rows_load(path: Path) -> list[dict[str, str]]:
 
 def uci_subject_path(data_dir: Path, subject: str) -> Path:
     return Path(data_dir) / f"student-{subject}.csv"
+
+
+def uci_checksums_verify(data_dir: Path) -> None:
+    """Where the folder carries a SHA256SUMS file (the shipped copy does), every file it lists must
+    match: a result on an edited copy of the data would not be comparable with the paper's."""
+    listing = Path(data_dir) / CHECKSUMS_FILE
+    if not listing.is_file():
+        return
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        expected, name = line.split(maxsplit=1)
+        path = Path(data_dir) / name.lstrip("*")
+        actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+        if actual != expected:
+            raise ValueError(f"{path}: sha256 {actual} does not match {expected} in {listing}")
 
 
 def _grades(rows: Sequence[Mapping[str, str]], column: str) -> np.ndarray:

@@ -338,9 +338,8 @@ PREDICTIONS_BAND_HIGH = env.float("PREDICTIONS_BAND_HIGH", default=0.6)
 PREDICTIONS_TOP_FACTORS = env.int("PREDICTIONS_TOP_FACTORS", default=3)
 # Students see their own risk only where the institution decides so.
 PREDICTIONS_STUDENTS_SEE_OWN_RISK = env.bool("PREDICTIONS_STUDENTS_SEE_OWN_RISK", default=False)
-UCI_DATASET_DIR = Path(
-    env.str("UCI_DATASET_DIR", default=str(BASE_DIR.parent / "shared" / "datasets" / "student-performance"))
-)
+# Where `evaluate_uci` reads the UCI Student Performance CSVs; unset: the copy shipped in predictions/data.
+UCI_DATASET_DIR = env.str("UCI_DATASET_DIR", default="") or None
 
 # --- Metrics and health (docs/OPERATIONS.md) --------------------------------------------------
 # /metrics answers these networks, or a caller with the bearer token; everyone else gets 404.

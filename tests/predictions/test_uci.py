@@ -1,5 +1,5 @@
-"""The UCI Student Performance evaluation, on the 120-row samples in tests/predictions/data (the full
-data need not exist where the suite runs)."""
+"""The UCI Student Performance evaluation: mostly on the 120-row samples in tests/predictions/data
+(quick), and on the full copy shipped in predictions/data/uci_student_performance."""
 
 import json
 import shutil
@@ -218,6 +218,42 @@ def test_command_sample_option_and_one_subject(data_dir):
 
     assert "Sample of 60 rows per subject" in stdout.text
     assert [line[:18] for line in stdout.text.splitlines() if line.startswith("C ")] == ["C     por       60"]
+
+
+def test_the_shipped_copy_is_the_published_data():
+    uci.uci_checksums_verify(uci.SHIPPED_DATA_DIR)
+    sizes = {
+        subject: len(uci.uci_rows_load(uci.uci_subject_path(uci.SHIPPED_DATA_DIR, subject))) for subject in uci.SUBJECTS
+    }
+    assert sizes == {"mat": 395, "por": 649}
+
+
+@pytest.mark.parametrize("subject", sorted(uci.SUBJECTS))
+def test_the_samples_are_rows_of_the_shipped_copy(subject):
+    full = uci.uci_rows_load(uci.uci_subject_path(uci.SHIPPED_DATA_DIR, subject))
+    positions = np.round(np.linspace(0, len(full) - 1, 120)).astype(int)
+
+    assert sample_rows(subject) == [full[position] for position in positions]
+
+
+def test_command_reads_the_shipped_copy_by_default(settings):
+    settings.UCI_DATASET_DIR = None
+    stdout = _Output()
+
+    call_command("evaluate_uci", "--runs", "1", "--folds", "3", "--subjects", "mat", "--setups", "C", stdout=stdout)
+
+    assert str(uci.SHIPPED_DATA_DIR) in stdout.text
+    assert [line[:18] for line in stdout.text.splitlines() if line.startswith("C ")] == ["C     mat      395"]
+
+
+def test_command_refuses_a_copy_that_does_not_match_its_checksums(tmp_path):
+    copy = tmp_path / "uci"
+    shutil.copytree(uci.SHIPPED_DATA_DIR, copy)
+    edited = copy / "student-por.csv"
+    edited.write_text(edited.read_text(encoding="utf-8").replace(";", ",", 1), encoding="utf-8")
+
+    with pytest.raises(CommandError, match=r"student-por\.csv: sha256 \w+ does not match"):
+        call_command("evaluate_uci", "--runs", "1", "--data-dir", str(copy))
 
 
 def test_command_refuses_a_missing_data_dir(tmp_path):

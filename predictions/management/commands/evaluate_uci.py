@@ -10,10 +10,12 @@ from predictions.pipeline import THRESHOLD_OBJECTIVES
 from predictions.uci import (
     PAPER_PCC,
     SETUPS,
+    SHIPPED_DATA_DIR,
     SUBJECTS,
     UciCellResult,
     paper_best_model,
     uci_cell_evaluate,
+    uci_checksums_verify,
     uci_rows_load,
     uci_rows_sample,
     uci_subject_path,
@@ -27,9 +29,7 @@ COLUMNS = (
 
 
 def default_data_dir() -> Path:
-    return Path(
-        getattr(settings, "UCI_DATASET_DIR", Path(settings.BASE_DIR).parent / "shared/datasets/student-performance")
-    )
+    return Path(getattr(settings, "UCI_DATASET_DIR", None) or SHIPPED_DATA_DIR)
 
 
 def _optional(value: float | None) -> str:
@@ -96,6 +96,10 @@ class Command(BaseCommand):
                 f"UCI data directory not found: {data_dir}. Pass --data-dir or set UCI_DATASET_DIR to the folder "
                 "holding student-mat.csv and student-por.csv (UCI Machine Learning Repository, dataset 320)."
             )
+        try:
+            uci_checksums_verify(data_dir)
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         rows_by_subject = {}
         for subject in subjects:
             path = uci_subject_path(data_dir, subject)
