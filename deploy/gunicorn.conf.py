@@ -18,8 +18,9 @@ worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
-# Import the app once in the master: a recycled worker is then a fork, not a fresh import of Django
-# and scikit-learn (about 2.5 s of CPU each time). Nothing opens a connection at import.
+# Import the app once in the master (and scikit-learn, openpyxl: when_ready below): a recycled worker is
+# then a fork, not a fresh import of Django and scikit-learn (about 2.5 s of CPU each time). Nothing opens a
+# connection at import.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() in {"1", "true", "yes"}
 # Recycle workers now and then so a slow leak never becomes an outage.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
@@ -35,6 +36,15 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
 limit_request_fields = 100
+
+
+def when_ready(server):
+    """In the master, after the preloaded app and before the first fork: what a worker would otherwise import
+    on its first scoring, schema or export request (campusiq.wsgi.worker_imports_preload)."""
+    if server.cfg.preload_app:
+        from campusiq.wsgi import worker_imports_preload
+
+        worker_imports_preload()
 
 
 def pre_fork(server, worker):

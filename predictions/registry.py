@@ -5,17 +5,21 @@ when it wrote them. A missing, changed or schema-mismatched artifact is refused 
 scoring then falls back to the previous active version (predictions.services).
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import joblib
 import structlog
 from django.core.files.base import ContentFile
-from sklearn.pipeline import Pipeline
 
 from predictions.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from predictions.models import ModelVersion, artifact_storage
+
+if TYPE_CHECKING:  # type hints only: scikit-learn (and joblib, below) load where a model is saved or loaded
+    from sklearn.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +35,8 @@ class LoadedModel:
 
 
 def artifact_bytes(pipeline: Pipeline) -> bytes:
+    import joblib
+
     buffer = io.BytesIO()
     joblib.dump({"pipeline": pipeline, "feature_names": FEATURE_NAMES, "schema": FEATURE_SCHEMA_VERSION}, buffer)
     return buffer.getvalue()
@@ -76,6 +82,8 @@ def _verified_pipeline(version: ModelVersion) -> Pipeline:
         raise ArtifactRefused(
             f"artifact sha256 {digest[:12]}... does not match the registry's {version.artifact_sha256[:12]}..."
         )
+    import joblib
+
     # Unpickling runs code: only these bytes, verified against the hash recorded when CampusIQ wrote them.
     payload = joblib.load(io.BytesIO(content))
     if payload.get("schema") != FEATURE_SCHEMA_VERSION or payload.get("feature_names") != FEATURE_NAMES:

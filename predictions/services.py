@@ -15,7 +15,6 @@ from accounts.models import User
 from campusiq.core.errors import ServiceError
 from campusiq.core.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
 from campusiq.core.services import audit_log_write
-from predictions import pipeline as risk_pipeline
 from predictions.features import FEATURES, FeatureMatrix, term_features
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.registry import ArtifactRefused, LoadedModel, model_load
@@ -115,6 +114,10 @@ class Scored:
 
 
 def matrix_score(loaded: LoadedModel, matrix: FeatureMatrix, medians: dict[str, float]) -> Scored:
+    # scikit-learn (~0.6 s) is imported where scoring runs, not whenever Django starts; gunicorn's master
+    # imports it before forking (campusiq/wsgi.py), so workers still score at once.
+    from predictions import pipeline as risk_pipeline
+
     started = time.perf_counter()
     probabilities = loaded.pipeline.predict_proba(matrix.values)[:, 1]
     predicted = time.perf_counter()

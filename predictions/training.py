@@ -23,12 +23,13 @@ from django.utils import timezone
 from accounts.models import User
 from campusiq.core.errors import ServiceError
 from campusiq.core.services import audit_log_write
-from predictions import pipeline as risk_pipeline
 from predictions.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION, term_features, term_labels, training_cutoff
 from predictions.models import ModelVersion
 from predictions.registry import artifact_bytes, artifact_save
 from students.models import Student, Term
 
+# predictions.pipeline (scikit-learn, ~0.6 s) is imported in the functions that train, not here: this
+# module is imported whenever Django starts (admin, tasks), and most processes never train.
 log = structlog.get_logger(__name__)
 SEED = 0
 
@@ -78,6 +79,8 @@ def history_problem(terms: list[LabelledTerm]) -> str | None:
 
 def risk_model_train(*, actor: User | None = None, today=None) -> ModelVersion:
     """Trains, evaluates and registers a model version; activates it if it passes the gate."""
+    from predictions import pipeline as risk_pipeline
+
     started = time.monotonic()
     terms = labelled_terms(today=today)
     problem = history_problem(terms)
@@ -202,6 +205,8 @@ class AttendanceRule:
 
 
 def attendance_rule_fit(X: np.ndarray, y: np.ndarray) -> AttendanceRule:
+    from predictions import pipeline as risk_pipeline
+
     rate = X[:, FEATURE_NAMES.index("attendance_rate")]
     fill = float(np.nanmedian(rate)) if np.isfinite(rate).any() else 1.0
     scores = 1.0 - np.where(np.isnan(rate), fill, rate)
@@ -211,6 +216,8 @@ def attendance_rule_fit(X: np.ndarray, y: np.ndarray) -> AttendanceRule:
 
 def holdout_groups(holdout: LabelledTerm, probabilities: np.ndarray, threshold: float) -> dict:
     """The hold-out metrics per department and per program, so gaps between groups show."""
+    from predictions import pipeline as risk_pipeline
+
     students = Student.objects.filter(pk__in=holdout.student_ids.tolist()).values_list(
         "pk", "program__code", "program__department__code"
     )

@@ -1,5 +1,11 @@
 from django.apps import AppConfig
 
+from campusiq.core import spreadsheets
+
+# Here, not in ready(): the admin app's ready() (first in INSTALLED_APPS) imports import_export.admin,
+# which loads every tablib format it can; XLSX must be the lazy one by then.
+spreadsheets.xlsx_load_on_first_use()
+
 
 class CoreConfig(AppConfig):
     name = "campusiq.core"

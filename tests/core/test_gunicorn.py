@@ -1,9 +1,11 @@
 """The production settings and the gunicorn config file serve the portal for real."""
 
+import json
 import os
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +33,8 @@ def test_config_reads_environment(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def production_server(tmp_path_factory):
+def production_gunicorn(tmp_path_factory):
+    """gunicorn under the production settings: (base URL, the headers nginx adds, the master process)."""
     static_root = tmp_path_factory.mktemp("static")
     port = free_port()
     env = {
@@ -59,9 +62,15 @@ def production_server(tmp_path_factory):
     https = {"X-Forwarded-Proto": "https"}
     try:
         wait_for_http(f"{base}/", process=process, headers=https)
-        yield base, https
+        yield base, https, process
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def production_server(production_gunicorn):
+    base, https, _ = production_gunicorn
+    return base, https
 
 
 def test_serves_home_page_with_production_headers(production_server):
@@ -115,3 +124,52 @@ def test_the_wsgi_module_builds_every_url_lookup_before_the_first_request():
     command = [sys.executable, "-c", code]
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+PRELOADED_FOR_WORKERS = ("sklearn", "scipy", "joblib", "predictions.pipeline", "openpyxl", "drf_spectacular.hooks")
+
+
+@pytest.mark.parametrize("preload", [True, False])
+def test_the_master_imports_what_scoring_schema_and_exports_need_before_forking(preload):
+    """Start-up leaves scikit-learn and openpyxl out (tests/core/test_startup.py); under preload_app the
+    master's when_ready hook imports them, so a forked worker's first scoring or export is not slowed."""
+    code = (
+        "import json, runpy, sys, types\n"
+        "import campusiq.wsgi\n"
+        f"config = runpy.run_path({str(GUNICORN_CONF)!r})\n"
+        "assert 'sklearn' not in sys.modules and 'openpyxl' not in sys.modules\n"
+        f"config['when_ready'](types.SimpleNamespace(cfg=types.SimpleNamespace(preload_app={preload})))\n"
+        f"print(json.dumps([m for m in {PRELOADED_FOR_WORKERS!r} if m in sys.modules]))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "campusiq.settings.test"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    assert loaded == (list(PRELOADED_FOR_WORKERS) if preload else [])
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{pid}\n" in status:
+                children.append(int(entry.name))
+    return children
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads /proc/<pid>/maps (Linux)")
+def test_served_workers_hold_scikit_learn_before_any_scoring_request(production_gunicorn):
+    """The real server: each worker, forked after when_ready, has scikit-learn's compiled modules mapped
+    although nothing has scored yet (the requests so far were pages and static files)."""
+    _, _, master = production_gunicorn
+    workers = _children(master.pid)
+    assert len(workers) == 2
+    for worker in workers:
+        maps = Path(f"/proc/{worker}/maps").read_text()
+        assert "/sklearn/" in maps and "/scipy/" in maps
