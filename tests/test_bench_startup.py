@@ -12,7 +12,10 @@ import startup
 def test_the_benchmark_runs_the_commands_of_make_run():
     # -n: print, run nothing; -o: take the venv as installed (the benchmark starts from one).
     dry_run = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "run", "PORT=8123"], cwd=ROOT, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "run", "PORT=8123"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert dry_run.returncode == 0, dry_run.stderr
     made = [line.split() for line in dry_run.stdout.splitlines() if line.strip()]
