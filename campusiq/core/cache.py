@@ -47,7 +47,8 @@ PENDING_DELETES_MAX = 10_000
 def failover_caches(redis_url: str, *, retry_after_seconds: int = 5, timeout_seconds: float = 1.0) -> dict:
     """The CACHES setting for a deployment with Redis: both aliases on Redis, each with its fallback."""
     redis_cache = {
-        "BACKEND": "django_redis.cache.RedisCache",
+        # django-redis, counting gets, hits and misses (django_cache_*{backend="redis"}).
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
         "LOCATION": redis_url,
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": timeout_seconds, "SOCKET_TIMEOUT": timeout_seconds},
     }
@@ -301,6 +302,15 @@ class LockingDatabaseCache(DatabaseCache):
                 [connection.ops.adapt_datetimefield_value(timezone.now().replace(microsecond=0))],
             )
             return cursor.rowcount
+
+
+def redis_client(cache: BaseCache):
+    """A cache's raw Redis client, for what the cache API cannot say (pipelines, sorted sets): a
+    FailoverCache's primary while its circuit is closed, plain django-redis's own; else None."""
+    if isinstance(cache, FailoverCache):
+        return cache.redis_client()
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    return get_client(write=True) if get_client is not None else None
 
 
 def _build(config: dict) -> BaseCache:

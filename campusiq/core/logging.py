@@ -10,23 +10,40 @@ from typing import Any
 import structlog
 
 SENSITIVE_KEY = re.compile(r"pass(word|wd)?|secret|token|authorization|cookie|csrf|session|api[-_]?key", re.I)
+# A secret's name anywhere in text: password, new_password1, access_token, client_secret, api-key...
+_SECRET_NAME = r"\b[\w-]*?(?:pass(?:word|wd)|pwd|secret|token|authori[sz]ation|cookie|csrf|sessionid|session_key|api[-_]?key)[\w-]*"
 SENSITIVE_TEXT = [
     (re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
-    (re.compile(r"(?i)\b(password|passwd|secret|token|sessionid|csrftoken)=([^&\s;]+)"), r"\1=[redacted]"),
+    # repr'd dicts, JSON and kwargs: 'password': 'x', "token": "x", password='x' (quotes kept, escapes honoured).
+    (
+        re.compile(rf"""(?i)((['"]?){_SECRET_NAME}\2\s*[:=]\s*b?(['"]))(?:\\.|(?!\3).)*\3"""),
+        r"\1[redacted]\3",
+    ),
+    # A list or tuple of them: 'tokens': ['x', 'y'].
+    (re.compile(rf"""(?i)({_SECRET_NAME}['"]?\s*[:=]\s*)(?:\[[^\]]*\]|\([^)]*\))"""), r"\1[redacted]"),
+    # Unquoted: password=x, token: x, Cookie: sessionid=x (form bodies, query strings, headers, YAML-ish text).
+    (
+        re.compile(rf"""(?i)({_SECRET_NAME}['"]?\s*[:=]\s*)(?!\[redacted\]|b?['"])[^\s&;,'"}}\])]+"""),
+        r"\1[redacted]",
+    ),
+    # The password in a URL: postgres://user:password@host/.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s/]+@"), r"\1:[redacted]@"),
+    # API keys by their shape (accounts/tokens.py: ciq_<prefix>_<secret>), whatever surrounds them.
+    (re.compile(r"\bciq_[0-9a-f]{8}_[A-Za-z0-9_-]{16,}"), "ciq_[redacted]"),
 ]
 REDACTED = "[redacted]"
 NEVER_SENSITIVE_KEYS = {"level", "logger", "timestamp", "request_id", "task_id"}
 
 
-def _redact_value(value: Any) -> Any:
+def redact_value(value: Any) -> Any:
     if isinstance(value, str):
         for pattern, replacement in SENSITIVE_TEXT:
             value = pattern.sub(replacement, value)
         return value
     if isinstance(value, dict):
-        return {k: REDACTED if SENSITIVE_KEY.search(str(k)) else _redact_value(v) for k, v in value.items()}
+        return {k: REDACTED if SENSITIVE_KEY.search(str(k)) else redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
+        return [redact_value(v) for v in value]
     return value
 
 
@@ -35,7 +52,7 @@ def redact_secrets(_logger: Any, _method: str, event_dict: dict) -> dict:
     for key, value in list(event_dict.items()):
         if key in NEVER_SENSITIVE_KEYS:
             continue
-        event_dict[key] = REDACTED if SENSITIVE_KEY.search(key) else _redact_value(value)
+        event_dict[key] = REDACTED if SENSITIVE_KEY.search(key) else redact_value(value)
     return event_dict
 
 

@@ -10,8 +10,12 @@ import functools
 import hmac
 import ipaddress
 import os
+import re
+from collections.abc import Callable, Iterable
 
+import structlog
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 from prometheus_client import (
@@ -24,9 +28,11 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from campusiq.core.errors import ServiceError
+
+log = structlog.get_logger(__name__)
 
 CHECK_INS = Counter("campusiq_checkins", "Check-ins by result: created, already, or the refusal code.", ["result"])
 CHECK_IN_LATENCY = Histogram(
@@ -46,6 +52,34 @@ BACKUP_LAST_SUCCESS = Gauge(
     "campusiq_backup_last_success_timestamp_seconds", "When a backup last succeeded.", registry=None
 )
 BACKUP_LAST_SIZE = Gauge("campusiq_backup_last_size_bytes", "Size of the last backup.", registry=None)
+# Users' requests (not probes or scrapes) by the URL pattern they matched, never the raw path, and the
+# status class: the error rate of each route with a bounded number of series.
+RESPONSES_BY_ROUTE = Counter(
+    "campusiq_http_responses", "Responses to users' requests by route pattern and status class.", ["route", "status"]
+)
+UNRESOLVED_ROUTE = "<unresolved>"  # no URL pattern matched (a 404, or a static file)
+
+# Metrics of the apps above core, read when /metrics is scraped: each registers from its AppConfig.ready().
+_collectors: dict[str, Callable[[], Iterable[Metric]]] = {}
+
+
+def metrics_collector_register(name: str, collect: Callable[[], Iterable[Metric]]) -> None:
+    """`collect()` yields metric families (e.g. GaugeMetricFamily) read at scrape time; a failing one is
+    logged and left out of that scrape, the others still answer."""
+    _collectors[name] = collect
+
+
+def response_counted(request: HttpRequest, status: int) -> None:
+    match = getattr(request, "resolver_match", None)
+    route = route_label(match.route) if match is not None and match.route is not None else UNRESOLVED_ROUTE
+    RESPONSES_BY_ROUTE.labels(route, f"{status // 100}xx").inc()
+
+
+@functools.lru_cache(maxsize=1024)
+def route_label(route: str) -> str:
+    """The matched pattern as a path: "/api/v1/students/(?P<pk>[^/.]+)/" for the router's
+    "api/v1/^students/(?P<pk>[^/.]+)/$", "/c/<str:token>/" for a check-in link (never the token)."""
+    return "/" + re.sub(r"(^|/)\^", r"\1", route).removesuffix("$")
 
 
 class _ThisProcess:
@@ -63,6 +97,15 @@ class StateCollector:
         yield from _scoring_metrics()
         yield from _backup_metrics()
         yield from _queue_metrics()
+        yield from _database_metrics()
+        yield from _active_user_metrics()
+        for name, collect in _collectors.items():
+            try:
+                families = list(collect())
+            except Exception as error:
+                log.warning("metrics_collector_failed", collector=name, error=f"{type(error).__name__}: {error}"[:300])
+                continue
+            yield from families
 
 
 def _scoring_metrics():
@@ -119,6 +162,37 @@ def _queue_metrics():
             except redis.RedisError:
                 continue  # readiness reports the broker; /metrics still answers
     yield queues
+
+
+def _database_metrics():
+    """This database's connections by state, all clients (every worker, replica and Celery worker)."""
+    connections = GaugeMetricFamily(
+        "campusiq_db_connections", "Connections to this PostgreSQL database by state.", labels=["state"]
+    )
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT coalesce(state, 'unknown'), count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND backend_type = 'client backend' GROUP BY 1"
+            )
+            counts = dict(cursor.fetchall())
+        for state in ("active", "idle", "idle in transaction"):
+            counts.setdefault(state, 0)
+        for state, count in sorted(counts.items()):
+            connections.add_metric([state], count)
+    yield connections
+
+
+def _active_user_metrics():
+    from campusiq.core.activity import WINDOW_SECONDS, active_users_count
+
+    users = GaugeMetricFamily(
+        "campusiq_active_users", f"Distinct signed-in users seen in the last {WINDOW_SECONDS // 60} minutes."
+    )
+    count = active_users_count()
+    if count is not None:  # Redis unreachable: no sample rather than a false 0
+        users.add_metric([], count)
+    yield users
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -66,6 +66,25 @@ def _resolved_user_id(request: HttpRequest) -> int | None:
         return None
 
 
+class RequestMetricsMiddleware:
+    """Counts each user's request by route and status class (campusiq_http_responses_total) and notes
+    who made it (campusiq_active_users). Probes and scrapes are left out: they are not users' requests."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(QUIET_PATH_PREFIXES):
+            from campusiq.core import activity, metrics
+
+            metrics.response_counted(request, response.status_code)
+            user_id = _resolved_user_id(request)
+            if user_id is not None:
+                activity.user_seen(user_id)
+        return response
+
+
 class ApiBodySizeMiddleware:
     """Refuses oversized API bodies up front with 413.
 

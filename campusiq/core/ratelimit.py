@@ -23,7 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django_ratelimit.core import is_ratelimited
 
-from campusiq.core.cache import PRIMARY_ERRORS, FailoverCache
+from campusiq.core.cache import PRIMARY_ERRORS, FailoverCache, redis_client
 
 # Keys outlive their window a little so a hit at its very end is still counted.
 EXPIRY_MARGIN_SECONDS = 5
@@ -50,7 +50,7 @@ def rate_limits_hit(request: HttpRequest, limits: list[RateLimit]) -> bool:
     if not getattr(settings, "RATELIMIT_ENABLE", True):
         return False
     cache = caches[settings.RATELIMIT_USE_CACHE]
-    redis = _redis_client(cache)
+    redis = redis_client(cache)
     if redis is not None:
         try:
             over = _redis_hits(cache, redis, limits)
@@ -98,11 +98,3 @@ def client_network(request: HttpRequest) -> str:
 
 def _constant(value: str):
     return lambda group, request: value
-
-
-def _redis_client(cache):
-    if isinstance(cache, FailoverCache):
-        return cache.redis_client()
-    client = getattr(cache, "client", None)
-    get_client = getattr(client, "get_client", None)  # django-redis
-    return get_client(write=True) if get_client is not None else None

@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "campusiq.core.client_ip.ClientIpMiddleware",
     # Outermost of our own: every response, error pages included, carries the request id.
     "campusiq.core.middleware.RequestIdMiddleware",
+    # Users' requests by route and status, and who is signed in (campusiq_* metrics).
+    "campusiq.core.middleware.RequestMetricsMiddleware",
     # /metrics, answered whatever the Host header (Prometheus scrapes pods by IP).
     "campusiq.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -91,7 +93,19 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# django-prometheus's subclasses of Django's own PostgreSQL and SQLite engines: the same backends
+# (connection.vendor unchanged) that also count queries, their durations and errors (django_db_*).
+INSTRUMENTED_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+
+
+def database_instrumented(config: dict) -> dict:
+    return {**config, "ENGINE": INSTRUMENTED_ENGINES.get(config["ENGINE"], config["ENGINE"])}
+
+
+DATABASES = {"default": database_instrumented(env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -1,7 +1,7 @@
 """Production. Every secret comes from the environment (or a *_FILE); an unsafe value stops start-up."""
 
 from .base import *  # noqa: F403
-from .base import MODEL_ARTIFACT_STORAGE, env
+from .base import MODEL_ARTIFACT_STORAGE, database_instrumented, env
 from .secrets import read_secret
 from .validation import validate_production
 
@@ -19,7 +19,7 @@ validate_production(
     redis_url=REDIS_URL,
 )
 
-DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES = {"default": database_instrumented(env.db_url_config(DATABASE_URL))}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _redis_cache = {

@@ -205,7 +205,7 @@ def test_failover_caches_name_their_fallbacks():
     configured = failover_caches("redis://redis:6379/0", retry_after_seconds=7)
     default, ratelimit = configured["default"], configured["ratelimit"]
     assert default["BACKEND"] == ratelimit["BACKEND"] == "campusiq.core.cache.FailoverCache"
-    assert default["OPTIONS"]["PRIMARY"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert default["OPTIONS"]["PRIMARY"]["BACKEND"] == "django_prometheus.cache.backends.redis.RedisCache"
     assert default["OPTIONS"]["FALLBACK"]["BACKEND"].endswith("DummyCache")  # never a per-process cache
     assert ratelimit["OPTIONS"]["FALLBACK"]["LOCATION"] == RATELIMIT_FALLBACK_TABLE
     assert ratelimit["OPTIONS"]["RETRY_AFTER_SECONDS"] == 7

@@ -76,11 +76,11 @@ def run_prod_settings(monkeypatch, env: dict) -> dict:
 def test_production_settings_load_with_safe_environment(monkeypatch):
     prod = run_prod_settings(monkeypatch, PROD_ENV)
     assert prod["DEBUG"] is False
-    assert prod["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert prod["DATABASES"]["default"]["ENGINE"] == "django_prometheus.db.backends.postgresql"  # django_db_*
     # Redis behind a circuit breaker: rate limits fall back to the database, never to nothing.
     ratelimit = prod["CACHES"]["ratelimit"]
     assert ratelimit["BACKEND"] == "campusiq.core.cache.FailoverCache"
-    assert ratelimit["OPTIONS"]["PRIMARY"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert ratelimit["OPTIONS"]["PRIMARY"]["BACKEND"] == "django_prometheus.cache.backends.redis.RedisCache"
     assert ratelimit["OPTIONS"]["PRIMARY"]["LOCATION"] == PROD_ENV["REDIS_URL"]
     assert ratelimit["OPTIONS"]["FALLBACK"]["BACKEND"] == "campusiq.core.cache.LockingDatabaseCache"
     # PostgreSQL unreachable: a request gives up connecting quickly and answers 503.
