@@ -10,7 +10,6 @@ import functools
 import hmac
 import ipaddress
 import os
-import re
 from collections.abc import Callable, Iterable
 
 import structlog
@@ -52,13 +51,6 @@ BACKUP_LAST_SUCCESS = Gauge(
     "campusiq_backup_last_success_timestamp_seconds", "When a backup last succeeded.", registry=None
 )
 BACKUP_LAST_SIZE = Gauge("campusiq_backup_last_size_bytes", "Size of the last backup.", registry=None)
-# Users' requests (not probes or scrapes) by the URL pattern they matched, never the raw path, and the
-# status class: the error rate of each route with a bounded number of series.
-RESPONSES_BY_ROUTE = Counter(
-    "campusiq_http_responses", "Responses to users' requests by route pattern and status class.", ["route", "status"]
-)
-UNRESOLVED_ROUTE = "<unresolved>"  # no URL pattern matched (a 404, or a static file)
-
 # Metrics of the apps above core, read when /metrics is scraped: each registers from its AppConfig.ready().
 _collectors: dict[str, Callable[[], Iterable[Metric]]] = {}
 
@@ -67,19 +59,6 @@ def metrics_collector_register(name: str, collect: Callable[[], Iterable[Metric]
     """`collect()` yields metric families (e.g. GaugeMetricFamily) read at scrape time; a failing one is
     logged and left out of that scrape, the others still answer."""
     _collectors[name] = collect
-
-
-def response_counted(request: HttpRequest, status: int) -> None:
-    match = getattr(request, "resolver_match", None)
-    route = route_label(match.route) if match is not None and match.route is not None else UNRESOLVED_ROUTE
-    RESPONSES_BY_ROUTE.labels(route, f"{status // 100}xx").inc()
-
-
-@functools.lru_cache(maxsize=1024)
-def route_label(route: str) -> str:
-    """The matched pattern as a path: "/api/v1/students/(?P<pk>[^/.]+)/" for the router's
-    "api/v1/^students/(?P<pk>[^/.]+)/$", "/c/<str:token>/" for a check-in link (never the token)."""
-    return "/" + re.sub(r"(^|/)\^", r"\1", route).removesuffix("$")
 
 
 class _ThisProcess:

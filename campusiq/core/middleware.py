@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 from django.utils.functional import SimpleLazyObject, empty
 
+from campusiq.core import activity
 from campusiq.core.errors import is_api_request, problem_response, service_unavailable_response
 from campusiq.core.request_id import request_id_from_header
 
@@ -66,9 +67,9 @@ def _resolved_user_id(request: HttpRequest) -> int | None:
         return None
 
 
-class RequestMetricsMiddleware:
-    """Counts each user's request by route and status class (campusiq_http_responses_total) and notes
-    who made it (campusiq_active_users). Probes and scrapes are left out: they are not users' requests."""
+class ActiveUsersMiddleware:
+    """Notes who made each request, for campusiq_active_users (campusiq.core.activity). Probes and
+    scrapes are left out: they are not users' requests."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -76,9 +77,6 @@ class RequestMetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if not request.path.startswith(QUIET_PATH_PREFIXES):
-            from campusiq.core import activity, metrics
-
-            metrics.response_counted(request, response.status_code)
             user_id = _resolved_user_id(request)
             if user_id is not None:
                 activity.user_seen(user_id)

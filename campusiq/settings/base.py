@@ -51,8 +51,8 @@ MIDDLEWARE = [
     "campusiq.core.client_ip.ClientIpMiddleware",
     # Outermost of our own: every response, error pages included, carries the request id.
     "campusiq.core.middleware.RequestIdMiddleware",
-    # Users' requests by route and status, and who is signed in (campusiq_* metrics).
-    "campusiq.core.middleware.RequestMetricsMiddleware",
+    # Who is signed in (campusiq_active_users).
+    "campusiq.core.middleware.ActiveUsersMiddleware",
     # /metrics, answered whatever the Host header (Prometheus scrapes pods by IP).
     "campusiq.core.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",

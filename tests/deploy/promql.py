@@ -1,4 +1,5 @@
-"""The metric names CampusIQ's dashboards and alerts may use, and a small PromQL reader to find them."""
+"""The monitoring files' queries (every Grafana panel's and alert's PromQL), and a small PromQL reader
+that finds the metric names in them."""
 
 import json
 import re
@@ -11,59 +12,7 @@ DEPLOY = ROOT / "deploy"
 MONITORING = DEPLOY / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "campusiq.json"
 
-# CampusIQ's own metrics (campusiq/core/metrics.py), by kind: the contract between the code and deploy/.
-CAMPUSIQ_METRICS = {
-    "campusiq_checkins_total": "counter",
-    "campusiq_checkin_latency_seconds": "histogram",
-    "campusiq_scoring_run_seconds": "histogram",
-    "campusiq_students_scored_total": "counter",
-    "campusiq_scoring_last_success_timestamp_seconds": "gauge",
-    "campusiq_active_model_version_info": "gauge",
-    "campusiq_risk_band_students": "gauge",
-    "campusiq_celery_tasks_total": "counter",
-    "campusiq_celery_queue_length": "gauge",
-    "campusiq_backup_last_success_timestamp_seconds": "gauge",
-    "campusiq_backup_last_size_bytes": "gauge",
-    "campusiq_ready": "gauge",
-}
-# Written by Prometheus itself for every target.
-PROMETHEUS_METRICS = {"up"}
-
-_SUFFIXES = {"counter": ("", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"), "gauge": ("",)}
-_SUFFIXES["summary"] = ("", "_sum", "_count", "_created")
-_SUFFIXES["info"] = ("_info",)
-
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
-
-
-def sample_names(name: str, kind: str) -> set[str]:
-    return {name + suffix for suffix in _SUFFIXES.get(kind, ("",))}
-
-
-def campusiq_sample_names() -> set[str]:
-    return {sample for name, kind in CAMPUSIQ_METRICS.items() for sample in sample_names(name, kind)}
-
-
-def django_prometheus_sample_names() -> set[str]:
-    """Every series django-prometheus exports, read from its own registry (so a rename shows here)."""
-    import django_prometheus.cache.metrics
-    import django_prometheus.db.metrics
-    import django_prometheus.migrations
-    import django_prometheus.models  # noqa: F401 - importing registers the metrics
-    from django_prometheus.middleware import Metrics
-    from prometheus_client import REGISTRY
-
-    Metrics.get_instance()
-    names = set()
-    for family in REGISTRY.collect():
-        if family.name.startswith("django_"):
-            kind = family.type
-            base = family.name
-            if kind == "counter":
-                names |= {base + "_total", base + "_created"}
-            else:
-                names |= sample_names(base, kind)
-    return names
 
 
 def metric_names(expr: str) -> set[str]:

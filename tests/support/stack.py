@@ -12,6 +12,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -282,3 +283,42 @@ def locust_failures(csv_prefix: Path) -> list[dict]:
         return []
     with open(path) as failures:
         return list(csv.DictReader(failures))
+
+
+class CeleryWorker:
+    """`celery worker` as in production (prefork, deploy's settings) in a session of its own, its output
+    in `log_path`; with `metrics_port`, its Prometheus endpoint there (CELERY_METRICS_PORT)."""
+
+    def __init__(self, env: dict[str, str], *, log_path: Path, metrics_port: int | None = None):
+        self.env = dict(env)
+        if metrics_port is not None:
+            self.env.update(CELERY_METRICS_PORT=str(metrics_port), CELERY_METRICS_ADDRESS="127.0.0.1")
+        self.metrics_port = metrics_port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> "CeleryWorker":
+        command = [str(BIN / "celery"), "-A", "campusiq", "worker", "--pool=prefork", "--concurrency=1",
+                   "--without-mingle", "--without-gossip", "--loglevel=INFO",
+                   f"--hostname=test-{time.monotonic_ns()}@%h"]  # fmt: skip
+        with open(self.log_path, "w") as log:
+            self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start; see {self.log_path}:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
