@@ -14,3 +14,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from campusiq.core import checks, schema, signals  # noqa: F401  (registers checks, schema extensions, signals)
+        from campusiq.core.telemetry import telemetry_start
+
+        telemetry_start()

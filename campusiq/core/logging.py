@@ -8,22 +8,26 @@ import re
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 
 SENSITIVE_KEY = re.compile(r"pass(word|wd)?|secret|token|authorization|cookie|csrf|session|api[-_]?key", re.I)
 # A secret's name anywhere in text: password, new_password1, access_token, client_secret, api-key...
-_SECRET_NAME = r"\b[\w-]*?(?:pass(?:word|wd)|pwd|secret|token|authori[sz]ation|cookie|csrf|sessionid|session_key|api[-_]?key)[\w-]*"
+SECRET_NAME_PATTERN = (
+    r"\b[\w-]*?(?:pass(?:word|wd)|pwd|secret|token|authori[sz]ation|cookie|csrf|sessionid|session_key|api[-_]?key)"  # noqa: S105  # nosec B105  (names, not a password)
+    r"[\w-]*"
+)
 SENSITIVE_TEXT = [
     (re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [redacted]"),
     # repr'd dicts, JSON and kwargs: 'password': 'x', "token": "x", password='x' (quotes kept, escapes honoured).
     (
-        re.compile(rf"""(?i)((['"]?){_SECRET_NAME}\2\s*[:=]\s*b?(['"]))(?:\\.|(?!\3).)*\3"""),
+        re.compile(rf"""(?i)((['"]?){SECRET_NAME_PATTERN}\2\s*[:=]\s*b?(['"]))(?:\\.|(?!\3).)*\3"""),
         r"\1[redacted]\3",
     ),
     # A list or tuple of them: 'tokens': ['x', 'y'].
-    (re.compile(rf"""(?i)({_SECRET_NAME}['"]?\s*[:=]\s*)(?:\[[^\]]*\]|\([^)]*\))"""), r"\1[redacted]"),
+    (re.compile(rf"""(?i)({SECRET_NAME_PATTERN}['"]?\s*[:=]\s*)(?:\[[^\]]*\]|\([^)]*\))"""), r"\1[redacted]"),
     # Unquoted: password=x, token: x, Cookie: sessionid=x (form bodies, query strings, headers, YAML-ish text).
     (
-        re.compile(rf"""(?i)({_SECRET_NAME}['"]?\s*[:=]\s*)(?!\[redacted\]|b?['"])[^\s&;,'"}}\])]+"""),
+        re.compile(rf"""(?i)({SECRET_NAME_PATTERN}['"]?\s*[:=]\s*)(?!\[redacted\]|b?['"])[^\s&;,'"}}\])]+"""),
         r"\1[redacted]",
     ),
     # The password in a URL: postgres://user:password@host/.
@@ -64,12 +68,38 @@ def _drop_stdlib_extras(_logger: Any, _method: str, event_dict: dict) -> dict:
     return event_dict
 
 
+_current_span_context = None  # set by campusiq.core.telemetry while tracing is on
+
+
+def trace_ids_enable(current_span_context) -> None:
+    """`current_span_context()` gives OpenTelemetry's current SpanContext (campusiq.core.telemetry)."""
+    global _current_span_context
+    _current_span_context = current_span_context
+
+
+def add_trace_ids(_logger: Any, _method: str, event_dict: dict) -> dict:
+    """The current span's trace and span ids on the line while tracing is on; off, a None check."""
+    if _current_span_context is not None:
+        context = _current_span_context()
+        if context.is_valid:
+            event_dict.setdefault("trace_id", format(context.trace_id, "032x"))
+            event_dict.setdefault("span_id", format(context.span_id, "016x"))
+    return event_dict
+
+
+# An exception as a dict of frames (file, line, function), never their local variables: a local may
+# hold a password in a form no redaction can recognise.
+TRACEBACK_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
+
 SHARED_PROCESSORS = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.stdlib.PositionalArgumentsFormatter(),
+    add_trace_ids,
 ]
 
 
@@ -90,8 +120,11 @@ def build_logging_config(*, log_format: str, level: str) -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "json": formatter(structlog.processors.JSONRenderer(), structlog.processors.dict_tracebacks),
-            "console": formatter(structlog.dev.ConsoleRenderer(colors=False)),
+            "json": formatter(structlog.processors.JSONRenderer(), TRACEBACK_WITHOUT_LOCALS),
+            # Plain tracebacks: rich's (the default when it is installed) print every frame's locals.
+            "console": formatter(
+                structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
+            ),
         },
         "handlers": {
             "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": log_format},

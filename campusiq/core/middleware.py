@@ -51,11 +51,11 @@ class RequestIdMiddleware:
             path=request.path,
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            user_id=_resolved_user_id(request),
+            user_id=resolved_user_id(request),
         )
 
 
-def _resolved_user_id(request: HttpRequest) -> int | None:
+def resolved_user_id(request: HttpRequest) -> int | None:
     """The user's id if serving the request found out who it was. Never resolves it here: that reads
     the session from the database, which may be the very thing that is down (a 503 would become a 500)."""
     user = getattr(request, "user", None)
@@ -77,7 +77,7 @@ class ActiveUsersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if not request.path.startswith(QUIET_PATH_PREFIXES):
-            user_id = _resolved_user_id(request)
+            user_id = resolved_user_id(request)
             if user_id is not None:
                 activity.user_seen(user_id)
         return response

@@ -362,6 +362,19 @@ METRICS_BEARER_TOKEN = read_secret(env, "METRICS_BEARER_TOKEN", default="")
 # Queues whose backlog /metrics reports (campusiq_celery_queue_length).
 CAMPUSIQ_CELERY_QUEUES = env.list("CAMPUSIQ_CELERY_QUEUES", default=["celery"])
 
+# --- Error tracking and tracing (campusiq/core/telemetry.py; docs/OPERATIONS.md) ---------------
+# Each off unless set; off, its library is never imported.
+SENTRY_DSN = read_secret(env, "SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+# The deployed version (an image tag or commit), for Sentry's release and the traces' service.version.
+CAMPUSIQ_RELEASE = env.str("CAMPUSIQ_RELEASE", default="")
+# OpenTelemetry's own variable: the OTLP/HTTP collector (e.g. http://otel-collector:4318). The SDK reads
+# the other OTEL_* variables itself.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+if SENTRY_DSN:
+    MIDDLEWARE.insert(MIDDLEWARE.index("campusiq.core.middleware.RequestIdMiddleware") + 1,
+                      "campusiq.core.telemetry.SentryUserMiddleware")  # fmt: skip
+
 # --- Celery: broker outages and the outbox (docs/OPERATIONS.md, Celery) ------------------------
 # How long a web request that enqueues a task waits for an unreachable or hung Redis before the task
 # goes to the outbox (campusiq/core/outbox.py). Without them a dropped SYN waits minutes, and a publish

@@ -1,10 +1,12 @@
 """Passwords, tokens, cookies and Authorization headers never reach the logs."""
 
+import json
+
 import pytest
 import structlog
 from django.test import Client
 
-from campusiq.core.logging import redact_secrets
+from campusiq.core.logging import build_logging_config, redact_secrets, redact_value
 
 pytestmark = pytest.mark.django_db
 
@@ -50,3 +52,46 @@ def test_redaction_keeps_harmless_fields():
         None, "info", {"event": "request", "path": "/api/v1/", "status": 200, "headers": {"Accept": "json"}}
     )
     assert event == {"event": "request", "path": "/api/v1/", "status": 200, "headers": {"Accept": "json"}}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'email': 'a@b.c', 'password': 'hunter2'}",  # a dict's repr (a frame's local, an exception's args)
+        '{"password": "hunter2"}',
+        "password='hunter2'",
+        "client_secret: hunter2",
+        "postgres://campusiq:hunter2@db:5432/campusiq",
+        "key ciq_0a1b2c3d_hunter2hunter2hunter2 in use",
+        "'tokens': ['hunter2', 'hunter2']",
+    ],
+)
+def test_redaction_of_secrets_written_into_text(text):
+    assert "hunter2" not in redact_value(text)
+
+
+def test_exceptions_are_logged_with_their_frames_but_never_their_locals(log_output):
+    def sign_in(email: str, password: str) -> None:
+        login = (email, password)  # a form no redaction recognises
+        raise RuntimeError(f"refused ({len(login)})")
+
+    try:
+        sign_in("a@b.c", "Pa55-in-a-local")
+    except RuntimeError:
+        structlog.get_logger("test").exception("sign_in_failed")
+    (line,) = [json.loads(line) for line in log_output.getvalue().splitlines() if "sign_in_failed" in line]
+    frames = line["exception"][0]["frames"]
+    assert [frame["name"] for frame in frames][-1] == "sign_in" and line["exception"][0]["exc_value"] == "refused (2)"
+    assert all("locals" not in frame for frame in frames)
+    assert "Pa55-in-a-local" not in log_output.getvalue()
+
+
+def test_the_console_format_prints_no_locals_either():
+    formatter_config = dict(build_logging_config(log_format="console", level="INFO")["formatters"]["console"])
+    renderer = formatter_config["processors"][-1]
+    password = "Pa55-in-a-local"  # nosec B105
+    try:
+        raise RuntimeError(f"refused ({len(password)})")
+    except RuntimeError as error:
+        rendered = renderer(None, "error", {"event": "x", "exc_info": (type(error), error, error.__traceback__)})
+    assert "refused (15)" in rendered and password not in rendered

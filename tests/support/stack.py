@@ -178,7 +178,9 @@ def collectstatic(env: dict[str, str], *, all_apps: bool = False) -> None:
 class GunicornServer:
     """gunicorn with deploy/gunicorn.conf.py; its output (gunicorn's log and the app's JSON lines) in `log_path`."""
 
-    def __init__(self, env: dict[str, str], *, log_path: Path, port: int | None = None):
+    def __init__(self, env: dict[str, str], *, log_path: Path, port: int | None = None,
+                 app: str = "campusiq.wsgi:application"):  # fmt: skip
+        self.app = app
         self.port = port or free_port()
         self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}"}
         self.log_path = log_path
@@ -189,7 +191,7 @@ class GunicornServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "campusiq.wsgi:application"],
+                [str(BIN / "gunicorn"), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), self.app],
                 env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -289,8 +291,10 @@ class CeleryWorker:
     """`celery worker` as in production (prefork, deploy's settings) in a session of its own, its output
     in `log_path`; with `metrics_port`, its Prometheus endpoint there (CELERY_METRICS_PORT)."""
 
-    def __init__(self, env: dict[str, str], *, log_path: Path, metrics_port: int | None = None):
+    def __init__(self, env: dict[str, str], *, log_path: Path, metrics_port: int | None = None,
+                 include: tuple[str, ...] = ()):  # fmt: skip
         self.env = dict(env)
+        self.include = include
         if metrics_port is not None:
             self.env.update(CELERY_METRICS_PORT=str(metrics_port), CELERY_METRICS_ADDRESS="127.0.0.1")
         self.metrics_port = metrics_port
@@ -300,7 +304,7 @@ class CeleryWorker:
     def start(self, timeout: float = 60) -> "CeleryWorker":
         command = [str(BIN / "celery"), "-A", "campusiq", "worker", "--pool=prefork", "--concurrency=1",
                    "--without-mingle", "--without-gossip", "--loglevel=INFO",
-                   f"--hostname=test-{time.monotonic_ns()}@%h"]  # fmt: skip
+                   f"--hostname=test-{time.monotonic_ns()}@%h", *(f"--include={n}" for n in self.include)]  # fmt: skip
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(command, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)  # fmt: skip
