@@ -229,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "campusiq.core.pagination.CappedPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["campusiq.core.parsers.DepthLimitedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "campusiq.core.schema.ProblemAutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
