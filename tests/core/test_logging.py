@@ -64,6 +64,7 @@ def test_redaction_keeps_harmless_fields():
         "postgres://campusiq:hunter2@db:5432/campusiq",
         "key ciq_0a1b2c3d_hunter2hunter2hunter2 in use",
         "'tokens': ['hunter2', 'hunter2']",
+        "password: '" + "hunter2" * 400 + "'",  # longer than a quoted value is looked into
     ],
 )
 def test_redaction_of_secrets_written_into_text(text):
@@ -95,3 +96,24 @@ def test_the_console_format_prints_no_locals_either():
     except RuntimeError as error:
         rendered = renderer(None, "error", {"event": "x", "exc_info": (type(error), error, error.__traceback__)})
     assert "refused (15)" in rendered and password not in rendered
+
+
+@pytest.mark.parametrize(
+    "unit", ["token-", "password_", "a.", "x-token:[", "cookie: (", 'secret: "a', "password='\\", "a://b:c"]
+)
+def test_redaction_is_linear_in_the_text(unit):
+    # Every path and query string is redacted for the access line: a pattern that backtracks over a
+    # long crafted path would cost a worker seconds per request. Eight times the text: about eight times
+    # the work (a quadratic pattern is ~64 times); the best of three runs, so a busy machine reads alike.
+    import time
+
+    def cost(repeats: int) -> float:
+        text = unit * repeats
+        runs = []
+        for _ in range(3):
+            started = time.perf_counter()
+            redact_value(text)
+            runs.append(time.perf_counter() - started)
+        return min(runs)
+
+    assert cost(8_000) < 24 * cost(1_000)
