@@ -2,7 +2,6 @@ import datetime
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django_ratelimit.exceptions import Ratelimited
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import Throttled
@@ -23,7 +22,7 @@ from accounts.signin import (
 from accounts.tokens import api_token_issue, api_token_revoke
 from accounts.two_factor import code_normalise, two_factor_device, two_factor_verify, two_factor_wait_seconds
 from campusiq.core.errors import ServiceError
-from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
+from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_enforce
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -76,9 +75,7 @@ class TokenApi(APIView):
         # Requests per client address, whatever their outcome (a flood guard). Failed passwords are
         # counted by the backend with the portal's, in one budget per account (accounts/signin.py):
         # not per account here, or anyone could keep a person from getting a token.
-        limits = [RateLimit("api-token-ip", client_network(request), settings.API_TOKEN_RATE_PER_IP)]
-        if rate_limits_hit(request, limits):
-            raise Ratelimited()
+        rate_limits_enforce([RateLimit("api-token-ip", client_network(request), settings.API_TOKEN_RATE_PER_IP)])
         data = TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(request, username=data.validated_data["email"], password=data.validated_data["password"])

@@ -1,4 +1,4 @@
-"""Failure counters for sign-in, on the shared "ratelimit" cache (Redis in production).
+"""Failure counters for sign-in, in campusiq.core.counters (Redis in production; exact everywhere).
 
 django-ratelimit and campusiq.core.ratelimit count every request in fixed windows. Sign-in needs
 something else: count *failures* only, refuse before the password is looked at, say how long to
@@ -12,17 +12,15 @@ back with the other buckets in one round trip): concurrent guesses cannot all sl
 together. A refused or successful attempt gives its place back; a failed one keeps it.
 """
 
-import contextlib
 import hashlib
 import math
 import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.cache import caches
 from django.utils.crypto import salted_hmac
-from redis.exceptions import RedisError
 
+from campusiq.core.counters import counters_add, counters_delete, counters_get, counters_subtract
 from campusiq.core.ratelimit import RateLimit
 
 BUCKETS_PER_PERIOD = 12
@@ -85,7 +83,6 @@ class Reservation:
     """The increments an attempt made; given back unless the attempt failed."""
 
     keys: list[str] = field(default_factory=list)
-    ttls: list[int] = field(default_factory=list)
     refusal: Refusal | None = None
 
 
@@ -94,69 +91,24 @@ def subject_digest(*parts: str) -> str:
     return salted_hmac("campusiq.accounts.throttle", "\x00".join(parts)).hexdigest()
 
 
-def _cache():
-    return caches[settings.RATELIMIT_USE_CACHE]
-
-
-def _redis(cache):
-    """The raw Redis client behind the cache, or None (the database cache; Redis down)."""
-    redis_client = getattr(cache, "redis_client", None)  # campusiq.core.cache.FailoverCache
-    if callable(redis_client):
-        return redis_client()
-    get_client = getattr(getattr(cache, "client", None), "get_client", None)  # django-redis
-    return get_client(write=True) if get_client is not None else None
-
-
-def _through_redis(cache, redis, call) -> bool:
-    """Runs `call(redis)`; False if Redis failed and the cache can answer from its fallback instead."""
-    try:
-        call(redis)
-    except (RedisError, OSError) as error:
-        if not hasattr(cache, "primary_failed"):
-            raise  # nowhere else to count: an error, never an uncounted attempt
-        cache.primary_failed(error)
-        return False
-    return True
-
-
 def failures_reserve(counters: list[Counter], *, now: int | None = None) -> Reservation:
     """Counts this attempt on every counter; if an enforced one is now over its limit, gives the
     place back at once and returns the refusal with the longest wait."""
     if not counters or not getattr(settings, "RATELIMIT_ENABLE", True):
         return Reservation()
     now = int(time.time()) if now is None else now
-    cache = _cache()
     layouts = [counter.buckets(now) for counter in counters]
     current_keys = [layout[-1][0] for layout in layouts]
-    older_keys = [key for layout in layouts for key, _ in layout[:-1]]
-    counts: dict[str, int] = {}
-
-    def increment(redis) -> None:
-        # One round trip: the increments, and the older buckets (plain integers, written by INCR).
-        pipeline = redis.pipeline(transaction=False)
-        for key, counter in zip(current_keys, counters, strict=True):
-            pipeline.incr(cache.make_key(key))
-            pipeline.expire(cache.make_key(key), counter.ttl())
-        pipeline.mget([cache.make_key(key) for key in older_keys])
-        replies = pipeline.execute()
-        counts.update(zip(current_keys, replies[: 2 * len(counters) : 2], strict=True))
-        counts.update((key, int(value)) for key, value in zip(older_keys, replies[-1], strict=False) if value)
-
-    redis = _redis(cache)
-    if redis is None or not _through_redis(cache, redis, increment):
-        counts.clear()
-        for key, counter in zip(current_keys, counters, strict=True):
-            cache.add(key, 0, counter.ttl())
-            try:
-                counts[key] = cache.incr(key)
-            except ValueError:  # culled or expired between the two calls
-                cache.set(key, 1, counter.ttl())
-                counts[key] = 1
-            # Django's incr() re-sets the value with the cache's default timeout (5 minutes): a
-            # day-long window would forget its failures. Give the key its own lifetime back.
-            cache.touch(key, counter.ttl())
-        counts.update(cache.get_many(older_keys))
-    reservation = Reservation(keys=current_keys, ttls=[counter.ttl() for counter in counters])
+    # The increments are atomic (campusiq.core.counters): concurrent guesses each see the others'.
+    counts = dict(
+        zip(
+            current_keys,
+            counters_add([(k, 1, c.ttl()) for k, c in zip(current_keys, counters, strict=True)]),
+            strict=True,
+        )
+    )
+    counts.update(counters_get([key for layout in layouts for key, _ in layout[:-1]]))
+    reservation = Reservation(keys=current_keys)
     refusals = []
     for counter, layout in zip(counters, layouts, strict=True):
         values = [int(counts.get(key) or 0) for key, _ in layout]
@@ -182,33 +134,16 @@ def _retry_after(counter: Counter, layout: list[tuple[str, int]], values: list[i
 
 def failures_release(reservation: Reservation) -> None:
     """Gives back the places an attempt reserved (it was refused, or it was not a failure)."""
-    if not reservation.keys:
-        return
-    cache = _cache()
-
-    def decrement(redis) -> None:
-        pipeline = redis.pipeline(transaction=False)
-        for key in reservation.keys:
-            pipeline.decr(cache.make_key(key))
-        pipeline.execute()
-
-    redis = _redis(cache)
-    if redis is None or not _through_redis(cache, redis, decrement):
-        for key, ttl in zip(reservation.keys, reservation.ttls, strict=True):
-            with contextlib.suppress(ValueError):  # expired: nothing to give back
-                cache.decr(key)
-                cache.touch(key, ttl)  # as in failures_reserve: decr() would shorten its life
-    reservation.keys, reservation.ttls = [], []
+    counters_subtract(reservation.keys)
 
 
 def failures_clear(counter: Counter, *, now: int | None = None) -> None:
     """Forgets a subject's failures (a successful sign-in clears its account-and-address counter)."""
     now = int(time.time()) if now is None else now
-    _cache().delete_many([key for key, _ in counter.buckets(now)])
+    counters_delete([key for key, _ in counter.buckets(now)])
 
 
 def failures_count(counter: Counter, *, now: int | None = None) -> int:
     """The failures a counter holds now (for tests and operators; attempts use failures_reserve)."""
     now = int(time.time()) if now is None else now
-    values = _cache().get_many([key for key, _ in counter.buckets(now)])
-    return sum(int(value or 0) for value in values.values())
+    return sum(counters_get([key for key, _ in counter.buckets(now)]).values())

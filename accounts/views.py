@@ -22,7 +22,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.generic import TemplateView
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from django_ratelimit.decorators import ratelimit
 
 from accounts.backends import REFUSAL_ATTRIBUTE
 from accounts.forms import SignInForm, TwoFactorCodeForm
@@ -54,16 +53,10 @@ from accounts.two_factor import (
     two_factor_wait_seconds,
 )
 from campusiq.core.errors import ServiceError
+from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_enforce
 
 RESET_RATE_PER_IP = "10/m"
 RESET_RATE_PER_EMAIL = "3/m"
-
-
-def _posted(field: str):
-    def key(group: str, request: HttpRequest) -> str:
-        return request.POST.get(field, "").strip().lower()
-
-    return key
 
 
 def _casefold(text: str) -> str:
@@ -229,15 +222,21 @@ class PasswordResetConfirmView(GetAndPostOnly, auth_views.PasswordResetConfirmVi
         return response
 
 
-@method_decorator(ratelimit(group="password-reset-ip", key="ip", rate=RESET_RATE_PER_IP, method="POST"), name="post")
-@method_decorator(
-    ratelimit(group="password-reset-email", key=_posted("email"), rate=RESET_RATE_PER_EMAIL, method="POST"),
-    name="post",
-)
 class PasswordResetView(GetAndPostOnly, auth_views.PasswordResetView):
     form_class = PasswordResetForm
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Per address and per email asked for (exact under concurrency; 429 with Retry-After).
+        email = request.POST.get("email", "").strip().lower()
+        rate_limits_enforce(
+            [
+                RateLimit("password-reset-ip", client_network(request), RESET_RATE_PER_IP),
+                RateLimit("password-reset-email", email, RESET_RATE_PER_EMAIL),
+            ]
+        )
+        return super().post(request, *args, **kwargs)
 
 
 # --- Two-factor set-up (staff only; a 404 for everyone else) --------------------------------------

@@ -9,10 +9,8 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django_filters.rest_framework import DjangoFilterBackend
-from django_ratelimit.exceptions import Ratelimited
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -26,6 +24,7 @@ from accounts.roles import Role
 from accounts.services import user_has_role
 from attendance import filters, serializers
 from attendance.errors import AttendanceErrorCode as Code
+from attendance.limits import check_in_limits_enforce, person_for_user
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.qr import qr_token_verify
 from attendance.selectors import attendance_rates, class_sessions_visible_to, records_visible_to
@@ -46,7 +45,6 @@ from campusiq.core.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from campusiq.core.metrics import CHECK_IN_LATENCY
 from campusiq.core.pagination import CappedPageNumberPagination
 from campusiq.core.permissions import is_registrar
-from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
 from students.apis import ScopedViewSet
 from students.models import Enrollment, Section
 from students.selectors import enrollments_visible_to, section_taught_by_get, students_visible_to
@@ -312,21 +310,15 @@ class AttendanceRecordViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.Retri
 # --- Check-in --------------------------------------------------------------------------------
 
 
-def _check_in_rate_limited(request: Request) -> bool:
-    """Per person checked in (the caller with a QR token, the card, the student named by staff), so a
-    card reader or a lecturer is not throttled for a whole lecture hall; and per client address."""
+def _check_in_person(request: Request) -> str:
+    """Who a check-in is for: the caller with a QR token, the card, or the student named by staff, so a
+    card reader or a lecturer is not throttled for a whole lecture hall."""
     data = request.data if isinstance(request.data, dict) else {}
     if "token" not in data and data.get("card_uid"):
-        person = f"card:{data['card_uid']}"
-    elif "token" not in data and data.get("student") is not None:
-        person = f"student:{data['student']}"
-    else:
-        person = f"user:{request.user.pk}"
-    limits = [
-        RateLimit("attendance-check-in-person", person, settings.ATTENDANCE_CHECK_IN_RATE_PER_USER),
-        RateLimit("attendance-check-in-ip", client_network(request), settings.ATTENDANCE_CHECK_IN_RATE_PER_IP),
-    ]
-    return rate_limits_hit(request, limits)
+        return f"card:{data['card_uid']}"
+    if "token" not in data and data.get("student") is not None:
+        return f"student:{data['student']}"
+    return person_for_user(request.user)
 
 
 def _qr_check_in(request: Request, token: str, expected_session: int | None) -> CheckIn:
@@ -393,8 +385,8 @@ class CheckInApi(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         # After authentication (the limit is per person), before the Idempotency-Key's transaction.
-        if request.method == "POST" and _check_in_rate_limited(request):
-            raise Ratelimited()
+        if request.method == "POST":
+            check_in_limits_enforce(request, _check_in_person(request))
 
     @extend_schema(
         request=serializers.CheckInSerializer,

@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.exceptions import Ratelimited
 
 from accounts.decorators import role_required
 from accounts.models import User
@@ -43,6 +42,7 @@ from attendance.forms import (
     SessionSeriesForm,
     VoidRecordForm,
 )
+from attendance.limits import check_in_limits_enforce, person_for_user
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
 from attendance.selectors import (
     AttendanceRate,
@@ -69,7 +69,7 @@ from attendance.services import (
 )
 from campusiq.core.admin import formula_neutralise
 from campusiq.core.errors import ServiceError
-from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
+from campusiq.core.ratelimit import client_network
 from students.models import Enrollment, Section, Student
 from students.selectors import enrollments_visible_to, section_taught_by_get, students_visible_to, term_current
 
@@ -202,15 +202,10 @@ def _client_ip(request: HttpRequest) -> str | None:
 
 
 def _check_in_rate_limit(request: HttpRequest) -> None:
-    """Strict per person, generous per address (a lecture hall behind one NAT). 429 when exceeded."""
-    address = client_network(request)
-    person = str(request.user.pk) if request.user.is_authenticated else address
-    limits = [
-        RateLimit("attendance-check-in-user", person, settings.ATTENDANCE_CHECK_IN_RATE_PER_USER),
-        RateLimit("attendance-check-in-ip", address, settings.ATTENDANCE_CHECK_IN_RATE_PER_IP),
-    ]
-    if rate_limits_hit(request, limits):
-        raise Ratelimited
+    """The person's one check-in budget (attendance.limits), shared with the API; before signing in,
+    the scanning address stands for the person."""
+    person = person_for_user(request.user) if request.user.is_authenticated else f"address:{client_network(request)}"
+    check_in_limits_enforce(request, person)
 
 
 def _qr_markup(url: str) -> str:

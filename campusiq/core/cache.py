@@ -115,7 +115,6 @@ class FailoverCache(BaseCache):
         self.fallback = _build(options["FALLBACK"])
         self.retry_after = float(options.get("RETRY_AFTER_SECONDS", 5))
         self.circuit = circuit_for(self.name)
-        self._pinned_to_fallback = False  # instances are per thread (django.core.cache.caches)
 
     # --- the circuit ---------------------------------------------------------------------------
 
@@ -172,18 +171,6 @@ class FailoverCache(BaseCache):
             return type(error).__name__
         return None if read == nonce else "value not read back"
 
-    @contextlib.contextmanager
-    def pinned(self):
-        """Within the block, stays on the fallback if it starts there: the add and the incr of one counter
-        are never split between the database and a Redis that came back in between (the incr would find
-        no key, and django-ratelimit refuses the request when it cannot count)."""
-        previous = self._pinned_to_fallback
-        self._pinned_to_fallback = previous or not self.primary_available()
-        try:
-            yield
-        finally:
-            self._pinned_to_fallback = previous
-
     def redis_client(self):
         """The primary's raw Redis client (campusiq.core.ratelimit's pipeline), or None while it is down."""
         if not self.primary_available():
@@ -192,7 +179,7 @@ class FailoverCache(BaseCache):
         return get_client(write=True) if get_client is not None else None
 
     def _call(self, method: str, *args, on_fallback=None, **kwargs):
-        if not self._pinned_to_fallback and self.primary_available():
+        if self.primary_available():
             try:
                 # Coming back: the missed deletes first, so that this very call cannot read a stale entry.
                 replayed = self._replay_missed_deletes() if self.circuit.down_since is not None else None

@@ -144,7 +144,7 @@ def api_exception_handler(exc: Exception, context: dict) -> JsonResponse | None:
     if isinstance(exc, RequestDataTooBig):
         return too_large_response(request)
     if isinstance(exc, Ratelimited):
-        return rate_limited_response(request)
+        return rate_limited_response(request, retry_after_seconds(exc))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -188,7 +188,20 @@ def service_unavailable_response(request: HttpRequest, *, retry_after: int) -> J
     )
 
 
-def rate_limited_response(request: HttpRequest) -> JsonResponse:
+# A limit counted by django-ratelimit's decorator says nothing of its window: a minute, the shortest.
+DEFAULT_RETRY_AFTER_SECONDS = 60
+
+
+def retry_after_seconds(exc: Exception) -> int:
+    """How long a refused caller should wait (campusiq.core.ratelimit.RateLimitExceeded knows)."""
+    return max(1, int(getattr(exc, "retry_after", DEFAULT_RETRY_AFTER_SECONDS)))
+
+
+def rate_limited_response(request: HttpRequest, retry_after: int = DEFAULT_RETRY_AFTER_SECONDS) -> JsonResponse:
     return problem_response(
-        request, status=429, code="rate_limited", detail="Too many requests; slow down and try again shortly."
+        request,
+        status=429,
+        code="rate_limited",
+        detail=f"Too many requests; try again in {retry_after} seconds.",
+        headers={"Retry-After": str(retry_after)},
     )

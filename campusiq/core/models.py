@@ -123,3 +123,16 @@ class OutboxMessage(models.Model):
     def __str__(self) -> str:
         state = f"sent {self.sent_at:%Y-%m-%d %H:%M}" if self.sent_at else f"unsent, {self.attempts} attempt(s)"
         return f"{self.task} ({state})"
+
+
+class RateCounter(models.Model):
+    """A rate-limit counter where there is no Redis (development, the embedded setup) or while Redis is
+    down: every process and replica counts in one row per key, incremented in one atomic statement
+    (campusiq/core/counters.py). A row past `expires_at` counts from zero again."""
+
+    key = models.CharField(max_length=250, primary_key=True)
+    value = models.BigIntegerField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"

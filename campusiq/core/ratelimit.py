@@ -1,16 +1,12 @@
-"""Several rate limits counted in one go: one round trip to Redis instead of two per limit.
+"""Rate limits in fixed windows, several counted in one go (one round trip), exact under concurrency.
 
-A check-in counts a hit per person and per client address; through django-ratelimit that is an
-`add` and an `incr` per limit, four round trips on the hottest request of the site. On Redis the
-counters here are fixed windows, incremented in one pipeline. On any other cache (the database
-cache of the embedded setup and the tests) each limit goes through django-ratelimit as before.
-
-While Redis is down the limits still hold: the "ratelimit" cache is a FailoverCache
-(campusiq/core/cache.py), so the same limits are counted through django-ratelimit in the database,
-shared by every process. They are never skipped: a Redis outage must not open sign-in to brute force.
+A check-in counts a hit per person and per client address. Each limit is a counter per window in
+campusiq.core.counters: Redis in production, the RateCounter table without Redis and while Redis is
+down, so the limits hold (and hold exactly: one atomic increment per key) on every store the project
+runs on; a Redis outage must not open sign-in to brute force. `rate_limits_enforce` raises
+RateLimitExceeded, which carries how long to wait: every 429 says so in Retry-After.
 """
 
-import contextlib
 import hashlib
 import ipaddress
 import re
@@ -18,12 +14,11 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.exceptions import Ratelimited
 
-from campusiq.core.cache import PRIMARY_ERRORS, FailoverCache, redis_client
+from campusiq.core.counters import counters_add
 
 # Keys outlive their window a little so a hit at its very end is still counted.
 EXPIRY_MARGIN_SECONDS = 5
@@ -45,44 +40,36 @@ class RateLimit:
         return int(count), int(multiplier or 1) * PERIOD_SECONDS[unit]
 
 
-def rate_limits_hit(request: HttpRequest, limits: list[RateLimit]) -> bool:
-    """Counts one hit on every limit; True if any of them is now over its rate."""
-    if not getattr(settings, "RATELIMIT_ENABLE", True):
-        return False
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    redis = redis_client(cache)
-    if redis is not None:
-        try:
-            over = _redis_hits(cache, redis, limits)
-            if isinstance(cache, FailoverCache):
-                cache.primary_answered()  # nothing to do unless Redis is just back
-            return over
-        except PRIMARY_ERRORS as error:
-            if not isinstance(cache, FailoverCache):
-                raise  # nowhere else to count: an error, never an uncounted request
-            cache.primary_failed(error)
-    # Through the cache: the database cache, or a FailoverCache's fallback while Redis is down.
-    with cache.pinned() if isinstance(cache, FailoverCache) else contextlib.nullcontext():
-        over = [
-            is_ratelimited(request, group=lim.group, key=_constant(lim.key), rate=lim.rate, increment=True)
-            for lim in limits
-        ]
-    return any(over)
+class RateLimitExceeded(Ratelimited):
+    """A limit is spent; `retry_after` seconds until its window is over."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"rate limited; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
-def _redis_hits(cache, redis, limits: list[RateLimit]) -> bool:
-    now = int(time.time())
-    pipeline = redis.pipeline(transaction=False)
-    bounds = []
+def rate_limits_hit(limits: list[RateLimit], *, now: float | None = None) -> int:
+    """Counts one hit on every limit; the seconds until every spent one has a new window (0: none spent)."""
+    if not limits or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return 0
+    now = int(time.time() if now is None else now)
+    increments, bounds = [], []
     for lim in limits:
         count, period = lim.limit_and_period()
         digest = hashlib.sha256(lim.key.encode()).hexdigest()[:32]
-        key = cache.make_key(f"rl:{lim.group}:{digest}:{now - now % period}")
-        pipeline.incr(key)
-        pipeline.expire(key, period + EXPIRY_MARGIN_SECONDS)
-        bounds.append(count)
-    replies = pipeline.execute()
-    return any(hits > bound for hits, bound in zip(replies[::2], bounds, strict=True))
+        window_start = now - now % period
+        increments.append((f"rl:{lim.group}:{digest}:{window_start}", 1, period + EXPIRY_MARGIN_SECONDS))
+        bounds.append((count, window_start + period))
+    hits = counters_add(increments)
+    waits = [ends - now for value, (count, ends) in zip(hits, bounds, strict=True) if value > count]
+    return max(waits, default=0)
+
+
+def rate_limits_enforce(limits: list[RateLimit]) -> None:
+    """Counts one hit on every limit; raises RateLimitExceeded (a 429 with Retry-After) if one is spent."""
+    retry_after = rate_limits_hit(limits)
+    if retry_after:
+        raise RateLimitExceeded(retry_after)
 
 
 def client_network(request: HttpRequest) -> str:
@@ -94,7 +81,3 @@ def client_network(request: HttpRequest) -> str:
         return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
     except ValueError:
         return address
-
-
-def _constant(value: str):
-    return lambda group, request: value

@@ -38,5 +38,8 @@ def expired_sessions_purge() -> None:
 
     from django.conf import settings
 
+    from campusiq.core.counters import counters_purge_expired
+
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
-    log.info("core.expired_sessions_purged")
+    counters = counters_purge_expired()  # rate-limit counters left in the table by an outage or development
+    log.info("core.expired_sessions_purged", rate_counters=counters)

@@ -8,7 +8,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from django_ratelimit.exceptions import Ratelimited
 
-from campusiq.core.errors import is_api_request, problem_response, rate_limited_response, too_large_response
+from campusiq.core.errors import (
+    is_api_request,
+    problem_response,
+    rate_limited_response,
+    retry_after_seconds,
+    too_large_response,
+)
 
 
 @require_GET
@@ -38,14 +44,18 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if isinstance(exception, Ratelimited):
+        retry_after = retry_after_seconds(exception)
         if is_api_request(request):
-            return rate_limited_response(request)
-        return _error_page(
+            return rate_limited_response(request, retry_after)
+        page = _error_page(
             request,
             status=429,
             title=_("Too many attempts"),
-            message=_("You have tried that too often. Please wait a minute and try again."),
+            message=_("You have tried that too often. Please wait %(seconds)s seconds and try again.")
+            % {"seconds": retry_after},
         )
+        page["Retry-After"] = str(retry_after)
+        return page
     if is_api_request(request):
         return problem_response(
             request, status=403, code="permission_denied", detail="You do not have permission to do this."

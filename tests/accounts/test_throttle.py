@@ -7,7 +7,8 @@ import secrets
 import pytest
 import time_machine
 from django.core.cache import caches
-from redis.exceptions import RedisError
+from django.test import override_settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from accounts.throttle import (
     Counter,
@@ -17,7 +18,11 @@ from accounts.throttle import (
     failures_release,
     failures_reserve,
 )
+from campusiq.core.cache import failover_caches
+from campusiq.core.models import RateCounter
 from tests.conftest import redis_url
+from tests.core.test_cache import fresh_circuits  # noqa: F401  (fixture)
+from tests.support.processes import free_port
 
 pytestmark = pytest.mark.django_db
 T0 = 1_800_000_000  # a fixed Unix time, so bucket boundaries are known
@@ -140,48 +145,19 @@ def test_a_day_long_window_keeps_its_failures_on_the_database_cache():
         assert refused is not None and refused.retry_after > 12 * 3600
 
 
-class _RedisDown:
-    """A Redis client whose every pipeline fails, as when the server has gone away."""
-
-    def pipeline(self, transaction=False):
-        return self
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: self
-
-    def execute(self):
-        raise RedisError("Connection refused")
+def test_counting_goes_on_in_the_table_while_redis_is_down(fresh_circuits):  # noqa: F811
+    with override_settings(CACHES=failover_caches(f"redis://127.0.0.1:{free_port()}/0")):
+        account = counter("2/15m")
+        assert fail([account], T0).refusal is None and fail([account], T0).refusal is None
+        assert failures_reserve([account], now=T0).refusal is not None  # never open while Redis is down
+        assert failures_count(account, now=T0) == 2
+        assert RateCounter.objects.filter(key__startswith="signin:").exists()
 
 
-class _FailingOverCache:
-    """The shape of campusiq.core.cache.FailoverCache: a raw client, a way to report it failed, and the
-    ordinary cache API answered by the fallback (here the database cache)."""
-
-    def __init__(self, fallback):
-        self.fallback, self.failures = fallback, []
-
-    def redis_client(self):
-        return _RedisDown()
-
-    def primary_failed(self, error):
-        self.failures.append(error)
-
-    def __getattr__(self, name):
-        return getattr(self.fallback, name)
-
-
-def test_counting_goes_on_in_the_fallback_while_redis_is_down(monkeypatch):
-    cache = _FailingOverCache(caches["ratelimit"])
-    monkeypatch.setattr("accounts.throttle._cache", lambda: cache)
-    account = counter("2/15m")
-    assert fail([account], T0).refusal is None and fail([account], T0).refusal is None
-    assert failures_reserve([account], now=T0).refusal is not None  # never open while Redis is down
-    assert failures_count(account, now=T0) == 2 and len(cache.failures) >= 3
-
-
-def test_without_a_fallback_a_redis_failure_is_an_error_not_an_uncounted_attempt(monkeypatch):
-    monkeypatch.setattr("accounts.throttle._redis", lambda cache: _RedisDown())
-    with pytest.raises(RedisError):
+def test_without_a_fallback_a_redis_failure_is_an_error_not_an_uncounted_attempt(settings):
+    dead = {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": f"redis://127.0.0.1:{free_port()}/0"}
+    settings.CACHES = {**settings.CACHES, "ratelimit": dead}
+    with pytest.raises(RedisConnectionError):
         failures_reserve([counter("5/15m")], now=T0)
 
 

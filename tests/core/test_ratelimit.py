@@ -7,15 +7,11 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 from django.test import RequestFactory, override_settings
 
+from campusiq.core.models import RateCounter
 from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_hit
 from tests.conftest import redis_url
 
 NOW = datetime.datetime(2026, 10, 5, 9, 0, 10, tzinfo=datetime.UTC)
-
-
-@pytest.fixture
-def request_():
-    return RequestFactory().post("/api/v1/check-ins/", REMOTE_ADDR="193.136.10.1")
 
 
 @pytest.fixture
@@ -30,37 +26,40 @@ def redis_ratelimit_cache():
     redis_client.Redis.from_url(url).flushdb()
 
 
-def _hits(request, limits, times):
-    return [rate_limits_hit(request, limits) for _ in range(times)]
+def _hits(limits, times):
+    return [bool(rate_limits_hit(limits)) for _ in range(times)]
 
 
-def _counting_behaviour(request):
+def _counting_behaviour():
     person = RateLimit("check-in-person", "user:7", "2/m")
     address = RateLimit("check-in-ip", "193.136.10.1", "4/m")
     with time_machine.travel(NOW, tick=False):
         # The person's third hit in the minute is over; the address (4/m) is not yet.
-        assert _hits(request, [person, address], 3) == [False, False, True]
+        # The refusal says how long to wait: the seconds to the end of the minute's window.
+        assert [rate_limits_hit([person, address]) for _ in range(3)] == [0, 0, 50]
         # Another person behind the same address: their own count is fresh, the address reaches 4 then 5.
         other = RateLimit("check-in-person", "user:8", "2/m")
-        assert _hits(request, [other, address], 2) == [False, True]
+        assert _hits([other, address], 2) == [False, True]
     with time_machine.travel(NOW + datetime.timedelta(minutes=1), tick=False):
-        assert rate_limits_hit(request, [person, address]) is False  # a new window
+        assert rate_limits_hit([person, address]) == 0  # a new window
 
 
 @pytest.mark.django_db
-def test_limits_count_per_key_and_window_through_django_ratelimit_on_the_database_cache(request_):
-    _counting_behaviour(request_)
+def test_limits_count_per_key_and_window_in_the_counter_table():
+    _counting_behaviour()
+    assert RateCounter.objects.filter(key__startswith="rl:check-in-person:").count() == 3  # 2 people, 2 windows
 
 
 @pytest.mark.redis
 @pytest.mark.django_db
-def test_limits_count_per_key_and_window_in_one_redis_pipeline(request_, redis_ratelimit_cache, monkeypatch):
+def test_limits_count_per_key_and_window_in_one_redis_pipeline(redis_ratelimit_cache, monkeypatch):
     round_trips = []
     real_pipeline = redis_client.client.Pipeline.execute
     monkeypatch.setattr(
         redis_client.client.Pipeline, "execute", lambda self, *a, **k: round_trips.append(1) or real_pipeline(self)
     )
-    _counting_behaviour(request_)
+    _counting_behaviour()
+    assert not RateCounter.objects.exists()
     assert len(round_trips) == 6  # one per call, however many limits it counts
     raw = redis_ratelimit_cache.client.get_client(write=True)
     keys = raw.keys("*rl:check-in-person*")
@@ -68,10 +67,10 @@ def test_limits_count_per_key_and_window_in_one_redis_pipeline(request_, redis_r
 
 
 @pytest.mark.django_db
-def test_rate_limits_can_be_switched_off(request_):
+def test_rate_limits_can_be_switched_off():
     limit = RateLimit("g", "k", "1/m")
     with override_settings(RATELIMIT_ENABLE=False):
-        assert _hits(request_, [limit], 3) == [False, False, False]
+        assert _hits([limit], 3) == [False, False, False]
 
 
 @pytest.mark.parametrize(("rate", "expected"), [("20/m", (20, 60)), ("100/5m", (100, 300)), ("3/h", (3, 3600))])
