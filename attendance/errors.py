@@ -17,6 +17,7 @@ class AttendanceErrorCode(StrEnum):
     STUDENT_SUSPENDED = "student_suspended"
     STUDENT_NOT_ACTIVE = "student_not_active"
     SCAN_EXPIRED = "scan_expired"
+    SCAN_OTHER_DEVICE = "scan_other_device"
     PROXY_REFUSED = "proxy_refused"
     CARD_UNKNOWN = "card_unknown"
     READER_UNKNOWN = "reader_unknown"

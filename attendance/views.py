@@ -19,6 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
@@ -130,10 +131,16 @@ REFUSALS: dict[str, tuple[str, int]] = {
     ),
     Code.SCAN_EXPIRED: (
         gettext_lazy(
-            "More than five minutes passed since you scanned the code, so that scan has expired. "
+            "Too much time passed since you scanned the code, so that scan has expired. "
             "Scan the QR code on the screen again."
         ),
         400,
+    ),
+    Code.SCAN_OTHER_DEVICE: (
+        gettext_lazy(
+            "This scan was made on another device. Scan the QR code on the screen with the phone you are using now."
+        ),
+        403,
     ),
 }
 # Refusals of the lecturers' actions, in their words.
@@ -541,11 +548,14 @@ def _refused(request: HttpRequest, code: str, *, session: ClassSession | None = 
 
 
 def _hold_scan(request: HttpRequest, *, session: ClassSession, step: int, method: str) -> None:
+    """Holds the scan for the sign-in detour, bound to the device that made it (its device cookie): a
+    session cookie handed to another browser after the code has died carries no scan it can confirm."""
     request.session[HELD_SCAN_KEY] = {
         "session_id": session.pk,
         "step": step,
         "scanned_at": timezone.now().isoformat(),
         "method": method,
+        "device_id": request.device_id,
     }
 
 
@@ -557,17 +567,21 @@ class HeldScan:
 
 
 def _held_scan(request: HttpRequest) -> HeldScan | None:
-    """The scan waiting for confirmation; ServiceError(scan_expired) when held too long."""
+    """The scan waiting for confirmation; ServiceError scan_expired when held too long, scan_other_device
+    when this is not the device that scanned."""
     held = request.session.get(HELD_SCAN_KEY)
     if not isinstance(held, dict):
         return None
     try:
         scanned_at = datetime.datetime.fromisoformat(held["scanned_at"])
         session_id, method = int(held["session_id"]), str(held.get("method", "qr"))
+        scanned_on = str(held["device_id"])
     except (KeyError, TypeError, ValueError):
         return None
     if timezone.now() - scanned_at > datetime.timedelta(seconds=settings.ATTENDANCE_SCAN_HOLD_SECONDS):
         raise ServiceError(Code.SCAN_EXPIRED, "The scan was held too long.")
+    if not constant_time_compare(scanned_on, request.device_id):
+        raise ServiceError(Code.SCAN_OTHER_DEVICE, "The scan was made on another device.")
     session = ClassSession.objects.select_related("section__course", "section__term").filter(pk=session_id).first()
     if session is None:
         raise ServiceError(Code.TOKEN_INVALID, "The session no longer exists.")

@@ -110,8 +110,9 @@ def _table_add(increments: list[tuple[str, int, int]]) -> list[int]:
         expires = now + datetime.timedelta(seconds=ttl)
         params += [key, delta, connection.ops.adapt_datetimefield_value(expires)]
     params.append(connection.ops.adapt_datetimefield_value(now))
-    sql = (  # nosec B608  (our table and columns; every value is a parameter)
-        f"INSERT INTO {table} ({key_column}, {value_column}, {expires_column}) VALUES {', '.join(rows)} "  # noqa: S608
+    # Our table and columns; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({key_column}, {value_column}, {expires_column}) VALUES {', '.join(rows)} "  # noqa: S608  # nosec B608
         f"ON CONFLICT ({key_column}) DO UPDATE SET {value_column} = CASE WHEN {table}.{expires_column} < %s "
         f"THEN excluded.{value_column} ELSE {table}.{value_column} + excluded.{value_column} END, "
         f"{expires_column} = excluded.{expires_column} RETURNING {key_column}, {value_column}"

@@ -320,8 +320,9 @@ ATTENDANCE_QR_ROTATION_SECONDS = env.int("ATTENDANCE_QR_ROTATION_SECONDS", defau
 # Each process keeps a session it read this long (0: off): closing, cancelling or rotating a session
 # reaches every other process within this time. The shared cache is cleared at once.
 ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS = env.float("ATTENDANCE_SESSION_LOCAL_CACHE_SECONDS", default=1.0)
-# How long a scanned code is held while the student signs in (the login detour).
-ATTENDANCE_SCAN_HOLD_SECONDS = env.int("ATTENDANCE_SCAN_HOLD_SECONDS", default=300)
+# How long a scanned code is held while the student signs in (the login detour): what a sign-in needs,
+# no more, since the scan is recorded at the in-room time. Held on the scanning device only.
+ATTENDANCE_SCAN_HOLD_SECONDS = env.int("ATTENDANCE_SCAN_HOLD_SECONDS", default=120)
 ATTENDANCE_OPEN_EARLY_MINUTES = env.int("ATTENDANCE_OPEN_EARLY_MINUTES", default=15)
 # Check-ins from a device before it counts as the student's usual one (anti-proxy "new device" sign).
 ATTENDANCE_USUAL_DEVICE_CHECK_INS = env.int("ATTENDANCE_USUAL_DEVICE_CHECK_INS", default=3)

@@ -10,6 +10,7 @@ import re
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.db import connection
 from django.test import Client
@@ -237,12 +238,12 @@ def test_gets_never_write(session, ana, clock):
     assert_nothing_recorded()
 
 
-def test_anonymous_scan_detours_through_sign_in_and_is_held(session, ana, clock):
+def test_anonymous_scan_detours_through_sign_in_and_is_held(session, ana, clock, settings):
     client = Client()
     response = scan(client, session)
     assert response.status_code == 302
     assert response.url == f"{reverse('login')}?next={confirm_url()}"
-    clock.shift(4 * 60 + 50)  # the token is long dead; the held scan is not
+    clock.shift(settings.ATTENDANCE_SCAN_HOLD_SECONDS - 10)  # the token is long dead; the held scan is not
     signed = client.post(
         reverse("login"), {"username": "ana@campus.example", "password": PASSWORD, "next": confirm_url()}
     )
@@ -250,11 +251,11 @@ def test_anonymous_scan_detours_through_sign_in_and_is_held(session, ana, clock)
     assert "Check me in" in text(client.get(confirm_url()))
     client.post(confirm_url())
     record = AttendanceRecord.objects.get()
-    # Recorded at the scan: present, though the confirmation came after the late threshold.
+    # Recorded at the scan, not at the confirmation.
     assert record.recorded_at == NOW and record.status == Status.PRESENT
 
 
-def test_held_scan_older_than_five_minutes_expires(session, ana, clock, settings):
+def test_held_scan_older_than_the_hold_expires(session, ana, clock, settings):
     client = Client()
     scan(client, session)
     clock.shift(settings.ATTENDANCE_SCAN_HOLD_SECONDS + 1)
@@ -263,6 +264,28 @@ def test_held_scan_older_than_five_minutes_expires(session, ana, clock, settings
     # The expired scan is forgotten: confirming again has nothing to confirm.
     assert client.post(confirm_url()).url == reverse("attendance:check-in-code")
     assert_nothing_recorded()
+
+
+def test_a_held_scan_handed_to_another_browser_after_its_code_died_is_refused(session, ana, section, clock):
+    # Someone in the room scans without signing in; the code dies; their session cookie is given to a
+    # browser elsewhere, where an absent student signs in and confirms.
+    absent = StudentFactory(user__email="absent@campus.example")
+    absent.user.set_password(PASSWORD)
+    absent.user.save()
+    EnrollmentFactory(student=absent, section=section)
+    in_room = Client()
+    scan(in_room, session)
+    clock.shift(60)  # the code shown at the scan is long dead
+    elsewhere = Client()
+    elsewhere.cookies[django_settings.SESSION_COOKIE_NAME] = in_room.cookies[django_settings.SESSION_COOKIE_NAME].value
+    elsewhere.post(reverse("login"), {"username": "absent@campus.example", "password": PASSWORD})
+    assert_refused(elsewhere.post(confirm_url()), "scan_other_device")
+    assert_nothing_recorded()
+    # The scanning device itself, signed in, still confirms within the hold.
+    in_room.post(reverse("login"), {"username": "ana@campus.example", "password": PASSWORD})
+    scan(in_room, session, step=None)
+    assert in_room.post(confirm_url()).status_code == 302
+    assert AttendanceRecord.objects.get().student == ana
 
 
 def test_held_scan_expiring_on_the_confirmation_page_is_refused_on_post(session, ana, clock, settings):
