@@ -321,7 +321,7 @@ def _check_in_person(request: Request) -> str:
     return person_for_user(request.user)
 
 
-def _qr_check_in(request: Request, token: str, expected_session: int | None) -> CheckIn:
+def _qr_check_in(request: Request, token: str, expected_session: int | None, device_id: str | None) -> CheckIn:
     try:
         student = request.user.student  # loaded with the token (accounts.tokens) or by one query
     except ObjectDoesNotExist:
@@ -335,6 +335,9 @@ def _qr_check_in(request: Request, token: str, expected_session: int | None) -> 
         method=AttendanceRecord.Method.QR,
         ip=_client_ip(request) or None,
         user_agent=request.headers.get("User-Agent", ""),
+        # The app's own id, apart from the portal's cookie ids; none sent is evidence of its own.
+        device_id=f"app:{device_id}" if device_id else "",
+        device_expected=True,
     )
 
 
@@ -427,7 +430,7 @@ class CheckInApi(APIView):
     def _check_in(self, request: Request) -> Response:
         values = serializers.check_in_values(request.data)
         if values["mode"] == "qr":
-            check_in = _qr_check_in(request, values["token"], values.get("session"))
+            check_in = _qr_check_in(request, values["token"], values.get("session"), values.get("device_id"))
         elif values["mode"] == "card":
             check_in = _card_check_in(request, values["card_uid"], values["reader_id"])
         else:

@@ -134,6 +134,7 @@ class ProxyFlag(models.Model):
         SHARED_DEVICE = "shared_device", "One device checked in several students"
         NEW_DEVICE = "new_device", "A device never seen for this student, their usual one absent"
         OFF_CAMPUS = "off_campus", "Checked in from outside the campus networks"
+        NO_DEVICE_ID = "no_device_id", "Checked in from an app that sent no device identifier"
 
     record = models.ForeignKey(AttendanceRecord, on_delete=models.CASCADE, related_name="flags")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -177,11 +177,25 @@ class AttendanceRecordUpdateSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=1000, allow_blank=True, help_text="Why; kept in the audit log.")
 
 
+# A phone app's device identifier (CheckInSerializer.device_id).
+API_DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{16,56}$")
+
+
 class CheckInSerializer(serializers.Serializer):
     """Exactly one of: `token` (a student, for themself); `card_uid` + `reader_id` (a card reader);
     `student` + `session` (staff, by hand)."""
 
     token = serializers.CharField(max_length=100, required=False, help_text="The QR token, as scanned.")
+    device_id = serializers.RegexField(
+        API_DEVICE_ID,
+        required=False,
+        help_text=(
+            "With `token`: the phone's own identifier, 16-56 characters of A-Z a-z 0-9 _ -, made once when "
+            "the app is installed and sent with every check-in (docs/API.md). Without it the check-in is "
+            "flagged `no_device_id` for the lecturer; one identifier checking in several students is "
+            "flagged `shared_device`, as in the portal."
+        ),
+    )
     session = serializers.IntegerField(
         min_value=1, required=False, help_text="With `token`: the session the client expects (else refused)."
     )
@@ -217,6 +231,8 @@ class CheckInSerializer(serializers.Serializer):
         sent = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
         if mode == "card" and "session" in sent:
             raise serializers.ValidationError({"session": "A card reader finds the session from its room."})
+        if mode != "qr" and "device_id" in sent:
+            raise serializers.ValidationError({"device_id": "Only a student's own check-in sends a device id."})
         if mode != "manual" and sent & {"status", "reason"}:
             raise serializers.ValidationError("status and reason are only for staff recording a student by hand.")
         return {**attrs, "mode": mode}
@@ -233,9 +249,15 @@ def check_in_values(data) -> dict:
     serializer spends longer building its seven fields than the check-in spends in the database: that
     one shape is answered directly (a test keeps the two identical). Everything else is validated by
     the serializer, errors included."""
-    token = data.get("token") if type(data) is dict and len(data) == 1 else None
-    if isinstance(token, str) and _WELL_FORMED_QR_TOKEN.fullmatch(token):
-        return {"token": token, "status": AttendanceRecord.Status.PRESENT, "reason": "", "mode": "qr"}
+    token = data.get("token") if type(data) is dict and len(data) in (1, 2) else None
+    device_id = data.get("device_id") if token is not None and len(data) == 2 else None
+    if (
+        isinstance(token, str)
+        and _WELL_FORMED_QR_TOKEN.fullmatch(token)
+        and (len(data) == 1 or (isinstance(device_id, str) and API_DEVICE_ID.fullmatch(device_id)))
+    ):
+        values = {"token": token, "status": AttendanceRecord.Status.PRESENT, "reason": "", "mode": "qr"}
+        return {**values, "device_id": device_id} if device_id is not None else values
     serializer = CheckInSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

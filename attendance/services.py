@@ -241,13 +241,17 @@ def attendance_check_in(
     ip: str | None = None,
     user_agent: str = "",
     device_id: str = "",
+    device_expected: bool = False,
     recorded_by: User | None = None,
 ) -> CheckIn:
     """Records the student present (or late) in the session. A second check-in returns the existing
-    record. Proxy signs are flagged for the lecturer, or refused where the institution says so."""
+    record. Proxy signs are flagged for the lecturer, or refused where the institution says so.
+    `device_expected`: the student's own device checks in (portal or app), so a missing id is a sign."""
     scanned_at = scanned_at or timezone.now()
     _refuse_timing_and_status(session=session, student=student, at=scanned_at)
     flags = proxy_signs(session=session, student=student, ip=ip, device_id=device_id)
+    if device_expected and not device_id:
+        flags.append((ProxyFlag.Kind.NO_DEVICE_ID, "Checked in without a device identifier."))
     refused = [kind for kind, _ in flags if kind in settings.ATTENDANCE_REFUSE_FLAGS]
     if refused:
         existing = AttendanceRecord.objects.filter(session=session, student=student).first()

@@ -633,6 +633,7 @@ def check_in_confirm(request: HttpRequest) -> HttpResponse:
                 ip=_client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
                 device_id=request.device_id,
+                device_expected=True,
             )
         except ServiceError as error:
             request.session.pop(HELD_SCAN_KEY, None)

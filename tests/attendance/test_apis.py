@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import ApiToken
 from accounts.roles import Role
 from accounts.tokens import api_token_issue
-from attendance.models import AttendanceRecord, ClassSession
+from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
 from attendance.qr import qr_token_make, step_at
 from campusiq.core.errors import PROBLEM_CONTENT_TYPE
 from campusiq.core.models import AuditLogEntry
@@ -209,11 +209,51 @@ def test_proxy_sign_refused_where_the_institution_says_so(client, world, during,
 
 def test_flagged_check_in_shows_the_flag_to_the_lecturer_only(client, world, during, settings):
     settings.ATTENDANCE_CAMPUS_NETWORKS = ["192.0.2.0/24"]
-    response = check_in(as_user(client, world["student"].user), {"token": qr_token_make(world["session_x"])})
+    body = {"token": qr_token_make(world["session_x"]), "device_id": PHONE}
+    response = check_in(as_user(client, world["student"].user), body)
     assert response.status_code == 201 and "off_campus" not in response.content.decode()
     record_url = f"/api/v1/attendance-records/{response.json()['id']}/"
     evidence = as_user(client, world["lecturer"]).get(record_url).json()["evidence"]
     assert evidence["flags"] == ["off_campus"] and evidence["ip"] == "127.0.0.1"
+
+
+PHONE = "app-install-7Qm2Xv9LpR4t"  # what a phone app makes once and sends with every check-in
+
+
+def test_one_phone_checking_in_two_students_through_the_api_is_flagged_as_in_the_portal(client, world, during):
+    session = world["session_x"]
+    classmate = StudentFactory()
+    EnrollmentFactory(student=classmate, section=session.section)
+    phone = {"HTTP_USER_AGENT": "CampusIQ/2.1 (Android 14)", "REMOTE_ADDR": "10.1.2.3"}
+    for student in (world["student"], classmate):
+        body = {"token": qr_token_make(session), "device_id": PHONE}
+        assert check_in(client, body, **bearer(student.user), **phone).status_code == 201
+    flags = sorted(ProxyFlag.objects.values_list("record__student_id", "kind"))
+    assert flags == sorted([(world["student"].pk, "shared_device"), (classmate.pk, "shared_device")])
+    assert set(AttendanceRecord.objects.values_list("device_id", flat=True)) == {f"app:{PHONE}"}
+
+
+def test_an_api_check_in_without_a_device_id_is_flagged_for_the_lecturer(client, world, during):
+    response = check_in(client, {"token": qr_token_make(world["session_x"])}, **bearer(world["student"].user))
+    assert response.status_code == 201 and "no_device_id" not in response.content.decode()
+    (flag,) = ProxyFlag.objects.all()
+    assert flag.kind == "no_device_id" and flag.record.device_id == ""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"device_id": "short"},
+        {"device_id": "has spaces in it, sixteen+"},
+        {"device_id": "x" * 57},
+        {"device_id": ""},
+        {"device_id": None},
+    ],
+)
+def test_a_malformed_device_id_is_refused_and_writes_nothing(client, world, during, body):
+    response = check_in(client, {"token": qr_token_make(world["session_x"]), **body}, **bearer(world["student"].user))
+    assert_problem(response, 400, "validation_error")
+    assert not AttendanceRecord.objects.exists()
 
 
 @pytest.mark.parametrize("role", ["lecturer", "advisor", "registrar"])
