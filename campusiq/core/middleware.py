@@ -83,6 +83,25 @@ class ActiveUsersMiddleware:
         return response
 
 
+class ApiBlankQueryMiddleware:
+    """An API query parameter given with no value (`?updated_since=`, `?page=`) is refused with 400 naming
+    it: the schema says every one needs a value (minLength 1), and a blank filter silently ignored
+    would answer something other than what was asked."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_request(request):
+            blank = sorted({name for name, values in request.GET.lists() if any(value == "" for value in values)})
+            if blank:
+                message = "Give a value, or leave the parameter out."
+                errors = [{"field": name, "message": message, "code": "blank"} for name in blank]
+                detail = "The request has invalid fields; see errors."
+                return problem_response(request, status=400, code="validation_error", detail=detail, errors=errors)
+        return self.get_response(request)
+
+
 class ApiBodySizeMiddleware:
     """Refuses oversized API bodies up front with 413.
 

@@ -44,6 +44,9 @@ _EXAMPLE = {
 }
 
 _COMMON = {
+    405: "The method is not allowed on this URL.",
+    406: "The Accept header asks for something other than JSON.",
+    500: "Something went wrong on our side; it has been logged with the request id.",
     # Any request: a filter, page or ordering value that is not valid, or a malformed Content-Length.
     400: "Invalid input (query parameters, body or headers): see `errors`.",
     401: "Not authenticated, or the token is invalid, expired or revoked.",
@@ -99,3 +102,15 @@ class StaffVerifiedSessionScheme(SessionScheme):
     """The browser session (accounts.authentication.SessionAuthentication), described as DRF's."""
 
     target_class = "accounts.authentication.SessionAuthentication"
+
+
+def query_parameters_need_a_value(result, generator, request, public):
+    """A postprocessing hook: every string query parameter needs a value (campusiq.core.middleware's
+    ApiBlankQueryMiddleware refuses `?name=`), said in the schema as minLength 1."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                schema = parameter.get("schema", {})
+                if parameter.get("in") == "query" and schema.get("type") == "string" and "enum" not in schema:
+                    schema.setdefault("minLength", 1)
+    return result

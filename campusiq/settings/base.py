@@ -247,6 +247,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "campusiq.core.schema.query_parameters_need_a_value",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "StudentStatusEnum": "students.models.Student.Status",
         "EnrollmentStatusEnum": "students.models.Enrollment.Status",
@@ -468,5 +472,8 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.clickjacking.XFrameOptionsMiddleware") + 1,
     "campusiq.core.middleware.ApiBodySizeMiddleware",
 )
+# Blank query parameters are refused there too, with the same headers.
+MIDDLEWARE.insert(MIDDLEWARE.index("campusiq.core.middleware.ApiBodySizeMiddleware") + 1,
+                  "campusiq.core.middleware.ApiBlankQueryMiddleware")  # fmt: skip
 # No script reads the CSRF cookie: forms carry the token, and the API docs get it rendered into the page.
 CSRF_COOKIE_HTTPONLY = True
