@@ -83,6 +83,9 @@ class ActiveUsersMiddleware:
         return response
 
 
+API_OPERATIONS_PREFIX = "/api/v1/"
+
+
 class ApiBlankQueryMiddleware:
     """An API query parameter given with no value (`?updated_since=`, `?page=`) is refused with 400 naming
     it: the schema says every one needs a value (minLength 1), and a blank filter silently ignored
@@ -92,7 +95,8 @@ class ApiBlankQueryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if is_api_request(request):
+        # The operations only: the docs page loads its script from `/api/docs/?script=`.
+        if request.path.startswith(API_OPERATIONS_PREFIX):
             blank = sorted({name for name, values in request.GET.lists() if any(value == "" for value in values)})
             if blank:
                 message = "Give a value, or leave the parameter out."
