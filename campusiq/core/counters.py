@@ -21,75 +21,62 @@ from django.utils import timezone
 from campusiq.core.cache import PRIMARY_ERRORS, FailoverCache, redis_client
 from campusiq.core.models import RateCounter
 
+# What _on_redis answers when the counting is the table's to do.
+ON_TABLE = object()
+
 
 def counters_add(increments: list[tuple[str, int, int]]) -> list[int]:
     """Adds `delta` to each `(key, delta, ttl_seconds)` and returns the values after, in order. A key's
     lifetime starts again at each increment; an expired key counts from zero."""
     if not increments:
         return []
-    cache, redis = _redis()
-    if redis is not None:
-        try:
-            pipeline = redis.pipeline(transaction=False)
-            for key, delta, ttl in increments:
-                pipeline.incrby(cache.make_key(key), delta)
-                pipeline.expire(cache.make_key(key), ttl)
-            values = pipeline.execute()[::2]
-        except PRIMARY_ERRORS as error:
-            _redis_failed(cache, error)
-        else:
-            _redis_answered(cache)
-            return [int(value) for value in values]
-    return _table_add(increments)
+
+    def on_redis(redis, name):
+        pipeline = redis.pipeline(transaction=False)
+        for key, delta, ttl in increments:
+            pipeline.incrby(name(key), delta)
+            pipeline.expire(name(key), ttl)
+        return [int(value) for value in pipeline.execute()[::2]]
+
+    values = _on_redis(on_redis)
+    return _table_add(increments) if values is ON_TABLE else values
 
 
 def counters_get(keys: list[str]) -> dict[str, int]:
     """The current value of each key that has one (expired and unknown keys are left out)."""
     if not keys:
         return {}
-    cache, redis = _redis()
-    if redis is not None:
-        try:
-            values = redis.mget([cache.make_key(key) for key in keys])
-        except PRIMARY_ERRORS as error:
-            _redis_failed(cache, error)
-        else:
-            return {key: int(value) for key, value in zip(keys, values, strict=True) if value is not None}
-    rows = RateCounter.objects.filter(key__in=keys, expires_at__gte=timezone.now()).values_list("key", "value")
-    return dict(rows)
+
+    def on_redis(redis, name):
+        values = redis.mget([name(key) for key in keys])
+        return {key: int(value) for key, value in zip(keys, values, strict=True) if value is not None}
+
+    values = _on_redis(on_redis)
+    if values is ON_TABLE:
+        rows = RateCounter.objects.filter(key__in=keys, expires_at__gte=timezone.now()).values_list("key", "value")
+        values = dict(rows)
+    return values
 
 
 def counters_subtract(keys: list[str]) -> None:
     """Takes one back from each key still alive (a place given back); an expired key stays gone."""
     if not keys:
         return
-    cache, redis = _redis()
-    if redis is not None:
-        try:
-            pipeline = redis.pipeline(transaction=False)
-            for key in keys:
-                pipeline.decr(cache.make_key(key))
-            pipeline.execute()
-        except PRIMARY_ERRORS as error:
-            _redis_failed(cache, error)
-        else:
-            return
-    RateCounter.objects.filter(key__in=keys, expires_at__gte=timezone.now()).update(value=F("value") - 1)
+
+    def on_redis(redis, name):
+        pipeline = redis.pipeline(transaction=False)
+        for key in keys:
+            pipeline.decr(name(key))
+        pipeline.execute()
+
+    if _on_redis(on_redis) is ON_TABLE:
+        RateCounter.objects.filter(key__in=keys, expires_at__gte=timezone.now()).update(value=F("value") - 1)
 
 
 def counters_delete(keys: list[str]) -> None:
     """Forgets the keys (a subject's failures cleared)."""
-    if not keys:
-        return
-    cache, redis = _redis()
-    if redis is not None:
-        try:
-            redis.delete(*(cache.make_key(key) for key in keys))
-        except PRIMARY_ERRORS as error:
-            _redis_failed(cache, error)
-        else:
-            return
-    RateCounter.objects.filter(key__in=keys).delete()
+    if keys and _on_redis(lambda redis, name: redis.delete(*map(name, keys))) is ON_TABLE:
+        RateCounter.objects.filter(key__in=keys).delete()
 
 
 def counters_purge_expired() -> int:
@@ -123,17 +110,21 @@ def _table_add(increments: list[tuple[str, int, int]]) -> list[int]:
     return [int(values[key]) for key, _, _ in increments]
 
 
-def _redis():
+def _on_redis(command):
+    """`command(redis, name)` on Redis, `name` giving a key its cache prefix, when the counters live
+    there; ON_TABLE when they live in the table: no Redis configured, the circuit open, or Redis failing
+    now (which opens the circuit). Without a failover, a Redis error is raised: never an uncounted request."""
     cache = caches[settings.RATELIMIT_USE_CACHE]
-    return cache, redis_client(cache)
-
-
-def _redis_failed(cache, error: BaseException) -> None:
-    if not isinstance(cache, FailoverCache):
-        raise error  # nowhere else to count: an error, never an uncounted request
-    cache.primary_failed(error)
-
-
-def _redis_answered(cache) -> None:
+    redis = redis_client(cache)
+    if redis is None:
+        return ON_TABLE
+    try:
+        result = command(redis, cache.make_key)
+    except PRIMARY_ERRORS as error:
+        if not isinstance(cache, FailoverCache):
+            raise
+        cache.primary_failed(error)
+        return ON_TABLE
     if isinstance(cache, FailoverCache):
         cache.primary_answered()  # nothing to do unless Redis is just back
+    return result

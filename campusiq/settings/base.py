@@ -419,8 +419,8 @@ MIDDLEWARE.insert(
     "campusiq.core.middleware.DatabaseUnavailableMiddleware",
 )
 # With Redis: both caches behind a circuit breaker. Redis down, the default cache is skipped (reads go
-# to the database) and rate limits are counted in the database table campusiq_ratelimit_cache (made
-# by migration core 0005): same limits, never open.
+# to the database) and rate limits are counted in the database table core_ratecounter
+# (campusiq/core/counters.py): same limits, never open.
 CACHE_RETRY_AFTER_SECONDS = env.int("CACHE_RETRY_AFTER_SECONDS", default=5)
 if REDIS_URL:
     from campusiq.core.cache import failover_caches
