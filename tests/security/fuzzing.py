@@ -2,10 +2,13 @@
 factories, and a bearer token per role. Shared by tests/security/test_api_fuzz.py (bounded, in CI)
 and bench/api_fuzz.py (the longer run).
 
-Every operation is called with inputs schemathesis generates from the schema, valid ones and invalid
-ones, with random ids and with the id of a row that exists. Every answer must be: not a 5xx, a
-documented status code with its documented content type and headers, a body matching the schema.
-Generation is seeded per operation and mode, so a run is the same every time.
+Two phases. Per operation: every operation is called with inputs schemathesis generates from the
+schema, valid ones and invalid ones, with random ids and with the id of a row that exists. Stateful:
+sequences of calls in which a later call takes its ids and values from an earlier answer, along the
+links schemathesis infers between operations (create a term, then read, change and delete that term;
+list enrollments, then end one). Every answer must be: not a 5xx, a documented status code with its
+documented content type and headers, a body matching the schema. Generation is seeded per operation
+and mode, and the stateful phase is derandomized, so a run is the same every time.
 """
 
 import contextlib
@@ -28,6 +31,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure as CheckFailure
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
+from schemathesis.generation.stateful.state_machine import StepOutput
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -61,6 +65,10 @@ CHECKS = [
     response_schema_conformance,
 ]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+# Stateful phase: scenarios per role for each example of the per-operation phase, of at most this many
+# calls (long scenarios follow more links: 50 calls followed ~15 % of them, 10 calls ~4 %).
+SCENARIOS_PER_EXAMPLE = 2
+SCENARIO_STEPS = 50
 # Revoking the token in use would turn every later case into a 401: that operation gets a fresh token.
 REVOKES_OWN_TOKEN = "DELETE /api/v1/auth/token/current/"
 # Reports of this process's runs, for the summary at the end of the pytest run (tests/security/conftest.py).
@@ -87,8 +95,12 @@ class Failure:
 class FuzzReport:
     role: str
     examples: int
+    phase: str = "per operation"
     only: str | None = None
     cases: int = 0
+    # Stateful phase: calls whose ids or values came from an earlier answer, by the operation they called.
+    linked_cases: int = 0
+    links: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     statuses: Counter = field(default_factory=Counter)
     operations: Counter = field(default_factory=Counter)
@@ -101,13 +113,15 @@ class FuzzReport:
 
     def summary(self) -> str:
         statuses = ", ".join(f"{status}: {count}" for status, count in sorted(self.statuses.items()))
+        linked = f", {self.linked_cases} along {len(self.links)} links" if self.phase == "stateful" else ""
         return (
-            f"{self.role}: {self.cases} cases over {len(self.operations)} operations in {self.seconds:.1f} s "
-            f"({self.examples} examples each; {statuses}); {len(self.failures)} failures"
+            f"{self.role} ({self.phase}): {self.cases} cases{linked} over {len(self.operations)} operations "
+            f"in {self.seconds:.1f} s ({self.examples} examples; {statuses}); {len(self.failures)} failures"
         )
 
     def as_json(self) -> dict:
-        return {**asdict(self), "statuses": dict(self.statuses), "operations": dict(self.operations)}
+        counters = {name: dict(getattr(self, name)) for name in ("statuses", "operations", "links")}
+        return {**asdict(self), **counters}
 
 
 def campus_build() -> tuple[dict[str, object], dict[str, int]]:
@@ -204,12 +218,82 @@ def fuzz_role(*, role: str, user, ids: dict[str, int], examples: int, only: str 
                     if path_parameters and mode is GenerationMode.NEGATIVE and _only_path_parameters(operation):
                         continue  # the id is fixed: nothing is left to make invalid
                     _fuzz_operation(operation, mode, path_parameters, user, headers, examples, report)
+    return _report_keep(report, started)
+
+
+def fuzz_role_stateful(*, role: str, user, examples: int, only: str | None = None) -> FuzzReport:
+    """Sequences of calls along the links between operations (those whose path contains `only`), as `user`."""
+    report = FuzzReport(role=role, examples=examples, phase="stateful", only=only)
+    started = time.perf_counter()
+    headers = bearer(user)
+    with in_process_app() as app:
+        schema = schemathesis.openapi.from_wsgi(SCHEMA_PATH, app)
+        if only:
+            schema = schema.include(path_regex=only)
+
+        class Scenario(schema.as_state_machine()):
+            # Each scenario starts from the same campus: what one wrote is rolled back before the next,
+            # so the rules a scenario can take do not depend on the ones before it (Hypothesis replays
+            # scenarios and refuses generation that depends on outside state).
+            def setup(self):
+                self.savepoint = transaction.savepoint()
+
+            def teardown(self):
+                transaction.savepoint_rollback(self.savepoint)
+
+            def step(self, input):
+                case = input.case
+                link = input.transition.id if input.transition is not None and input.is_applied else None
+                label = f"{case.operation.label} [stateful{', along a link' if link else ''}]"
+                response = _call_and_check(case, label, user, headers, report)
+                if link:
+                    report.linked_cases += 1
+                    report.links[link] += 1
+                if response is None:
+                    hypothesis.reject()  # nothing to take ids from; the failure is in the report
+                return StepOutput(response, case)
+
+        Scenario.run(
+            settings=hypothesis.settings(
+                max_examples=examples * SCENARIOS_PER_EXAMPLE,
+                stateful_step_count=SCENARIO_STEPS,
+                derandomize=True,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+            )
+        )
+    return _report_keep(report, started)
+
+
+def _report_keep(report: FuzzReport, started: float) -> FuzzReport:
     report.seconds = time.perf_counter() - started
     REPORTS.append(report)
     if path := os.environ.get(REPORT_ENV):
         with open(path, "a") as out:
             out.write(json.dumps(report.as_json()) + "\n")
     return report
+
+
+def _call_and_check(case, label: str, user, headers: dict[str, str], report: FuzzReport):
+    """One call, counted, its answer run through every check; failures go to the report, not raised, so
+    one run reports every failing operation. Returns the response (None when the database failed)."""
+    call_headers = bearer(user) if case.operation.label == REVOKES_OWN_TOKEN else headers
+    response = call_in_savepoint(case, call_headers)
+    report.cases += 1
+    report.operations[case.operation.label] += 1
+    if response is None:
+        report.add(Failure(label, "DatabaseError", 500, "the request failed in the database", case.as_curl_command()))
+        return None
+    report.statuses[response.status_code] += 1
+    try:
+        case.validate_response(response, checks=CHECKS, headers=call_headers)
+    except (FailureGroup, CheckFailure) as failure:
+        for error in getattr(failure, "exceptions", [failure]):
+            curl = case.as_curl_command(headers=call_headers)
+            report.add(Failure(label, type(error).__name__, response.status_code, str(error)[:1500], curl[:1500]))
+    return response
 
 
 def _only_path_parameters(operation) -> bool:
@@ -232,21 +316,7 @@ def _fuzz_operation(operation, mode, path_parameters, user, headers, examples, r
     )
     @hypothesis.given(case=strategy)
     def run(case):
-        call_headers = bearer(user) if operation.label == REVOKES_OWN_TOKEN else headers
-        response = call_in_savepoint(case, call_headers)
-        report.cases += 1
-        report.operations[operation.label] += 1
-        if response is None:
-            failed = "the request failed in the database"
-            report.add(Failure(label, "DatabaseError", 500, failed, case.as_curl_command()))
-            return
-        report.statuses[response.status_code] += 1
-        try:
-            case.validate_response(response, checks=CHECKS, headers=call_headers)
-        except (FailureGroup, CheckFailure) as failure:  # collected: one run reports every failing operation
-            for error in getattr(failure, "exceptions", [failure]):
-                curl = case.as_curl_command(headers=call_headers)
-                report.add(Failure(label, type(error).__name__, response.status_code, str(error)[:1500], curl[:1500]))
+        _call_and_check(case, label, user, headers, report)
 
     # Unsatisfiable: nothing to make invalid (an operation without parameters or body).
     with contextlib.suppress(hypothesis.errors.Unsatisfiable):
