@@ -96,6 +96,20 @@ def _fresh_cache():
     class_session_local_cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _rate_windows_hold_still(monkeypatch):
+    """Fixed-window rate limits count a hit in the window of its moment: a test spending a budget over a
+    few requests saw it refilled when a minute ended in between (a check-in test failed so in CI). In
+    process the windows' clock stands still for a test; tests over real HTTP wait for a window with
+    room instead (tests/security/test_limits_under_concurrency.py)."""
+    import time
+
+    from campusiq.core import ratelimit
+
+    moment = time.time()
+    monkeypatch.setattr(ratelimit, "window_clock", lambda: moment)
+
+
 @pytest.fixture
 def term(db):
     return TermFactory(name="Autumn 2026")  # the factory's default dates contain today (2026-11-25)

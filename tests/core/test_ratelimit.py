@@ -14,6 +14,11 @@ from tests.conftest import redis_url
 NOW = datetime.datetime(2026, 10, 5, 9, 0, 10, tzinfo=datetime.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _rate_windows_hold_still():
+    """Not held still here (tests/conftest.py): these tests move the clock themselves, across windows."""
+
+
 @pytest.fixture
 def redis_ratelimit_cache():
     """The production arrangement: rate limits on Redis (a database of its own, emptied first)."""
