@@ -5,7 +5,10 @@ class PredictionsConfig(AppConfig):
     name = "predictions"
 
     def ready(self) -> None:
+        from campusiq.core.health import health_check_register
         from campusiq.core.metrics import metrics_collector_register
+        from predictions import checks
         from predictions.metrics import active_model_metrics
 
+        health_check_register("model", checks.active_model_loads, required=False)
         metrics_collector_register("predictions.active_model", active_model_metrics)
