@@ -8,7 +8,8 @@ class PredictionsConfig(AppConfig):
         from campusiq.core.health import health_check_register
         from campusiq.core.metrics import metrics_collector_register
         from predictions import checks
-        from predictions.metrics import active_model_metrics
+        from predictions.metrics import active_model_metrics, scoring_metrics
 
         health_check_register("model", checks.active_model_loads, required=False)
+        metrics_collector_register("predictions.scoring", scoring_metrics)
         metrics_collector_register("predictions.active_model", active_model_metrics)

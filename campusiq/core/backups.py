@@ -36,10 +36,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
-
-from campusiq.core.metrics import BACKUP_LAST_SIZE, BACKUP_LAST_SUCCESS
+from prometheus_client import Gauge
+from prometheus_client.core import GaugeMetricFamily
 
 log = structlog.get_logger(__name__)
+
+# Set by backup_create for the backup command's own log line; /metrics reads the backup files themselves
+# at scrape time (backup_metrics), since the command runs in a short-lived container whose samples die
+# with it.
+BACKUP_LAST_SUCCESS = Gauge(
+    "campusiq_backup_last_success_timestamp_seconds", "When a backup last succeeded.", registry=None
+)
+BACKUP_LAST_SIZE = Gauge("campusiq_backup_last_size_bytes", "Size of the last backup.", registry=None)
 
 FORMAT_VERSION = 1
 NAME_PATTERN = re.compile(r"^campusiq-(?P<stamp>\d{8}T\d{6}Z)\.tar$")
@@ -370,6 +378,18 @@ def backups_list(root: Path | str) -> list[BackupFile]:
         created_at = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=datetime.UTC)
         found.append(BackupFile(path, created_at))
     return sorted(found, key=lambda backup: backup.created_at, reverse=True)
+
+
+def backup_metrics():
+    """The newest backup's time and size, for /metrics (registered in CoreConfig.ready())."""
+    when = GaugeMetricFamily("campusiq_backup_last_success_timestamp_seconds", "Newest backup's time (0: none).")
+    size = GaugeMetricFamily("campusiq_backup_last_size_bytes", "Size of the newest backup.")
+    root = getattr(settings, "BACKUP_ROOT", None)
+    latest = latest_backup(root) if root else None
+    when.add_metric([], latest[1] if latest else 0)
+    size.add_metric([], latest[2] if latest else 0)
+    yield when
+    yield size
 
 
 def latest_backup(root: Path | str) -> tuple[Path, float, int] | None:

@@ -31,7 +31,6 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from campusiq.core import backups
-from campusiq.core.metrics import BACKUP_LAST_SIZE, BACKUP_LAST_SUCCESS
 from students.models import Student
 from tests.factories import StudentFactory
 from tests.support.processes import ROOT
@@ -519,8 +518,8 @@ def test_backup_sets_the_metrics_and_logs_where_it_wrote(db, backup_settings, lo
 
     assert result.path.parent == backup_settings.BACKUP_ROOT
     assert backups.latest_backup(backup_settings.BACKUP_ROOT)[0] == result.path
-    assert BACKUP_LAST_SIZE._value.get() == result.size == result.path.stat().st_size
-    assert abs(BACKUP_LAST_SUCCESS._value.get() - time.time()) < 60
+    assert backups.BACKUP_LAST_SIZE._value.get() == result.size == result.path.stat().st_size
+    assert abs(backups.BACKUP_LAST_SUCCESS._value.get() - time.time()) < 60
     (written,) = [line for line in log_lines(log_output.getvalue()) if line["event"] == "backup_written"]
     assert written["path"] == str(result.path) and written["sha256"] == result.sha256
     assert result.manifest["artifacts"] == [
