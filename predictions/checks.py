@@ -1,7 +1,9 @@
-"""Does the active model load? Asked by readiness (campusiq.core.health), registered in
-PredictionsConfig.ready()."""
+"""Does the active model load? Asked by readiness (campusiq.core.health) and after a restore
+(campusiq.core.backups); both registered in PredictionsConfig.ready()."""
 
+from campusiq.core.backups import BackupError, Verified
 from predictions.models import ModelVersion
+from predictions.registry import ArtifactRefused, model_load
 from predictions.services import scoring_model_load
 
 
@@ -14,3 +16,15 @@ def active_model_loads() -> tuple[str, str]:
     if loaded.version.pk != active.pk:
         return "degraded", f"active {active.name} refused; scoring uses {loaded.version.name}"
     return "ok", active.name
+
+
+def restored_model_loads() -> Verified:
+    """The restored active model's artifact loads (no fallback: the restore is wrong if it does not)."""
+    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if version is None:
+        return Verified("no active model", {"active_model": None})
+    try:
+        model_load(version)
+    except ArtifactRefused as refusal:
+        raise BackupError(f"restored, but the active model {version.name} does not load: {refusal}") from refusal
+    return Verified(f"active model {version.name}: its artifact loads", {"active_model": version.name})
