@@ -25,6 +25,7 @@ from accounts.services import user_has_role
 from attendance import filters, serializers
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.limits import check_in_limits_enforce, person_for_user
+from attendance.metrics import CHECK_IN_LATENCY
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.qr import qr_token_verify
 from attendance.selectors import attendance_rates, class_sessions_visible_to, records_visible_to
@@ -42,7 +43,6 @@ from attendance.services import (
 )
 from campusiq.core.errors import ServiceError
 from campusiq.core.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
-from campusiq.core.metrics import CHECK_IN_LATENCY
 from campusiq.core.pagination import CappedPageNumberPagination
 from campusiq.core.permissions import is_registrar
 from students.apis import ScopedViewSet

@@ -16,6 +16,8 @@ class AttendanceConfig(AppConfig):
     name = "attendance"
 
     def ready(self) -> None:
+        from attendance import metrics  # noqa: F401  (the check-in metrics answer /metrics before any check-in)
+
         # A session's state decides every check-in, and QR scans read it from the cache.
         for signal in (post_save, post_delete):
             signal.connect(

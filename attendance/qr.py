@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from attendance.errors import AttendanceErrorCode as Code
+from attendance.metrics import check_ins_counted
 from attendance.models import ClassSession
 from campusiq.core.errors import ServiceError
-from campusiq.core.metrics import check_ins_counted
 
 # Bandit B105: not a secret: a name, code or example.
 TOKEN_SALT = "campusiq.attendance.qr-token"  # noqa: S105  (an HMAC domain separator, not a secret)  # nosec B105

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from attendance.errors import AttendanceErrorCode as Code
+from attendance.metrics import check_ins_counted
 from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
@@ -28,7 +29,6 @@ from attendance.models import (
 )
 from attendance.selectors import enrolled_at_session
 from campusiq.core.errors import ServiceError
-from campusiq.core.metrics import check_ins_counted
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write

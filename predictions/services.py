@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from campusiq.core.errors import ServiceError
-from campusiq.core.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
 from campusiq.core.services import audit_log_write
 from predictions.features import FEATURES, FeatureMatrix, term_features
+from predictions.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.registry import ArtifactRefused, LoadedModel, model_load
 from students.models import Student, Term

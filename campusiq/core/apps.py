@@ -14,6 +14,9 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from campusiq.core import checks, schema, signals  # noqa: F401  (registers checks, schema extensions, signals)
+        from campusiq.core.backups import backup_metrics
+        from campusiq.core.metrics import metrics_collector_register
         from campusiq.core.telemetry import telemetry_start
 
+        metrics_collector_register("core.backups", backup_metrics)
         telemetry_start()

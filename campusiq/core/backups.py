@@ -1,15 +1,18 @@
-"""Backups of the database and the model artifacts, and their verified restore (docs/OPERATIONS.md).
+"""Backups of the database and of the folders the apps keep beside it, and their verified restore
+(docs/OPERATIONS.md).
 
 A backup is one tar file in BACKUP_ROOT, `campusiq-<UTC time>.tar`, with a `sha256sum`-style checksum
 beside it (`<name>.sha256`, written last: a backup without one is incomplete and ignored). Inside:
 
     database.dump | database.sqlite3   pg_dump's custom format, or a copy made by SQLite's backup API
-    artifacts/<path>                   every file under MODEL_ARTIFACT_ROOT
+    <contributor>/<path>               every file in the folder of each registered contributor
     manifest.json                      engine, time, migrations, row counts, files and their sha256
 
-A restore verifies the checksum before it reads anything else, refuses a database that holds data
-unless forced, and afterwards checks the row counts against the manifest and that the active model
-loads. Credentials never reach a command line, a log line or the manifest.
+An app contributes a folder (the setting naming it) and, optionally, a check that what it restored is
+usable; it registers from its AppConfig.ready() (backup_contributor_register). A restore verifies the
+checksum before it reads anything else, refuses a database that holds data unless forced, and afterwards
+checks the row counts against the manifest and runs the contributors' checks. Credentials never reach a
+command line, a log line or the manifest.
 """
 
 # Bandit B404 (subprocess): pg_dump and pg_restore run with a fixed argv, never a shell.
@@ -26,6 +29,7 @@ import subprocess  # nosec B404
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -36,10 +40,18 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
-
-from campusiq.core.metrics import BACKUP_LAST_SIZE, BACKUP_LAST_SUCCESS
+from prometheus_client import Gauge
+from prometheus_client.core import GaugeMetricFamily
 
 log = structlog.get_logger(__name__)
+
+# Set by backup_create for the backup command's own log line; /metrics reads the backup files themselves
+# at scrape time (backup_metrics), since the command runs in a short-lived container whose samples die
+# with it.
+BACKUP_LAST_SUCCESS = Gauge(
+    "campusiq_backup_last_success_timestamp_seconds", "When a backup last succeeded.", registry=None
+)
+BACKUP_LAST_SIZE = Gauge("campusiq_backup_last_size_bytes", "Size of the last backup.", registry=None)
 
 FORMAT_VERSION = 1
 NAME_PATTERN = re.compile(r"^campusiq-(?P<stamp>\d{8}T\d{6}Z)\.tar$")
@@ -47,7 +59,9 @@ STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 CHECKSUM_SUFFIX = ".sha256"
 MANIFEST = "manifest.json"
 DATABASE_MEMBERS = {"postgresql": "database.dump", "sqlite": "database.sqlite3"}
-ARTIFACTS_DIR = "artifacts"
+MANIFEST_KEYS = frozenset(
+    {"format", "campusiq_version", "created_at", "engine", "database", "migrations", "row_counts"}
+)
 WORK_PREFIX = ".campusiq-backup-"
 # Tables `migrate` fills on an empty database (and the rate-limit cache): rows there are not data a
 # restore could destroy, so a freshly migrated database counts as empty.
@@ -92,6 +106,48 @@ class RestoreRefused(BackupError):
 
 
 @dataclass(frozen=True)
+class Verified:
+    """What a contributor's check found after a restore: a line for the operator, and fields for the
+    restore's log line."""
+
+    summary: str
+    log_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackupContributor:
+    """A folder of files an app keeps beside the database: in the archive under `name`/, listed in the
+    manifest under `name`."""
+
+    name: str
+    setting: str  # the setting holding the folder's path
+    label: str  # what the files are, for the commands' output
+    app_label: str  # `verify` reads this app's tables: it waits until they match this release's migrations
+    verify: Callable[[], Verified] | None
+
+    def folder(self) -> Path:
+        return Path(getattr(settings, self.setting))
+
+
+_contributors: dict[str, BackupContributor] = {}
+
+
+def backup_contributor_register(
+    name: str, *, setting: str, label: str, app_label: str, verify: Callable[[], Verified] | None = None
+) -> None:
+    """Backs up the folder in settings.<setting> with the database. After a restore (once `app_label` has no
+    pending migration) `verify()` checks what was restored is usable: it returns a Verified, or raises
+    BackupError."""
+    if name in MANIFEST_KEYS or name in DATABASE_MEMBERS.values() or name == MANIFEST:
+        raise ValueError(f"{name!r} is a name the backup itself uses")
+    _contributors[name] = BackupContributor(name, setting, label, app_label, verify)
+
+
+def backup_contributors() -> list[BackupContributor]:
+    return list(_contributors.values())
+
+
+@dataclass(frozen=True)
 class BackupResult:
     path: Path
     size: int
@@ -106,9 +162,8 @@ class RestoreReport:
     path: Path
     engine: str
     row_counts: dict[str, int]
-    artifacts: int
-    active_model: str | None
-    active_model_loaded: bool
+    files: dict[str, int]  # by contributor
+    verified: dict[str, Verified]  # by contributor: those that have a check and whose app is migrated
     pending_migrations: list[str]
 
 
@@ -116,7 +171,7 @@ class RestoreReport:
 
 
 def backup_create(*, now: datetime.datetime | None = None) -> BackupResult:
-    """Writes a backup of the database and the model artifacts to BACKUP_ROOT, applies retention, and
+    """Writes a backup of the database and the contributors' folders to BACKUP_ROOT, applies retention, and
     copies it off the host when BACKUP_S3_BUCKET is set (ImproperlyConfigured, after the local backup
     is safely written, when that copy cannot be made)."""
     started = time.monotonic()
@@ -130,12 +185,12 @@ def backup_create(*, now: datetime.datetime | None = None) -> BackupResult:
     # writable one besides /tmp.
     work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=root))
     try:
-        # The database first, then the artifacts: artifacts are written once and never changed, so every
-        # model version in the dump finds its file (a model trained meanwhile leaves an unused file).
+        # The database first, then the folders: their files are written once and never changed, so every
+        # row in the dump that names one finds it (one written meanwhile is left unused).
         dump = _database_dump(work)
-        artifacts = _artifact_files(Path(settings.MODEL_ARTIFACT_ROOT))
+        files = {contributor.name: _folder_files(contributor.folder()) for contributor in backup_contributors()}
         partial = work / target.name
-        manifest = _tar_write(partial, dump=dump, artifacts=artifacts, created_at=created_at)
+        manifest = _tar_write(partial, dump=dump, files=files, created_at=created_at)
         # The whole campus, password hashes included: readable by the owner (and its group) only.
         partial.chmod(0o640)
         digest = _sha256_file(partial)
@@ -157,7 +212,7 @@ def backup_create(*, now: datetime.datetime | None = None) -> BackupResult:
         engine=dump.engine,
         tables=len(dump.row_counts),
         rows=sum(dump.row_counts.values()),
-        artifacts=len(artifacts),
+        **{name: len(entries) for name, entries in files.items()},
         seconds=round(time.monotonic() - started, 3),
     )
     pruned = backups_prune(root=root, keep_daily=settings.BACKUP_KEEP_DAILY, keep_weekly=settings.BACKUP_KEEP_WEEKLY)
@@ -249,19 +304,19 @@ def _migrations_from(cursor: Any) -> dict[str, list[str]]:
 
 
 @dataclass(frozen=True)
-class _Artifact:
+class _File:
     relative: str
     path: Path
     size: int
 
 
-def _artifact_files(root: Path) -> list[_Artifact]:
+def _folder_files(root: Path) -> list[_File]:
     if not root.is_dir():
         return []
     files = []
     for path in sorted(root.rglob("*")):
         if path.is_file() and not path.is_symlink():
-            files.append(_Artifact(path.relative_to(root).as_posix(), path, path.stat().st_size))
+            files.append(_File(path.relative_to(root).as_posix(), path, path.stat().st_size))
     return files
 
 
@@ -289,15 +344,17 @@ def _tar_add(tar: tarfile.TarFile, *, name: str, path: Path, size: int) -> str:
     return reader.digest.hexdigest()
 
 
-def _tar_write(path: Path, *, dump: _Dump, artifacts: list[_Artifact], created_at: datetime.datetime) -> dict:
+def _tar_write(path: Path, *, dump: _Dump, files: dict[str, list[_File]], created_at: datetime.datetime) -> dict:
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         database_member = DATABASE_MEMBERS[dump.engine]
         database_size = dump.path.stat().st_size
         database_sha = _tar_add(tar, name=database_member, path=dump.path, size=database_size)
-        files = []
-        for artifact in artifacts:
-            sha = _tar_add(tar, name=f"{ARTIFACTS_DIR}/{artifact.relative}", path=artifact.path, size=artifact.size)
-            files.append({"path": artifact.relative, "size": artifact.size, "sha256": sha})
+        listed: dict[str, list[dict]] = {}
+        for name, entries in files.items():
+            listed[name] = []
+            for entry in entries:
+                sha = _tar_add(tar, name=f"{name}/{entry.relative}", path=entry.path, size=entry.size)
+                listed[name].append({"path": entry.relative, "size": entry.size, "sha256": sha})
         manifest = {
             "format": FORMAT_VERSION,
             "campusiq_version": _campusiq_version(),
@@ -311,7 +368,7 @@ def _tar_write(path: Path, *, dump: _Dump, artifacts: list[_Artifact], created_a
             },
             "migrations": dump.migrations,
             "row_counts": dump.row_counts,
-            "artifacts": files,
+            **listed,
         }
         # Last in the archive, because it holds the hashes computed while the files above were added.
         content = json.dumps(manifest, indent=2, sort_keys=True).encode()
@@ -370,6 +427,18 @@ def backups_list(root: Path | str) -> list[BackupFile]:
         created_at = datetime.datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=datetime.UTC)
         found.append(BackupFile(path, created_at))
     return sorted(found, key=lambda backup: backup.created_at, reverse=True)
+
+
+def backup_metrics():
+    """The newest backup's time and size, for /metrics (registered in CoreConfig.ready())."""
+    when = GaugeMetricFamily("campusiq_backup_last_success_timestamp_seconds", "Newest backup's time (0: none).")
+    size = GaugeMetricFamily("campusiq_backup_last_size_bytes", "Size of the newest backup.")
+    root = getattr(settings, "BACKUP_ROOT", None)
+    latest = latest_backup(root) if root else None
+    when.add_metric([], latest[1] if latest else 0)
+    size.add_metric([], latest[2] if latest else 0)
+    yield when
+    yield size
 
 
 def latest_backup(root: Path | str) -> tuple[Path, float, int] | None:
@@ -487,7 +556,7 @@ def backup_verify(*, path: Path) -> str:
 
 
 def backup_restore(*, path: Path, force: bool = False) -> RestoreReport:
-    """Replaces the database and restores the model artifacts from a backup, then verifies them.
+    """Replaces the database and restores the contributors' folders from a backup, then verifies them.
 
     Refuses (RestoreRefused, nothing changed) a backup whose checksum does not match, one from another
     engine or a newer release, and a database that holds data unless `force`."""
@@ -516,15 +585,14 @@ def _restore(*, path: Path, force: bool, started: float) -> RestoreReport:
                 f"the database already holds data ({shown}). A restore replaces all of it with the backup; "
                 "run again with --force to do that"
             )
-        artifact_root = Path(settings.MODEL_ARTIFACT_ROOT)
-        try:
-            artifact_root.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RestoreRefused(f"MODEL_ARTIFACT_ROOT ({artifact_root}) cannot be created: {error}") from error
-        if not os.access(artifact_root, os.W_OK):
-            raise RestoreRefused(f"MODEL_ARTIFACT_ROOT ({artifact_root}) is not writable")
-        # Artifacts first: written under their own names, they cannot break the database still in place.
-        artifacts = _artifacts_restore(tar, manifest=manifest, root=artifact_root)
+        contributors = backup_contributors()
+        for contributor in contributors:
+            _folder_writable(contributor)
+        # The folders first: files written under their own names cannot break the database still in place.
+        files = {
+            contributor.name: _folder_restore(tar, contributor=contributor, entries=manifest.get(contributor.name, []))
+            for contributor in contributors
+        }
         with tempfile.TemporaryDirectory(prefix="campusiq-restore-") as scratch:
             database = Path(scratch) / DATABASE_MEMBERS[engine]
             _member_extract(tar, DATABASE_MEMBERS[engine], database, sha256=manifest["database"]["sha256"])
@@ -536,21 +604,25 @@ def _restore(*, path: Path, force: bool, started: float) -> RestoreReport:
         connections[alias].close()
     counts = _row_counts_verify(manifest["row_counts"])
     pending = _pending_migrations()
-    # The model registry's tables must match this release's code to be read: after `migrate` otherwise.
-    predictions_pending = any(name.startswith("predictions.") for name in pending)
-    active_model, loaded = (None, False) if predictions_pending else _active_model_check()
+    # A check reads its app's tables, which must match this release's code to be read: after `migrate`
+    # otherwise.
+    verified = {
+        contributor.name: contributor.verify()
+        for contributor in contributors
+        if contributor.verify and not any(name.startswith(f"{contributor.app_label}.") for name in pending)
+    }
     log.info(
         "backup_restored",
         path=str(path),
         engine=engine,
         created_at=manifest["created_at"],
         rows=sum(counts.values()),
-        artifacts=artifacts,
-        active_model=active_model,
+        **files,
+        **{key: value for result in verified.values() for key, value in result.log_fields.items()},
         pending_migrations=len(pending),
         seconds=round(time.monotonic() - started, 3),
     )
-    return RestoreReport(path, engine, counts, artifacts, active_model, loaded, pending)
+    return RestoreReport(path, engine, counts, files, verified, pending)
 
 
 def _manifest_read(tar: tarfile.TarFile, *, engine: str) -> dict:
@@ -598,15 +670,26 @@ def _tables_with_data() -> list[str]:
     return holding
 
 
-def _artifacts_restore(tar: tarfile.TarFile, *, manifest: dict, root: Path) -> int:
+def _folder_writable(contributor: BackupContributor) -> None:
+    root = contributor.folder()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RestoreRefused(f"{contributor.setting} ({root}) cannot be created: {error}") from error
+    if not os.access(root, os.W_OK):
+        raise RestoreRefused(f"{contributor.setting} ({root}) is not writable")
+
+
+def _folder_restore(tar: tarfile.TarFile, *, contributor: BackupContributor, entries: list[dict]) -> int:
+    root = contributor.folder()
     resolved_root = root.resolve()
-    for entry in manifest["artifacts"]:
+    for entry in entries:
         target = (root / entry["path"]).resolve()
         if not target.is_relative_to(resolved_root):
-            raise RestoreRefused(f"artifact path {entry['path']!r} leaves MODEL_ARTIFACT_ROOT")
+            raise RestoreRefused(f"{contributor.name} path {entry['path']!r} leaves {contributor.setting}")
         target.parent.mkdir(parents=True, exist_ok=True)
-        _member_extract(tar, f"{ARTIFACTS_DIR}/{entry['path']}", target, sha256=entry["sha256"])
-    return len(manifest["artifacts"])
+        _member_extract(tar, f"{contributor.name}/{entry['path']}", target, sha256=entry["sha256"])
+    return len(entries)
 
 
 def _member_extract(tar: tarfile.TarFile, name: str, target: Path, *, sha256: str) -> None:
@@ -738,20 +821,6 @@ def _pending_migrations() -> list[str]:
     executor = MigrationExecutor(connection)
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
-
-
-def _active_model_check() -> tuple[str | None, bool]:
-    from predictions.models import ModelVersion
-    from predictions.registry import ArtifactRefused, model_load
-
-    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    if version is None:
-        return None, False
-    try:
-        model_load(version)
-    except ArtifactRefused as refusal:
-        raise BackupError(f"restored, but the active model {version.name} does not load: {refusal}") from refusal
-    return version.name, True
 
 
 # --- PostgreSQL client programs -----------------------------------------------------------------

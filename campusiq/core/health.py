@@ -3,6 +3,7 @@ not logged (campusiq.core.middleware.QUIET_PATH_PREFIXES)."""
 
 import secrets
 import time
+from collections.abc import Callable
 
 import structlog
 from django.conf import settings
@@ -17,6 +18,24 @@ from campusiq.core.metrics import READY
 
 log = structlog.get_logger(__name__)
 
+# A check returns (status, detail): "ok", "degraded" or another word it chooses ("skipped", "none"), or
+# raises, which reports "fail" with the error's type.
+Check = Callable[[], tuple[str, str]]
+# Readiness checks in the order /health/ready reports them: this module's own, then those the apps
+# register from their AppConfig.ready().
+_checks: dict[str, Check] = {}
+_required: set[str] = set()
+
+
+def health_check_register(name: str, check: Check, *, required: bool) -> None:
+    """Adds `check` to /health/ready. A required check that fails makes the instance not ready (503); any
+    other failure, like a check answering "degraded", makes it "degraded" and still 200."""
+    _checks[name] = check
+    if required:
+        _required.add(name)
+    else:
+        _required.discard(name)
+
 
 @never_cache
 @require_GET
@@ -28,14 +47,14 @@ def live(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    """Can this instance serve? Database, cache (Redis), Celery broker, and the active prediction model,
-    each with its status and latency. 503 when the database fails: nothing works without it. A cache,
-    broker or model failure is "degraded" and still 200: pages and check-ins work without them (the
-    caches fall back, campusiq/core/cache.py; tasks wait in the outbox; scoring refuses or falls back),
-    and taking every pod out of service would not help."""
-    checks = {name: _timed(name, check) for name, check in READINESS_CHECKS}
+    """Can this instance serve? Each registered check (database, cache (Redis), Celery broker, and those
+    of the apps) with its status and latency. 503 when a required one fails: the database, since nothing
+    works without it. Another failure is "degraded" and still 200: pages and check-ins work without a
+    cache or broker (the caches fall back, campusiq/core/cache.py; tasks wait in the outbox), and taking
+    every pod out of service would not help."""
+    checks = {name: _timed(name, check) for name, check in _checks.items()}
     failed = {name for name, result in checks.items() if result["status"] == "fail"}
-    ready = not failed & REQUIRED_CHECKS
+    ready = not failed & _required
     status = "fail" if not ready else ("degraded" if failed or _any_degraded(checks) else "ok")
     READY.set(1 if ready else 0)
     response = JsonResponse({"status": status, "checks": checks}, status=200 if ready else 503)
@@ -98,18 +117,6 @@ def _broker():
     return "ok", ""
 
 
-def _model():
-    from predictions.models import ModelVersion
-    from predictions.services import scoring_model_load
-
-    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
-    if active is None:
-        return "none", "no model is active yet"
-    loaded = scoring_model_load()
-    if loaded.version.pk != active.pk:
-        return "degraded", f"active {active.name} refused; scoring uses {loaded.version.name}"
-    return "ok", active.name
-
-
-READINESS_CHECKS = [("database", _database), ("cache", _cache), ("broker", _broker), ("model", _model)]
-REQUIRED_CHECKS = {"database"}
+health_check_register("database", _database, required=True)
+health_check_register("cache", _cache, required=False)
+health_check_register("broker", _broker, required=False)

@@ -1,4 +1,5 @@
-"""CampusIQ's own Prometheus metrics (campusiq_*) and the guarded /metrics endpoint.
+"""The guarded /metrics endpoint, the plumbing's own metrics (campusiq_*), and the registry of collectors
+read at scrape time. The apps define their metrics in their own `metrics` modules.
 
 Under gunicorn every worker is its own process: with PROMETHEUS_MULTIPROC_DIR set (deploy/), each
 writes its samples to files there and /metrics adds them up (prometheus_client multiprocess mode;
@@ -6,7 +7,6 @@ deploy/gunicorn.conf.py marks a dead worker's files). In production /metrics ans
 from METRICS_ALLOWED_CIDRS or with the METRICS_BEARER_TOKEN; everyone else gets 404.
 """
 
-import functools
 import hmac
 import ipaddress
 import os
@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 import structlog
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseNotFound
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,35 +22,16 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     generate_latest,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from campusiq.core.errors import ServiceError
-
 log = structlog.get_logger(__name__)
 
-CHECK_INS = Counter("campusiq_checkins", "Check-ins by result: created, already, or the refusal code.", ["result"])
-CHECK_IN_LATENCY = Histogram(
-    "campusiq_checkin_latency_seconds",
-    "Time to answer a check-in, in the view.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
-SCORING_RUN_SECONDS = Histogram(
-    "campusiq_scoring_run_seconds", "Duration of a scoring run.", buckets=(1, 5, 15, 30, 60, 120, 300, 900)
-)
-STUDENTS_SCORED = Counter("campusiq_students_scored", "Students scored by scoring runs.")
 CELERY_TASKS = Counter("campusiq_celery_tasks", "Celery task outcomes by task.", ["task", "outcome"])
 READY = Gauge("campusiq_ready", "1 when /health/ready last passed, else 0.", multiprocess_mode="mostrecent")
-# Set by the backup command for its own log line; /metrics reads the backup files themselves at scrape
-# time (BackupCollector), since the command runs in a short-lived container whose samples die with it.
-BACKUP_LAST_SUCCESS = Gauge(
-    "campusiq_backup_last_success_timestamp_seconds", "When a backup last succeeded.", registry=None
-)
-BACKUP_LAST_SIZE = Gauge("campusiq_backup_last_size_bytes", "Size of the last backup.", registry=None)
-# Metrics of the apps above core, read when /metrics is scraped: each registers from its AppConfig.ready().
+# Metrics read when /metrics is scraped, registered from the AppConfig.ready() of the apps that own them.
 _collectors: dict[str, Callable[[], Iterable[Metric]]] = {}
 
 
@@ -69,12 +49,10 @@ class _ThisProcess:
 
 
 class StateCollector:
-    """Metrics read from the database, the backup folder and the broker when /metrics is scraped:
-    they outlive any process (a worker restart does not reset "last scoring run")."""
+    """Metrics read from the database, the broker and what the apps register when /metrics is scraped:
+    they outlive any process (a worker restart does not reset a "last success" timestamp)."""
 
     def collect(self):
-        yield from _scoring_metrics()
-        yield from _backup_metrics()
         yield from _queue_metrics()
         yield from _database_metrics()
         yield from _active_user_metrics()
@@ -85,47 +63,6 @@ class StateCollector:
                 log.warning("metrics_collector_failed", collector=name, error=f"{type(error).__name__}: {error}"[:300])
                 continue
             yield from families
-
-
-def _scoring_metrics():
-    from predictions.models import ModelVersion, RiskScore, ScoringRun
-
-    last = ScoringRun.objects.filter(status=ScoringRun.Status.SUCCEEDED).order_by("-finished_at").first()
-    when = GaugeMetricFamily(
-        "campusiq_scoring_last_success_timestamp_seconds", "When a scoring run last succeeded (0: never)."
-    )
-    when.add_metric([], last.finished_at.timestamp() if last and last.finished_at else 0)
-    yield when
-    bands = GaugeMetricFamily("campusiq_risk_band_students", "Students per band in the latest run.", labels=["band"])
-    counts = dict(
-        RiskScore.objects.filter(run=last).values_list("band").annotate(n=Count("pk")).order_by() if last else []
-    )
-    for band in RiskScore.Band.values:
-        bands.add_metric([band], counts.get(band, 0))
-    yield bands
-    active = GaugeMetricFamily("campusiq_active_model_version_info", "The active model version.", labels=["version"])
-    for name in ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list("name", flat=True):
-        active.add_metric([name], 1)
-    yield active
-
-
-def _backup_metrics():
-    when = GaugeMetricFamily("campusiq_backup_last_success_timestamp_seconds", "Newest backup's time (0: none).")
-    size = GaugeMetricFamily("campusiq_backup_last_size_bytes", "Size of the newest backup.")
-    latest = _latest_backup()
-    when.add_metric([], latest[1] if latest else 0)
-    size.add_metric([], latest[2] if latest else 0)
-    yield when
-    yield size
-
-
-def _latest_backup():
-    try:
-        from campusiq.core.backups import latest_backup
-    except ImportError:  # pragma: no cover  (the backup module ships with the backup command)
-        return None
-    root = getattr(settings, "BACKUP_ROOT", None)
-    return latest_backup(root) if root else None
 
 
 def _queue_metrics():
@@ -201,24 +138,3 @@ def metrics_caller_allowed(request: HttpRequest) -> bool:
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(cidr, strict=False) for cidr in settings.METRICS_ALLOWED_CIDRS)
-
-
-def check_ins_counted(*, successes: bool = True):
-    """Counts each call's result in campusiq_checkins: a refusal by its code, and (with `successes`)
-    "created" or "already" from the CheckIn returned."""
-
-    def decorate(function):
-        @functools.wraps(function)
-        def counted(*args, **kwargs):
-            try:
-                result = function(*args, **kwargs)
-            except ServiceError as error:
-                CHECK_INS.labels(error.code).inc()
-                raise
-            if successes:
-                CHECK_INS.labels("created" if result.created else "already").inc()
-            return result
-
-        return counted
-
-    return decorate

@@ -8,6 +8,7 @@ memory); PostgreSQL a scratch database on the test server.
 
 import dataclasses
 import datetime
+import gzip
 import hashlib
 import io
 import json
@@ -30,7 +31,6 @@ from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
 from campusiq.core import backups
-from campusiq.core.metrics import BACKUP_LAST_SIZE, BACKUP_LAST_SUCCESS
 from students.models import Student
 from tests.factories import StudentFactory
 from tests.support.processes import ROOT
@@ -214,6 +214,33 @@ def test_backup_holds_the_database_every_artifact_and_a_manifest(sqlite_site):
     (written,) = [line for line in log_lines(completed.stdout) if line["event"] == "backup_written"]
     assert written["path"] == str(backup)
     assert written["size"] == backup.stat().st_size and written["sha256"] == file_sha256(backup)
+
+
+# A backup written by the release before backup contributors (issue 16), on SQLite: one user and an active
+# model (a small scikit-learn pipeline saved with artifact_save). Gzipped here; the tar is the original.
+WRITTEN_BEFORE = Path(__file__).parent / "fixtures" / "campusiq-20261207T120750Z.tar"
+
+
+def test_a_backup_written_by_an_earlier_release_still_restores_and_its_model_loads(tmp_path):
+    site = Site(f"sqlite:///{tmp_path / 'campus.sqlite3'}", tmp_path / "models", tmp_path / "backups")
+    site.backups.mkdir()
+    backup = site.backups / WRITTEN_BEFORE.name
+    backup.write_bytes(gzip.decompress(WRITTEN_BEFORE.with_name(WRITTEN_BEFORE.name + ".gz").read_bytes()))
+    shutil.copy(WRITTEN_BEFORE.with_name(WRITTEN_BEFORE.name + ".sha256"), site.backups)
+    with tarfile.open(backup) as tar:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+
+    completed = site.manage("restore", str(backup))
+
+    assert completed.returncode == 0, completed.stderr
+    assert "checksum verified" in completed.stdout
+    assert "active model risk-legacy-1: its artifact loads" in completed.stdout
+    assert tree(site.models) == {entry["path"]: entry["sha256"] for entry in manifest["artifacts"]} != {}
+    db = sqlite3.connect(tmp_path / "campus.sqlite3")
+    assert db.execute("SELECT email FROM accounts_user").fetchall() == [("legacy@example.edu",)]
+    db.close()
+    (restored,) = [line for line in log_lines(completed.stdout) if line["event"] == "backup_restored"]
+    assert restored["active_model"] == "risk-legacy-1" and restored["artifacts"] == 1
 
 
 # --- PostgreSQL: the production engine ------------------------------------------------------------
@@ -491,8 +518,8 @@ def test_backup_sets_the_metrics_and_logs_where_it_wrote(db, backup_settings, lo
 
     assert result.path.parent == backup_settings.BACKUP_ROOT
     assert backups.latest_backup(backup_settings.BACKUP_ROOT)[0] == result.path
-    assert BACKUP_LAST_SIZE._value.get() == result.size == result.path.stat().st_size
-    assert abs(BACKUP_LAST_SUCCESS._value.get() - time.time()) < 60
+    assert backups.BACKUP_LAST_SIZE._value.get() == result.size == result.path.stat().st_size
+    assert abs(backups.BACKUP_LAST_SUCCESS._value.get() - time.time()) < 60
     (written,) = [line for line in log_lines(log_output.getvalue()) if line["event"] == "backup_written"]
     assert written["path"] == str(result.path) and written["sha256"] == result.sha256
     assert result.manifest["artifacts"] == [

@@ -5,7 +5,7 @@ import urllib.request
 from prometheus_client import REGISTRY
 
 from campusiq.celery import metrics_server_start
-from campusiq.core.metrics import STUDENTS_SCORED
+from predictions.metrics import STUDENTS_SCORED
 from tests.support.processes import free_port
 
 

@@ -4,13 +4,13 @@ import psycopg
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from campusiq.core.backups import BackupError, backup_restore
+from campusiq.core.backups import BackupError, backup_contributors, backup_restore
 
 
 class Command(BaseCommand):
     help = (
-        "Restores the database and the model artifacts from a backup written by `manage.py backup`, after "
-        "checking its sha256; refuses a database that holds data unless --force (docs/OPERATIONS.md)."
+        "Restores the database and the folders the apps keep beside it from a backup written by `manage.py "
+        "backup`, after checking its sha256; refuses a database that holds data unless --force (docs/OPERATIONS.md)."
     )
 
     def add_arguments(self, parser):
@@ -29,13 +29,14 @@ class Command(BaseCommand):
             f"  {report.engine} database: {len(report.row_counts)} tables, {sum(report.row_counts.values())} rows, "
             "the backup's row counts"
         )
-        self.stdout.write(f"  {report.artifacts} model artifacts in MODEL_ARTIFACT_ROOT, sha256 verified")
-        if report.active_model_loaded:
-            self.stdout.write(f"  active model {report.active_model}: its artifact loads")
-        elif not any(name.startswith("predictions.") for name in report.pending_migrations):
-            self.stdout.write("  no active model")
+        for contributor in backup_contributors():
+            self.stdout.write(
+                f"  {report.files[contributor.name]} {contributor.label} in {contributor.setting}, sha256 verified"
+            )
+        for verified in report.verified.values():
+            self.stdout.write(f"  {verified.summary}")
         if report.pending_migrations:
             self.stdout.write(
                 f"  {len(report.pending_migrations)} migrations of this release are not applied yet: run "
-                "`manage.py migrate`, then check /health/ready (it also loads the active model)"
+                "`manage.py migrate`, then check /health/ready (it also checks what the restore could not yet)"
             )
