@@ -19,8 +19,8 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
-from students.models import Enrollment, Section, Student
+from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
+from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to
 
 Status = AttendanceRecord.Status
@@ -192,3 +192,104 @@ def enrolled_at_session(session: ClassSession):
         enrollments__section_id=session.section_id,
         enrollments__enrolled_on__lte=day,
     )
+
+
+# --- For the portal pages -----------------------------------------------------------------------
+
+
+def class_session_get(*, session_id: int) -> ClassSession | None:
+    """The session with its section, course and term (what every page of it shows), or None."""
+    return ClassSession.objects.select_related("section__course", "section__term").filter(pk=session_id).first()
+
+
+def class_sessions_with_check_ins(*, viewer: User, section: Section) -> QuerySet[ClassSession]:
+    """The section's sessions in order, each annotated `checked_in` (present or late): one query."""
+    return (
+        class_sessions_visible_to(viewer)
+        .filter(section=section)
+        .annotate(checked_in=Count("records", filter=Q(records__status__in=ATTENDED)))
+        .order_by("starts_at")
+    )
+
+
+def class_sessions_of_sections(*, viewer: User, section_ids: list[int]) -> QuerySet[ClassSession]:
+    """The sessions of those sections, in the order they start."""
+    return class_sessions_visible_to(viewer).filter(section_id__in=section_ids).order_by("starts_at")
+
+
+def class_sessions_open_for(*, student: Student) -> QuerySet[ClassSession]:
+    """Sessions open for check-in now, of the sections the student is enrolled in."""
+    return ClassSession.objects.filter(
+        state=ClassSession.State.OPEN,
+        section__enrollments__student=student,
+        section__enrollments__status=Enrollment.Status.ENROLLED,
+    ).select_related("section__course", "section__term")
+
+
+def session_records(*, viewer: User, session: ClassSession) -> QuerySet[AttendanceRecord]:
+    return records_visible_to(viewer).filter(session=session)
+
+
+def session_roster(*, session: ClassSession) -> list[Student]:
+    """The students enrolled at the session, by name."""
+    return list(
+        enrolled_at_session(session)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "student_number")
+        .distinct()
+    )
+
+
+def student_enrollments_in_term(*, viewer: User, student: Student, term: Term) -> QuerySet[Enrollment]:
+    """The student's enrollments of the term that still count (not dropped), by course and section."""
+    return (
+        enrollments_visible_to(viewer)
+        .filter(student=student, section__term=term)
+        .exclude(status=Enrollment.Status.DROPPED)
+        .order_by("section__course__code", "section__code")
+    )
+
+
+def student_records(*, viewer: User, student: Student) -> QuerySet[AttendanceRecord]:
+    return records_visible_to(viewer).filter(student=student)
+
+
+def student_records_in_sections(
+    *, viewer: User, student: Student, section_ids: list[int]
+) -> QuerySet[AttendanceRecord]:
+    """The student's records of those sections' sessions, with their excuse."""
+    return (
+        student_records(viewer=viewer, student=student)
+        .filter(session__section_id__in=section_ids)
+        .select_related("excuse")
+    )
+
+
+def section_record_statuses(*, viewer: User, section: Section) -> dict[tuple[int, int], str]:
+    """(session id, student id) -> the record's status, or "voided": one query."""
+    return {
+        (session_id, student_id): "voided" if voided else status
+        for session_id, student_id, status, voided in records_visible_to(viewer)
+        .filter(session__section=section)
+        .values_list("session_id", "student_id", "status", "voided")
+    }
+
+
+def section_proxy_flag_counts(*, section: Section) -> dict[int, int]:
+    """Student id -> how many proxy flags their check-ins (not voided) in the section raised."""
+    return dict(
+        ProxyFlag.objects.filter(record__session__section=section, record__voided=False)
+        .values("record__student_id")
+        .annotate(n=Count("pk"))
+        .values_list("record__student_id", "n")
+    )
+
+
+def absence_excuses_of_sections_taught_by(*, lecturer: User | None) -> QuerySet[AbsenceExcuse]:
+    """Excuses for absences in sections `lecturer` teaches; None: every excuse."""
+    excuses = AbsenceExcuse.objects.select_related(
+        "record__session__section__course", "record__session__section__term", "record__student__user"
+    )
+    if lecturer is None:
+        return excuses
+    return excuses.filter(record__session__section__lecturers=lecturer)

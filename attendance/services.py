@@ -184,14 +184,8 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
             changes={"state": [before, "closed"], "marked_absent": [None, len(missing)]},
         )
     section_id = session.section_id
-    transaction.on_commit(lambda: enqueue(_warnings_task(), section_id=section_id))
+    transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
     return len(missing)
-
-
-def _warnings_task():
-    from attendance.tasks import attendance_warnings_send
-
-    return attendance_warnings_send
 
 
 def _refuse_finished(session: ClassSession) -> None:

@@ -14,10 +14,8 @@ from django.utils.html import format_html
 
 from attendance.admin import ReadOnlyAdmin, ReasonActionForm
 from campusiq.core.errors import ServiceError
-from campusiq.core.outbox import enqueue
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
-from predictions.services import scoring_run_create
-from predictions.tasks import scoring_run_execute
+from predictions.services import scoring_run_start
 from predictions.training import model_version_activate, model_version_retire
 from students.selectors import term_current
 
@@ -127,11 +125,10 @@ class ScoringRunAdmin(ReadOnlyAdmin):
             self.message_user(request, "There is no current term to score.", messages.ERROR)
             return HttpResponseRedirect(changelist)
         try:
-            run = scoring_run_create(term=term, trigger=ScoringRun.Trigger.STAFF, actor=request.user)
+            run = scoring_run_start(term=term, trigger=ScoringRun.Trigger.STAFF, actor=request.user)
         except ServiceError as error:
             self.message_user(request, f"Nothing was started: {error.detail}", messages.ERROR)
             return HttpResponseRedirect(changelist)
-        enqueue(scoring_run_execute, run_id=run.pk)
         self.message_user(request, format_html("Scoring of {} started (run {}).", term.name, run.pk))
         return HttpResponseRedirect(changelist)
 

@@ -10,13 +10,11 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campusiq.core.outbox import enqueue
 from campusiq.core.permissions import is_registrar
 from predictions import filters, serializers
 from predictions.models import ModelVersion, RiskScore, ScoringRun
 from predictions.selectors import latest_run, may_view_risk, risk_scores_visible_to, sees_all_risk
-from predictions.services import scoring_run_create, student_score
-from predictions.tasks import scoring_run_execute
+from predictions.services import scoring_run_start, student_score
 from students.models import Term
 from students.selectors import students_visible_to, term_current
 
@@ -130,7 +128,6 @@ class ScoringRunViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.R
         term = Term.objects.filter(pk=term_id).first() if term_id else term_current()
         if term is None:
             raise ValidationError({"term": "No such term."})
-        run = scoring_run_create(term=term, trigger=ScoringRun.Trigger.API, actor=request.user)
-        enqueue(scoring_run_execute, run_id=run.pk)
+        run = scoring_run_start(term=term, trigger=ScoringRun.Trigger.API, actor=request.user)
         run.refresh_from_db()
         return Response(serializers.ScoringRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

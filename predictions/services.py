@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from campusiq.core.errors import ServiceError
+from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
 from predictions.features import FEATURES, FeatureMatrix, term_features
 from predictions.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
@@ -167,6 +168,14 @@ def scoring_run_create(
         model_version=model,
         as_of=as_of,
     )
+
+
+def scoring_run_start(*, term: Term, trigger: str, actor: User) -> ScoringRun:
+    """A run asked for by staff (admin, API), scored in the background; ScoringRefused without an
+    active model. Enqueued at once: the run row is already committed, and eager Celery runs it here."""
+    run = scoring_run_create(term=term, trigger=trigger, actor=actor)
+    enqueue("predictions.scoring_run_execute", run_id=run.pk)
+    return run
 
 
 def scoring_run_execute(run: ScoringRun) -> ScoringRun:

@@ -1,6 +1,6 @@
 """Enqueue a Celery task without letting a broker outage fail the request that asked for it.
 
-`enqueue(task, **kwargs)` publishes at once. When Redis cannot be reached it stores an OutboxMessage
+`enqueue("app.task_name", **kwargs)` publishes at once. When Redis cannot be reached it stores an OutboxMessage
 instead (in the caller's transaction, if one is open) and returns: the user's request succeeds, and
 the periodic task core.outbox_flush publishes the message once the broker is back (workers also
 flush when they start). Only idempotent tasks are sent this way: a message may be published twice.
@@ -31,10 +31,13 @@ FLUSH_BATCH = 100
 SENT_KEPT_FOR = timedelta(days=7)
 
 
-def enqueue(task: Task, /, **kwargs) -> bool:
-    """Publishes `task` with keyword arguments; True if published (or run eagerly), False if it was
-    kept in the outbox for later. Never raises a broker error. Call it after commit
-    (`transaction.on_commit`) when the task reads rows the caller is writing."""
+def enqueue(task: Task | str, /, **kwargs) -> bool:
+    """Publishes `task` (a task, or a registered task's name) with keyword arguments; True if published
+    (or run eagerly), False if it was kept in the outbox for later. Never raises a broker error. Call it
+    after commit (`transaction.on_commit`) when the task reads rows the caller is writing. Services pass
+    the name, so that they never import their app's tasks module (which imports them)."""
+    if isinstance(task, str):
+        task = registered_task(task)
     if task.app.conf.task_always_eager:
         task.apply_async(kwargs=kwargs)
         return True
@@ -51,6 +54,17 @@ def enqueue(task: Task, /, **kwargs) -> bool:
         log.warning("outbox.stored", task=task.name, error=_describe(error))
         return False
     return True
+
+
+def registered_task(name: str) -> Task:
+    """The Celery task of that name; KeyError if no app defines it (a typo fails in the caller, not
+    later in a worker). A web process imports no tasks module by itself: the first look-up of a name
+    not yet known imports them all, as a worker does when it starts."""
+    from campusiq.celery import app
+
+    if name not in app.tasks:
+        app.loader.import_default_modules()
+    return app.tasks[name]
 
 
 def outbox_flush() -> int:

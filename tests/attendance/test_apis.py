@@ -8,7 +8,6 @@ import json
 
 import pytest
 import time_machine
-from django.core.cache import caches
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -20,7 +19,7 @@ from attendance.qr import qr_token_make, step_at
 from campusiq.core.errors import PROBLEM_CONTENT_TYPE
 from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Student
-from tests.attendance.world import attendance_world
+from tests.attendance.world import DURING
 from tests.factories import (
     SESSION_START,
     AttendanceRecordFactory,
@@ -38,23 +37,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 MINUTE = datetime.timedelta(minutes=1)
-DURING = SESSION_START + 3 * MINUTE  # on time: late after 10 minutes
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
-
-
-@pytest.fixture
-def world():
-    return attendance_world()
-
-
-@pytest.fixture
-def during():
-    with time_machine.travel(DURING, tick=False) as traveller:
-        yield traveller
 
 
 def send(client, path, body=None, method="post", **headers):

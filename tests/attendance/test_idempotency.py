@@ -19,27 +19,10 @@ from attendance.qr import qr_token_make
 from campusiq.core import idempotency
 from campusiq.core.errors import PROBLEM_CONTENT_TYPE
 from campusiq.core.models import AuditLogEntry, IdempotencyKey, RateCounter
-from tests.attendance.world import attendance_world
-from tests.factories import SESSION_START, EnrollmentFactory, StudentFactory
+from tests.attendance.world import DURING
+from tests.factories import EnrollmentFactory, StudentFactory
 
 pytestmark = pytest.mark.django_db
-DURING = SESSION_START + datetime.timedelta(minutes=3)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    caches["ratelimit"].clear()
-
-
-@pytest.fixture
-def world():
-    return attendance_world()
-
-
-@pytest.fixture
-def during():
-    with time_machine.travel(DURING, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -1,18 +1,12 @@
 """One check-in budget per person across the portal and the API, and Retry-After on every 429."""
 
 import pytest
-from django.core.cache import caches
 from rest_framework.test import APIClient
 
 from tests.factories import StudentFactory
 from tests.security.fuzzing import bearer
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 def test_the_portal_and_the_api_draw_on_one_budget_and_every_429_says_when(client, settings):

@@ -11,7 +11,6 @@ import re
 import pytest
 import time_machine
 from django.conf import settings as django_settings
-from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -20,7 +19,7 @@ from django.urls import reverse
 from accounts.roles import Role
 from attendance import devices, qr
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
-from attendance.views import REFUSALS
+from attendance.views.messages import REFUSALS
 from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Student
 from tests.factories import (
@@ -46,11 +45,6 @@ Status = AttendanceRecord.Status
 
 
 # --- Fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    caches["ratelimit"].clear()
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
 """The attendance API tests' world: two sections, their people, and an open session in each."""
 
+import datetime
+
 from attendance import models as attendance
 from tests.factories import SESSION_START, ClassSessionFactory, SectionFactory, StudentFactory
+
+DURING = SESSION_START + datetime.timedelta(minutes=3)  # during the sessions, on time: late after 10 minutes
 
 
 def attendance_world() -> dict:

@@ -1,11 +1,13 @@
 """The outbox: a request that enqueues a task succeeds when the broker is down, and the task is published
 later by core.outbox_flush. Simulated broker errors, a real unreachable Redis, and a real Redis."""
 
+import ast
 import datetime
 import json
 import os
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
 
@@ -13,6 +15,7 @@ import pytest
 import redis
 import time_machine
 from celery.app.task import Task
+from django.conf import settings
 from django.urls import reverse
 from kombu.exceptions import OperationalError
 
@@ -116,6 +119,36 @@ def test_eager_enqueue_runs_the_task_in_process_and_keeps_nothing():
     with mock.patch.object(ping, "run", wraps=ping.run) as ran:
         assert outbox.enqueue(ping, message="now") is True
     ran.assert_called_once_with(message="now")
+    assert not OutboxMessage.objects.exists()
+
+
+# --- Tasks enqueued by name -------------------------------------------------------------------
+
+
+def _names_enqueued_in_the_code() -> set[str]:
+    """Every task name the project's code (tests aside) hands to outbox.enqueue as a string."""
+    names = set()
+    folders = [folder for folder in Path(settings.BASE_DIR).iterdir() if (folder / "__init__.py").exists()]
+    for source in (source for folder in folders if folder.name != "tests" for source in folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
+            if not isinstance(node, ast.Call) or not node.args or not isinstance(node.args[0], ast.Constant):
+                continue
+            if getattr(node.func, "id", getattr(node.func, "attr", None)) == "enqueue":
+                names.add(node.args[0].value)
+    return names
+
+
+def test_every_task_name_the_services_enqueue_is_a_registered_task():
+    """A renamed task would otherwise only fail in the request that enqueues it (or wait unsent in the outbox)."""
+    app.loader.import_default_modules()
+    names = _names_enqueued_in_the_code()
+    assert {"attendance.warnings_send", "predictions.scoring_run_execute"} <= names
+    assert names <= set(app.tasks), names - set(app.tasks)
+
+
+def test_enqueue_by_an_unknown_name_fails_in_the_caller():
+    with pytest.raises(KeyError):
+        outbox.enqueue("attendance.no_such_task", section_id=1)
     assert not OutboxMessage.objects.exists()
 
 

@@ -1,0 +1,291 @@
+"""Lecturers: a section's sessions (one at a time or a weekly series), one session with its records
+and proxy flags, and the actions on them (open, close, cancel, set or void a record)."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
+
+from attendance.errors import AttendanceErrorCode as Code
+from attendance.forms import CancelSessionForm, ClassSessionForm, RecordSetForm, SessionSeriesForm, VoidRecordForm
+from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
+from attendance.selectors import (
+    ATTENDED,
+    class_sessions_with_check_ins,
+    records_visible_to,
+    session_flags,
+    session_records,
+    session_roster,
+)
+from attendance.services import (
+    attendance_record_set,
+    attendance_record_void,
+    class_session_cancel,
+    class_session_close,
+    class_session_create,
+    class_session_open,
+    class_session_series_create,
+)
+from attendance.views.access import lecturer_required, taught_section_or_404, taught_session_or_404
+from attendance.views.messages import action_error, form_error
+from campusiq.core.errors import ServiceError
+from students.models import Section, Student
+
+Status = AttendanceRecord.Status
+State = ClassSession.State
+
+
+def _sessions_page(
+    request: HttpRequest,
+    section: Section,
+    *,
+    session_form: ClassSessionForm | None = None,
+    series_form: SessionSeriesForm | None = None,
+) -> HttpResponse:
+    sessions = class_sessions_with_check_ins(viewer=request.user, section=section)
+    now = timezone.now()
+    today = timezone.localdate()
+    term = section.term
+    first_day = min(max(today, term.start_date), term.end_date)
+    return render(
+        request,
+        "attendance/section_sessions.html",
+        {
+            "section": section,
+            "sessions": sessions,
+            "session_form": session_form
+            or ClassSessionForm(prefix="session", initial={"date": first_day, "late_after_minutes": 10}),
+            "series_form": series_form
+            or SessionSeriesForm(prefix="series", initial={"first_date": first_day, "duration_minutes": 90}),
+            "now": now,
+            # Sessions whose check-in may open now start before this (the service checks it again).
+            "opens_before": now + datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES),
+        },
+    )
+
+
+@require_GET
+@lecturer_required
+def section_sessions(request: HttpRequest, section_id: int) -> HttpResponse:
+    return _sessions_page(request, taught_section_or_404(request.user, section_id))
+
+
+@require_POST
+@lecturer_required
+def session_create(request: HttpRequest, section_id: int) -> HttpResponse:
+    section = taught_section_or_404(request.user, section_id)
+    form = ClassSessionForm(request.POST, prefix="session")
+    if form.is_valid():
+        try:
+            session = class_session_create(
+                section=section,
+                starts_at=form.starts_at(),
+                ends_at=form.ends_at(),
+                room=form.cleaned_data["room"],
+                late_after_minutes=form.cleaned_data["late_after_minutes"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form_error(form, error, term_name=section.term.name)
+        else:
+            when = date_format(timezone.localtime(session.starts_at), "D j M Y, H:i")
+            messages.success(request, _("Session on %(when)s created.") % {"when": when})
+            return redirect("attendance:section-sessions", section_id=section.pk)
+    return _sessions_page(request, section, session_form=form)
+
+
+@require_POST
+@lecturer_required
+def series_create(request: HttpRequest, section_id: int) -> HttpResponse:
+    section = taught_section_or_404(request.user, section_id)
+    form = SessionSeriesForm(request.POST, prefix="series")
+    if form.is_valid():
+        try:
+            sessions = class_session_series_create(
+                section=section,
+                first_date=form.cleaned_data["first_date"],
+                start_time=form.cleaned_data["start_time"],
+                duration=form.duration(),
+                until=form.cleaned_data["until"],
+                room=form.cleaned_data["room"],
+                late_after_minutes=form.cleaned_data["late_after_minutes"],
+                actor=request.user,
+            )
+        except ValidationError as error:
+            form_error(form, error, term_name=section.term.name)
+        else:
+            if sessions:
+                messages.success(
+                    request,
+                    ngettext("Created %(count)d weekly session.", "Created %(count)d weekly sessions.", len(sessions))
+                    % {"count": len(sessions)},
+                )
+                return redirect("attendance:section-sessions", section_id=section.pk)
+            form.add_error(None, _("No session falls between those dates (holidays are skipped)."))
+    return _sessions_page(request, section, series_form=form)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    student: Student
+    record: AttendanceRecord | None
+
+
+@dataclass(frozen=True)
+class FlaggedRecord:
+    record: AttendanceRecord
+    flags: list[ProxyFlag]
+
+
+def _session_page(
+    request: HttpRequest, session: ClassSession, *, set_form: RecordSetForm | None = None, roster=None
+) -> HttpResponse:
+    roster = roster if roster is not None else session_roster(session=session)
+    records = {record.student_id: record for record in session_records(viewer=request.user, session=session)}
+    flagged: dict[int, FlaggedRecord] = {}
+    for flag in session_flags(session).order_by("record__student__student_number", "created_at"):
+        flagged.setdefault(flag.record_id, FlaggedRecord(record=flag.record, flags=[])).flags.append(flag)
+    return render(
+        request,
+        "attendance/session_detail.html",
+        {
+            "session": session,
+            "section": session.section,
+            "rows": [SessionRow(student=student, record=records.get(student.pk)) for student in roster],
+            "flagged": list(flagged.values()),
+            "checked_in": sum(1 for record in records.values() if record.status in ATTENDED),
+            "set_form": set_form or RecordSetForm(roster=roster),
+            "show_set_form": set_form is not None or (session.state != State.CANCELLED and bool(roster)),
+            "cancel_form": CancelSessionForm(),
+            "can_open": session.state == State.SCHEDULED,
+            "opens_at": session.starts_at - datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES),
+            # Closing marks everyone without a record absent: never offered before the session starts.
+            "can_close": session.state in (State.SCHEDULED, State.OPEN) and session.starts_at <= timezone.now(),
+            "can_cancel": session.state != State.CANCELLED,
+        },
+    )
+
+
+@require_GET
+@lecturer_required
+def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+    return _session_page(request, taught_session_or_404(request.user, session_id))
+
+
+@require_POST
+@lecturer_required
+def session_open(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = taught_session_or_404(request.user, session_id)
+    try:
+        class_session_open(session=session, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, action_error(error))
+    else:
+        messages.success(request, _("Check-in is open. Show the QR code on the screen."))
+    return redirect("attendance:session-detail", session_id=session.pk)
+
+
+@require_POST
+@lecturer_required
+def session_close(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = taught_session_or_404(request.user, session_id)
+    try:
+        marked = class_session_close(session=session, actor=request.user)
+    except ServiceError as error:
+        if error.code == Code.SESSION_NOT_STARTED:
+            messages.error(request, _("A session cannot be closed before it starts."))
+        else:
+            messages.error(request, action_error(error))
+    else:
+        messages.success(
+            request,
+            ngettext(
+                "Session closed. %(count)d student without a check-in was marked absent.",
+                "Session closed. %(count)d students without a check-in were marked absent.",
+                marked,
+            )
+            % {"count": marked},
+        )
+    return redirect("attendance:session-detail", session_id=session.pk)
+
+
+@require_POST
+@lecturer_required
+def session_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = taught_session_or_404(request.user, session_id)
+    form = CancelSessionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say why the session is cancelled. Nothing was changed."))
+        return redirect(reverse("attendance:session-detail", args=[session.pk]) + "#cancel")
+    try:
+        class_session_cancel(session=session, actor=request.user, reason=form.cleaned_data["reason"])
+    except ServiceError as error:
+        messages.error(request, action_error(error))
+    else:
+        messages.success(request, _("Session cancelled. It counts for nobody's attendance."))
+    return redirect("attendance:session-detail", session_id=session.pk)
+
+
+@require_POST
+@lecturer_required
+def record_set(request: HttpRequest, session_id: int) -> HttpResponse:
+    session = taught_session_or_404(request.user, session_id)
+    roster = session_roster(session=session)
+    form = RecordSetForm(request.POST, roster=roster)
+    if form.is_valid():
+        student = form.chosen_student()
+        try:
+            record = attendance_record_set(
+                session=session,
+                student=student,
+                status=form.cleaned_data["status"],
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ServiceError as error:
+            form_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(student)s is now marked %(status)s.")
+                % {"student": student.user.get_full_name() or student.student_number, "status": _status_word(record)},
+            )
+            return redirect("attendance:session-detail", session_id=session.pk)
+    return _session_page(request, session, set_form=form, roster=roster)
+
+
+@require_POST
+@lecturer_required
+def record_void(request: HttpRequest, record_id: int) -> HttpResponse:
+    record = get_object_or_404(records_visible_to(request.user), pk=record_id)
+    session = taught_session_or_404(request.user, record.session_id)
+    form = VoidRecordForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say why the check-in is voided. Nothing was changed."))
+    else:
+        attendance_record_void(record=record, actor=request.user, reason=form.cleaned_data["reason"])
+        messages.success(
+            request,
+            _("The check-in of %(student)s was voided: it counts as an absence.")
+            % {"student": record.student.user.get_full_name() or record.student.student_number},
+        )
+    return redirect(reverse("attendance:session-detail", args=[session.pk]) + "#flags")
+
+
+def _status_word(record: AttendanceRecord) -> str:
+    return {
+        Status.PRESENT: _("present"),
+        Status.LATE: _("late"),
+        Status.ABSENT: _("absent"),
+        Status.EXCUSED: _("excused"),
+    }[record.status]
