@@ -16,6 +16,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
@@ -151,9 +152,9 @@ def class_sessions_visible_to(user: User) -> QuerySet[ClassSession]:
     sessions = ClassSession.objects.select_related("section__course", "section__term")
     if not user.is_authenticated:
         return sessions.none()
-    roles = user_roles(user)
-    if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
+    if is_registry_staff(user):
         return sessions
+    roles = user_roles(user)
     visible = Q(section__in=enrollments_visible_to(user).values("section_id"))
     if Role.LECTURER in roles:
         visible |= Q(section__lecturers=user)
@@ -165,9 +166,9 @@ def records_visible_to(user: User) -> QuerySet[AttendanceRecord]:
     records = AttendanceRecord.objects.select_related("session__section__course", "student__user")
     if not user.is_authenticated:
         return records.none()
-    roles = user_roles(user)
-    if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
+    if is_registry_staff(user):
         return records
+    roles = user_roles(user)
     visible = Q(student__user=user)
     if Role.LECTURER in roles:
         visible |= Q(session__section__lecturers=user)

@@ -10,11 +10,11 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import is_registry_staff
 from campusiq.core.outbox import enqueue
-from campusiq.core.permissions import is_registrar
 from predictions import filters, serializers
 from predictions.models import ModelVersion, RiskScore, ScoringRun
-from predictions.selectors import latest_run, may_view_risk, risk_scores_visible_to, sees_all_risk
+from predictions.selectors import latest_run, may_view_risk, risk_scores_visible_to
 from predictions.services import scoring_run_create, student_score
 from predictions.tasks import scoring_run_execute
 from students.models import Term
@@ -29,7 +29,7 @@ def _require_risk_viewer(request: Request) -> None:
 
 
 def _require_registrar(request: Request) -> None:
-    if not is_registrar(request.user):
+    if not is_registry_staff(request.user):
         raise PermissionDenied("Only registry staff manage models and scoring runs.")
 
 
@@ -85,7 +85,9 @@ class RiskScoreViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Re
         student = students_visible_to(request.user).filter(pk=data.validated_data["student"]).first()
         user = request.user
         if student is None or not (
-            sees_all_risk(user) or student.advisor_id == user.pk or (student.user_id == user.pk and may_view_risk(user))
+            is_registry_staff(user)
+            or student.advisor_id == user.pk
+            or (student.user_id == user.pk and may_view_risk(user))
         ):
             raise NotFound("No such student.")
         term = term_current()

@@ -6,24 +6,21 @@ from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
 from students.models import Assessment, Enrollment, Grade, Section, Student, Term, TermOutcome
 
 
-def _sees_everyone(user: User, roles: set[Role]) -> bool:
-    return user.is_superuser or Role.REGISTRAR in roles or Role.ADMIN in roles
-
-
 def students_visible_to(user: User) -> QuerySet[Student]:
     """Students the user may see: themself, their advisees, the students of sections they teach."""
     if not user.is_authenticated:
         return Student.objects.none()
-    roles = user_roles(user)
     students = Student.objects.select_related("user", "program__department", "advisor")
-    if _sees_everyone(user, roles):
+    if is_registry_staff(user):
         return students
+    roles = user_roles(user)
     visible = Q(user=user)
     if Role.ADVISOR in roles:
         visible |= Q(advisor=user)
@@ -52,7 +49,7 @@ def term_current(today=None) -> Term | None:
 
 def _viewer_scope(user: User) -> tuple[bool, set[Role]]:
     roles = user_roles(user) if user.is_authenticated else set()
-    return (user.is_authenticated and _sees_everyone(user, roles)), roles
+    return is_registry_staff(user), roles
 
 
 def enrollments_visible_to(user: User) -> QuerySet[Enrollment]:
