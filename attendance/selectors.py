@@ -22,7 +22,7 @@ from accounts.roles import Role
 from accounts.services import user_roles
 from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
 from students.models import Enrollment, Section, Student
-from students.selectors import enrollments_visible_to
+from students.selectors import enrollments_visible_to, student_rows_visible_to
 
 Status = AttendanceRecord.Status
 ATTENDED = (Status.PRESENT, Status.LATE)
@@ -162,19 +162,8 @@ def class_sessions_visible_to(user: User) -> QuerySet[ClassSession]:
 
 
 def records_visible_to(user: User) -> QuerySet[AttendanceRecord]:
-    """A student's own records; a lecturer's sections' records; an advisor's advisees'; staff: all."""
     records = AttendanceRecord.objects.select_related("session__section__course", "student__user")
-    if not user.is_authenticated:
-        return records.none()
-    if is_registry_staff(user):
-        return records
-    roles = user_roles(user)
-    visible = Q(student__user=user)
-    if Role.LECTURER in roles:
-        visible |= Q(session__section__lecturers=user)
-    if Role.ADVISOR in roles:
-        visible |= Q(student__advisor=user)
-    return records.filter(Exists(AttendanceRecord.objects.filter(visible, pk=OuterRef("pk"))))
+    return student_rows_visible_to(user, records, section_id="session__section_id")
 
 
 def session_flags(session: ClassSession) -> QuerySet[ProxyFlag]:
