@@ -31,6 +31,14 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from accounts.roles import Role, role_permissions_grant
+
+        # Registrars manage people (roles are granted by admins) and read the audit log.
+        role_permissions_grant(
+            Role.REGISTRAR, app_label="accounts", model_names=["user"], actions=("add", "change", "view")
+        )
+        role_permissions_grant(Role.REGISTRAR, app_label="core", model_names=["auditlogentry"], actions=("view",))
+
         # Permissions exist only after migrate, so the role groups are (re)built then.
         post_migrate.connect(_sync_role_groups, sender=self, dispatch_uid="accounts.sync_role_groups")
         # Cached API tokens carry their user and student profile: a change to either drops them.

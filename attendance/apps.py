@@ -16,6 +16,9 @@ class AttendanceConfig(AppConfig):
     name = "attendance"
 
     def ready(self) -> None:
+        from attendance.roles import role_permissions_declare
+
+        role_permissions_declare()
         # A session's state decides every check-in, and QR scans read it from the cache.
         for signal in (post_save, post_delete):
             signal.connect(

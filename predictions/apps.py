@@ -7,5 +7,7 @@ class PredictionsConfig(AppConfig):
     def ready(self) -> None:
         from campusiq.core.metrics import metrics_collector_register
         from predictions.metrics import active_model_metrics
+        from predictions.roles import role_permissions_declare
 
         metrics_collector_register("predictions.active_model", active_model_metrics)
+        role_permissions_declare()
