@@ -26,6 +26,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from accounts import schema  # noqa: F401  (registers the OpenAPI authentication schemes)
         from accounts.roles import Role, role_permissions_grant
 
         # Registrars manage people (roles are granted by admins) and read the audit log.
