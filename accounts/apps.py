@@ -15,14 +15,9 @@ def _sync_role_groups(sender, using="default", **kwargs) -> None:
 
 
 def _forget_cached_tokens(sender, instance, **kwargs) -> None:
-    from django.db import transaction
+    from accounts.tokens import token_cache_forget_user_changed
 
-    from accounts.tokens import token_cache_forget
-
-    user_id = getattr(instance, "user_id", None) or instance.pk
-    # Now, and again after commit: a request between the two may have cached the old row.
-    token_cache_forget(user_id=user_id)
-    transaction.on_commit(lambda: token_cache_forget(user_id=user_id))
+    token_cache_forget_user_changed(user_id=instance.pk)
 
 
 class AccountsConfig(AppConfig):
@@ -31,13 +26,19 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
+        from accounts import schema  # noqa: F401  (registers the OpenAPI authentication schemes)
+        from accounts.roles import Role, role_permissions_grant
+
+        # Registrars manage people (roles are granted by admins) and read the audit log.
+        role_permissions_grant(
+            Role.REGISTRAR, app_label="accounts", model_names=["user"], actions=("add", "change", "view")
+        )
+        role_permissions_grant(Role.REGISTRAR, app_label="core", model_names=["auditlogentry"], actions=("view",))
+
         # Permissions exist only after migrate, so the role groups are (re)built then.
         post_migrate.connect(_sync_role_groups, sender=self, dispatch_uid="accounts.sync_role_groups")
-        # Cached API tokens carry their user and student profile: a change to either drops them.
+        # Cached API tokens carry their user (and student profile: students connects that change).
         post_save.connect(_forget_cached_tokens, sender="accounts.User", dispatch_uid="accounts.forget_tokens_user")
-        post_save.connect(
-            _forget_cached_tokens, sender="students.Student", dispatch_uid="accounts.forget_tokens_student"
-        )
         _connect_sign_in_signals()
 
 

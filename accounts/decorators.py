@@ -7,7 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from accounts.roles import STAFF_ROLES, Role
+from accounts.access import is_registry_staff
+from accounts.roles import Role
 from accounts.services import user_roles
 
 
@@ -18,9 +19,7 @@ def role_required(*roles: Role, staff_too: bool = False) -> Callable:
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            held = user_roles(request.user)
-            is_staff = request.user.is_superuser or bool(held & STAFF_ROLES)
-            if not held & set(roles) and not (staff_too and is_staff):
+            if not user_roles(request.user) & set(roles) and not (staff_too and is_registry_staff(request.user)):
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 

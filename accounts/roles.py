@@ -1,20 +1,8 @@
 """Roles are Django groups. A person may hold several (a lecturer who also advises)."""
 
-from django.db import models
+from collections.abc import Iterable
 
-# Models registrars manage in full in the admin.
-CAMPUS_MODELS = [
-    "department",
-    "program",
-    "course",
-    "term",
-    "section",
-    "student",
-    "enrollment",
-    "assessment",
-    "grade",
-    "termoutcome",
-]
+from django.db import models
 
 
 class Role(models.TextChoices):
@@ -25,20 +13,6 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
-# Attendance models registrars manage in the admin, and those they may only read.
-ATTENDANCE_MANAGED_MODELS = [
-    "classsession",
-    "attendancerecord",
-    "absenceexcuse",
-    "termholiday",
-    "studentcard",
-    "cardreader",
-]
-ATTENDANCE_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
-# Registrars promote and roll back model versions and start scoring runs; the rest they read.
-PREDICTIONS_MANAGED_MODELS = ["modelversion", "scoringrun"]
-PREDICTIONS_READ_MODELS = ["riskscore", "intervention", "flagfeedback"]
-
 # Roles whose holders work in the Django admin.
 STAFF_ROLES = {Role.REGISTRAR, Role.ADMIN}
 
@@ -47,27 +21,19 @@ def group_name(role: Role) -> str:
     return Role(role).label
 
 
+# Model permissions ('app_label.codename') each role's group holds. Each app grants those on its own
+# models when Django starts (AppConfig.ready()), so accounts names no app above it.
+_granted: dict[Role, set[str]] = {}
+
+
+def role_permissions_grant(role: Role, *, app_label: str, model_names: Iterable[str], actions: tuple[str, ...]) -> None:
+    """Gives the role's group each action ("add", "change", "delete", "view") on each model. Idempotent."""
+    _granted.setdefault(Role(role), set()).update(
+        f"{app_label}.{action}_{model}" for model in model_names for action in actions
+    )
+
+
 def role_permissions(role: Role) -> list[str]:
-    """Model permissions ('app_label.codename') each role's group holds. Object-level scoping
-    (a lecturer's own sections, an advisor's own advisees) is done by the selectors, not here."""
-    if role == Role.REGISTRAR:
-        return [
-            *(
-                f"students.{action}_{model}"
-                for model in CAMPUS_MODELS
-                for action in ("add", "change", "delete", "view")
-            ),
-            *(
-                f"attendance.{action}_{model}"
-                for model in ATTENDANCE_MANAGED_MODELS
-                for action in ("add", "change", "view")
-            ),
-            *(f"attendance.view_{model}" for model in ATTENDANCE_READ_MODELS),
-            *(f"predictions.{action}_{model}" for model in PREDICTIONS_MANAGED_MODELS for action in ("change", "view")),
-            *(f"predictions.view_{model}" for model in PREDICTIONS_READ_MODELS),
-            "accounts.add_user",
-            "accounts.change_user",
-            "accounts.view_user",
-            "core.view_auditlogentry",
-        ]
-    return []
+    """The model permissions granted to the role. Object-level scoping (a lecturer's own sections, an
+    advisor's own advisees) is done by the selectors, not here."""
+    return sorted(_granted.get(Role(role), ()))

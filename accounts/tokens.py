@@ -118,6 +118,13 @@ def token_cache_forget(*, user_id: int | None = None, prefixes: list[str] | None
     cache.delete_many([_cache_key(prefix) for prefix in prefixes])
 
 
+def token_cache_forget_user_changed(*, user_id: int) -> None:
+    """The user's cached tokens carry the user and their student profile: a change to either drops
+    them now, and again after commit (a request between the two may have cached the old row)."""
+    token_cache_forget(user_id=user_id)
+    transaction.on_commit(lambda: token_cache_forget(user_id=user_id))
+
+
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken, actor: User | None, reason: str = "") -> ApiToken:
     if token.revoked_at is None:

@@ -8,7 +8,6 @@ checks wrote (flags, device sightings) and the warning states are read-only.
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from import_export.fields import Field
 
 from attendance.models import (
@@ -31,25 +30,21 @@ from attendance.services import (
     class_session_create,
     class_session_open,
 )
-from campusiq.core.errors import ServiceError
-from students.admin import (
+from campusiq.core.admin import (
     CampusModelAdmin,
+    ReadOnlyAdmin,
     ReadOnlyInline,
+    ReasonActionForm,
     form_add_service_error,
     form_value,
     related_count,
     service_dry_run,
 )
+from campusiq.core.errors import ServiceError
 from students.resources import CampusResource, instance_adopt, text
 
 Status = AttendanceRecord.Status
 ATTENDED = (Status.PRESENT, Status.LATE)
-
-
-class ReasonActionForm(ActionForm):
-    """The action bar with a reason beside the action, for the actions that need one."""
-
-    reason = forms.CharField(required=False, max_length=1000, label="Reason / note", help_text="Kept in the audit log.")
 
 
 def _action_reason(request) -> str:
@@ -68,19 +63,6 @@ def _run_action(model_admin, request, queryset, verb: str, call) -> None:
             done += 1
     if done:
         model_admin.message_user(request, f"{done} {verb}.", messages.SUCCESS)
-
-
-class ReadOnlyAdmin(CampusModelAdmin):
-    """Rows the system writes: listed, searched and exported, never edited here."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Exports ----------------------------------------------------------------------------------

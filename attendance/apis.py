@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_has_role
@@ -44,7 +45,6 @@ from attendance.services import (
 from campusiq.core.errors import ServiceError
 from campusiq.core.idempotency import IDEMPOTENCY_KEY_PARAMETER, idempotent
 from campusiq.core.pagination import CappedPageNumberPagination
-from campusiq.core.permissions import is_registrar
 from students.apis import ScopedViewSet
 from students.models import Enrollment, Section
 from students.selectors import enrollments_visible_to, section_taught_by_get, students_visible_to
@@ -56,7 +56,7 @@ Status = AttendanceRecord.Status
 
 
 def _require_lecturer_or_registrar(user: User) -> None:
-    if not (is_registrar(user) or user_has_role(user, Role.LECTURER)):
+    if not (is_registry_staff(user) or user_has_role(user, Role.LECTURER)):
         raise PermissionDenied("Only lecturers and registry staff may do this.")
 
 
@@ -78,7 +78,7 @@ def _require_section_staff(user: User, session: ClassSession) -> None:
 def _evidence_context(user: User) -> dict:
     """Check-in evidence (IP, user agent, device, flags, notes) is for registry staff and the
     lecturers of the record's section; students and advisors never get it."""
-    if is_registrar(user):
+    if is_registry_staff(user):
         return {"evidence_all": True}
     if user_has_role(user, Role.LECTURER):
         taught = Section.lecturers.through.objects.filter(user_id=user.pk).values_list("section_id", flat=True)
@@ -343,7 +343,7 @@ def _qr_check_in(request: Request, token: str, expected_session: int | None, dev
 
 def _card_check_in(request: Request, card_uid: str, reader_id: str) -> CheckIn:
     user = request.user
-    if not (user.is_service_account or is_registrar(user)):
+    if not (user.is_service_account or is_registry_staff(user)):
         raise PermissionDenied("Only card-reader service accounts and registry staff check in by card.")
     return attendance_card_check_in(card_uid=card_uid, reader_id=reader_id, recorded_by=user)
 

@@ -17,7 +17,9 @@ class AttendanceConfig(AppConfig):
 
     def ready(self) -> None:
         from attendance import metrics  # noqa: F401  (the check-in metrics answer /metrics before any check-in)
+        from attendance.roles import role_permissions_declare
 
+        role_permissions_declare()
         # A session's state decides every check-in, and QR scans read it from the cache.
         for signal in (post_save, post_delete):
             signal.connect(

@@ -16,12 +16,13 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
 from students.models import Enrollment, Section, Student, Term
-from students.selectors import enrollments_visible_to
+from students.selectors import enrollments_visible_to, student_rows_visible_to
 
 Status = AttendanceRecord.Status
 ATTENDED = (Status.PRESENT, Status.LATE)
@@ -151,9 +152,9 @@ def class_sessions_visible_to(user: User) -> QuerySet[ClassSession]:
     sessions = ClassSession.objects.select_related("section__course", "section__term")
     if not user.is_authenticated:
         return sessions.none()
-    roles = user_roles(user)
-    if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
+    if is_registry_staff(user):
         return sessions
+    roles = user_roles(user)
     visible = Q(section__in=enrollments_visible_to(user).values("section_id"))
     if Role.LECTURER in roles:
         visible |= Q(section__lecturers=user)
@@ -161,19 +162,8 @@ def class_sessions_visible_to(user: User) -> QuerySet[ClassSession]:
 
 
 def records_visible_to(user: User) -> QuerySet[AttendanceRecord]:
-    """A student's own records; a lecturer's sections' records; an advisor's advisees'; staff: all."""
     records = AttendanceRecord.objects.select_related("session__section__course", "student__user")
-    if not user.is_authenticated:
-        return records.none()
-    roles = user_roles(user)
-    if user.is_superuser or roles & {Role.REGISTRAR, Role.ADMIN}:
-        return records
-    visible = Q(student__user=user)
-    if Role.LECTURER in roles:
-        visible |= Q(session__section__lecturers=user)
-    if Role.ADVISOR in roles:
-        visible |= Q(student__advisor=user)
-    return records.filter(Exists(AttendanceRecord.objects.filter(visible, pk=OuterRef("pk"))))
+    return student_rows_visible_to(user, records, section_id="session__section_id")
 
 
 def session_flags(session: ClassSession) -> QuerySet[ProxyFlag]:

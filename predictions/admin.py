@@ -12,7 +12,7 @@ from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from attendance.admin import ReadOnlyAdmin, ReasonActionForm
+from campusiq.core.admin import ReadOnlyAdmin, ReasonActionForm
 from campusiq.core.errors import ServiceError
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.services import scoring_run_start

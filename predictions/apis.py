@@ -10,10 +10,10 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from campusiq.core.permissions import is_registrar
+from accounts.access import is_registry_staff
 from predictions import filters, serializers
 from predictions.models import ModelVersion, RiskScore, ScoringRun
-from predictions.selectors import latest_run, may_view_risk, risk_scores_visible_to, sees_all_risk
+from predictions.selectors import latest_run, may_view_risk, risk_scores_visible_to
 from predictions.services import scoring_run_start, student_score
 from students.models import Term
 from students.selectors import students_visible_to, term_current
@@ -27,7 +27,7 @@ def _require_risk_viewer(request: Request) -> None:
 
 
 def _require_registrar(request: Request) -> None:
-    if not is_registrar(request.user):
+    if not is_registry_staff(request.user):
         raise PermissionDenied("Only registry staff manage models and scoring runs.")
 
 
@@ -83,7 +83,9 @@ class RiskScoreViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.Re
         student = students_visible_to(request.user).filter(pk=data.validated_data["student"]).first()
         user = request.user
         if student is None or not (
-            sees_all_risk(user) or student.advisor_id == user.pk or (student.user_id == user.pk and may_view_risk(user))
+            is_registry_staff(user)
+            or student.advisor_id == user.pk
+            or (student.user_id == user.pk and may_view_risk(user))
         ):
             raise NotFound("No such student.")
         term = term_current()

@@ -10,6 +10,7 @@ class PredictionsConfig(AppConfig):
         from campusiq.core.metrics import metrics_collector_register
         from predictions import checks
         from predictions.metrics import active_model_metrics, scoring_metrics
+        from predictions.roles import role_permissions_declare
 
         health_check_register("model", checks.active_model_loads, required=False)
         metrics_collector_register("predictions.scoring", scoring_metrics)
@@ -22,3 +23,4 @@ class PredictionsConfig(AppConfig):
             app_label=self.label,
             verify=checks.restored_model_loads,
         )
+        role_permissions_declare()

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db.models import Count, Exists, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
@@ -10,16 +11,12 @@ from predictions.models import FlagFeedback, Intervention, RiskScore, ScoringRun
 from students.models import Department, Enrollment, Program, Section, Student, Term, TermOutcome
 
 
-def sees_all_risk(user: User) -> bool:
-    return user.is_authenticated and (user.is_superuser or bool(user_roles(user) & {Role.REGISTRAR, Role.ADMIN}))
-
-
 def may_view_risk(user: User) -> bool:
     """Advisors (their advisees), registry staff (everyone), students (themselves, if the institution allows)."""
     if not user.is_authenticated:
         return False
     roles = user_roles(user)
-    return sees_all_risk(user) or Role.ADVISOR in roles or student_sees_own_risk(user)
+    return is_registry_staff(user) or Role.ADVISOR in roles or student_sees_own_risk(user)
 
 
 def student_sees_own_risk(user: User) -> bool:
@@ -30,7 +27,7 @@ def risk_scores_visible_to(user: User) -> QuerySet[RiskScore]:
     scores = RiskScore.objects.select_related("student__user", "student__program__department", "run", "model_version")
     if not user.is_authenticated:
         return scores.none()
-    if sees_all_risk(user):
+    if is_registry_staff(user):
         return scores
     roles = user_roles(user)
     visible = Q(pk__in=[])
@@ -80,7 +77,7 @@ def run_scores_with_change(scores: QuerySet[RiskScore], run: ScoringRun) -> Quer
 
 def interventions_visible_to(user: User) -> QuerySet[Intervention]:
     interventions = Intervention.objects.select_related("student__user", "advisor", "term")
-    if sees_all_risk(user):
+    if is_registry_staff(user):
         return interventions
     if user.is_authenticated and Role.ADVISOR in user_roles(user):
         return interventions.filter(student__advisor=user)
@@ -126,7 +123,7 @@ def risk_student_get(*, viewer: User, student_id: int) -> Student:
     """A student whose risk a member of staff may look into: an advisor's advisee, anyone for registry
     staff. Else Student.DoesNotExist (answered as 404: another advisor's advisee is not confirmed to exist)."""
     students = Student.objects.select_related("user", "program__department", "advisor")
-    if sees_all_risk(viewer):
+    if is_registry_staff(viewer):
         return students.get(pk=student_id)
     if viewer.is_authenticated and Role.ADVISOR in user_roles(viewer):
         return students.get(pk=student_id, advisor=viewer)
@@ -183,7 +180,7 @@ def student_latest_score(*, viewer: User, student: Student, term: Term) -> RiskS
 
 def feedback_visible_to(user: User) -> QuerySet[FlagFeedback]:
     feedback = FlagFeedback.objects.select_related("advisor", "risk_score__run")
-    if sees_all_risk(user):
+    if is_registry_staff(user):
         return feedback
     if user.is_authenticated and Role.ADVISOR in user_roles(user):
         return feedback.filter(student__advisor=user)

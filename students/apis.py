@@ -14,9 +14,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.access import is_registry_staff
 from accounts.models import User
+from accounts.permissions import IsRegistrarOrReadOnly, TokenScopeAllows
 from campusiq.core.pagination import SyncCursorPagination
-from campusiq.core.permissions import IsRegistrarOrReadOnly, TokenScopeAllows, is_registrar
 from students import filters, serializers, services
 from students.models import Assessment, Course, Department, Grade, Program, Section, Term
 from students.selectors import (
@@ -31,7 +32,7 @@ READ_AND_REGISTRAR_WRITES = [IsAuthenticated, TokenScopeAllows, IsRegistrarOrRea
 
 
 def _require_registrar(request: Request) -> None:
-    if not is_registrar(request.user):
+    if not is_registry_staff(request.user):
         raise PermissionDenied("Only registry staff may do this.")
 
 

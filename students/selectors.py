@@ -6,24 +6,21 @@ from decimal import Decimal
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
-from accounts.services import user_roles
+from accounts.services import user_has_role, user_roles
 from students.models import Assessment, Enrollment, Grade, Section, Student, Term, TermOutcome
-
-
-def _sees_everyone(user: User, roles: set[Role]) -> bool:
-    return user.is_superuser or Role.REGISTRAR in roles or Role.ADMIN in roles
 
 
 def students_visible_to(user: User) -> QuerySet[Student]:
     """Students the user may see: themself, their advisees, the students of sections they teach."""
     if not user.is_authenticated:
         return Student.objects.none()
-    roles = user_roles(user)
     students = Student.objects.select_related("user", "program__department", "advisor")
-    if _sees_everyone(user, roles):
+    if is_registry_staff(user):
         return students
+    roles = user_roles(user)
     visible = Q(user=user)
     if Role.ADVISOR in roles:
         visible |= Q(advisor=user)
@@ -50,43 +47,31 @@ def term_current(today=None) -> Term | None:
     return running or Term.objects.filter(start_date__lte=today).first() or Term.objects.order_by("start_date").first()
 
 
-def _viewer_scope(user: User) -> tuple[bool, set[Role]]:
-    roles = user_roles(user) if user.is_authenticated else set()
-    return (user.is_authenticated and _sees_everyone(user, roles)), roles
+def student_rows_visible_to(user: User, rows: QuerySet, *, section_id: str) -> QuerySet:
+    """Rows about one student in one section (an enrollment, a grade, an attendance record; `section_id`
+    is the path to the section's id): a student's own, a lecturer's sections', an advisor's advisees'."""
+    if not user.is_authenticated:
+        return rows.none()
+    if is_registry_staff(user):
+        return rows
+    roles = user_roles(user)
+    visible = Q(student__user=user)
+    if Role.LECTURER in roles:
+        # A subquery, not a join through the lecturers: a section taught by two would list its rows twice.
+        visible |= Exists(Section.lecturers.through.objects.filter(section_id=OuterRef(section_id), user_id=user.pk))
+    if Role.ADVISOR in roles:
+        visible |= Q(student__advisor=user)
+    return rows.filter(visible)
 
 
 def enrollments_visible_to(user: User) -> QuerySet[Enrollment]:
-    """A student's own enrollments; a lecturer's sections' rosters; an advisor's advisees'."""
-    if not user.is_authenticated:
-        return Enrollment.objects.none()
-    everyone, roles = _viewer_scope(user)
     enrollments = Enrollment.objects.select_related("student__user", "section__course", "section__term")
-    if everyone:
-        return enrollments
-    visible = Q(student__user=user)
-    if Role.LECTURER in roles:
-        visible |= Exists(Section.lecturers.through.objects.filter(section_id=OuterRef("section_id"), user_id=user.pk))
-    if Role.ADVISOR in roles:
-        visible |= Q(student__advisor=user)
-    return enrollments.filter(visible)
+    return student_rows_visible_to(user, enrollments, section_id="section_id")
 
 
 def grades_visible_to(user: User) -> QuerySet[Grade]:
-    """A student's own grades; grades in a lecturer's sections; an advisor's advisees' grades."""
-    if not user.is_authenticated:
-        return Grade.objects.none()
-    everyone, roles = _viewer_scope(user)
     grades = Grade.objects.select_related("student__user", "assessment__section__course", "assessment__section__term")
-    if everyone:
-        return grades
-    visible = Q(student__user=user)
-    if Role.LECTURER in roles:
-        visible |= Exists(
-            Section.lecturers.through.objects.filter(section_id=OuterRef("assessment__section_id"), user_id=user.pk)
-        )
-    if Role.ADVISOR in roles:
-        visible |= Q(student__advisor=user)
-    return grades.filter(visible)
+    return student_rows_visible_to(user, grades, section_id="assessment__section_id")
 
 
 def term_outcomes_visible_to(user: User) -> QuerySet[TermOutcome]:
@@ -97,19 +82,17 @@ def term_outcomes_visible_to(user: User) -> QuerySet[TermOutcome]:
 
 def section_taught_by_get(*, user: User, section_id: int) -> Section:
     """A section the user teaches (registrars and admins: any), else Section.DoesNotExist (404)."""
-    everyone, _ = _viewer_scope(user)
     sections = Section.objects.select_related("course", "term")
-    if not everyone:
+    if not is_registry_staff(user):
         sections = sections.filter(lecturers=user)
     return sections.get(pk=section_id)
 
 
 def assessment_gradable_by(*, user: User, assessment: Assessment) -> bool:
     """Lecturers grade their own sections' assessments; registrars and admins any."""
-    everyone, roles = _viewer_scope(user)
-    if everyone:
+    if is_registry_staff(user):
         return True
-    return Role.LECTURER in roles and assessment.section.lecturers.filter(pk=user.pk).exists()
+    return user_has_role(user, Role.LECTURER) and assessment.section.lecturers.filter(pk=user.pk).exists()
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.decorators import role_required
 from accounts.models import User
-from accounts.roles import STAFF_ROLES, Role
-from accounts.services import user_roles
+from accounts.roles import Role
 from attendance.models import ClassSession
 from attendance.selectors import class_session_get
 from students.models import Section, Student
@@ -34,7 +33,3 @@ def taught_session_or_404(user: User, session_id: int) -> ClassSession:
         raise Http404
     taught_section_or_404(user, session.section_id)
     return session
-
-
-def is_staff(user: User) -> bool:
-    return user.is_superuser or bool(user_roles(user) & STAFF_ROLES)

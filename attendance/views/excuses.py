@@ -8,12 +8,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from attendance.forms import ExcuseDecisionForm, ExcuseForm
 from attendance.models import AbsenceExcuse
 from attendance.selectors import absence_excuses_of_sections_taught_by, student_records
 from attendance.services import absence_excuse_decide, absence_excuse_submit
-from attendance.views.access import is_staff, lecturer_required, own_student, student_required
+from attendance.views.access import lecturer_required, own_student, student_required
 from attendance.views.messages import action_error
 from campusiq.core.errors import ServiceError
 
@@ -41,7 +42,7 @@ def excuse_submit(request: HttpRequest, record_id: int) -> HttpResponse:
 
 def _excuses_decidable_by(user: User) -> QuerySet[AbsenceExcuse]:
     """Excuses for absences in sections the user teaches (registrars and admins: all)."""
-    return absence_excuses_of_sections_taught_by(lecturer=None if is_staff(user) else user)
+    return absence_excuses_of_sections_taught_by(lecturer=None if is_registry_staff(user) else user)
 
 
 @require_GET

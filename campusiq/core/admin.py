@@ -1,12 +1,21 @@
 import re
 
 import tablib
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.db import transaction
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from import_export import resources
-from import_export.admin import ExportActionMixin
+from import_export.admin import ExportActionMixin, ImportMixin
 from import_export.fields import Field
 from import_export.formats import base_formats
 
+from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
 
 # A spreadsheet evaluates a cell that starts with one of these (OWASP, "CSV injection").
@@ -54,6 +63,135 @@ class CampusExportActionMixin(ExportActionMixin):
         return self.has_view_permission(request)
 
 
+# --- The campus admins' building blocks -----------------------------------------------------
+
+
+class _DryRunRollback(Exception):
+    pass
+
+
+def service_dry_run(service, /, **kwargs) -> None:
+    """Runs a service in a savepoint that is always rolled back: a form shows the very error the service
+    would raise, and nothing is written. For services that have no separate validator."""
+    try:
+        with transaction.atomic():
+            service(**kwargs)
+            raise _DryRunRollback
+    except _DryRunRollback:
+        pass
+
+
+def form_add_service_error(form: forms.Form, error: ServiceError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error)
+
+
+def form_value(form: forms.ModelForm, name: str):
+    """A value from the form, or from the instance when the field is read-only on this form."""
+    if name in form.fields:
+        return form.cleaned_data.get(name)
+    return getattr(form.instance, name, None)
+
+
+def related_count(queryset: QuerySet, fk: str, **filters) -> Coalesce:
+    """Counts related rows in a subquery: no join, so several counts on one list do not multiply."""
+    counted = (
+        queryset.filter(**{fk: OuterRef("pk")}, **filters).order_by().values(fk).annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+class CampusModelAdmin(CampusExportActionMixin, admin.ModelAdmin):
+    """list_select_related applies to every queryset of the admin (autocomplete, export, delete
+    confirmation), not only the list, since __str__ of most campus rows reads related rows."""
+
+    list_select_related: tuple[str, ...] = ()
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset.select_related(*self.list_select_related) if self.list_select_related else queryset
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as error:
+            # A rule refused at save time, after the form validated: the admin's transaction rolled back.
+            self.message_user(request, f"Nothing was saved: {error.detail}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class CampusImportMixin(ImportMixin):
+    """CSV or XLSX import with a preview (a dry run) and per-row errors. Needs add and change permission."""
+
+    import_formats = [base_formats.CSV, base_formats.XLSX]
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+
+    def has_import_permission(self, request) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            # A row that passed the preview failed on confirmation (the data changed in between); the
+            # file's transaction rolled back.
+            self.message_user(request, "Nothing was imported: " + "; ".join(import_errors(result)), messages.ERROR)
+            return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"))
+        return super().process_result(result, request)
+
+
+def import_errors(result) -> list[str]:
+    errors = [str(error.error) for error in result.base_errors]
+    for row in result.invalid_rows:
+        for column, column_errors in row.error_dict.items():
+            where = f"row {row.number}" if column == NON_FIELD_ERRORS else f"row {row.number}, {column}"
+            errors += [f"{where}: {message}" for message in column_errors]
+    for row in result.error_rows:
+        errors += [f"row {row.number}: {error.error}" for error in row.errors]
+    return errors
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class AddOnlyInline(admin.TabularInline):
+    """Blank rows to add through the service; the existing rows are listed by a ReadOnlyInline."""
+
+    extra = 1
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).none()
+
+
+class ReasonActionForm(ActionForm):
+    """The action bar with a reason beside the action, for the actions that need one."""
+
+    reason = forms.CharField(required=False, max_length=1000, label="Reason / note", help_text="Kept in the audit log.")
+
+
+class ReadOnlyAdmin(CampusModelAdmin):
+    """Rows the system writes: listed, searched and exported, never edited here."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- The audit log -------------------------------------------------------------------------
+
+
 class AuditLogEntryResource(resources.ModelResource):
     actor = Field(attribute="actor_label", column_name="actor")
 
@@ -75,7 +213,7 @@ class AuditLogEntryResource(resources.ModelResource):
 
 
 @admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(CampusExportActionMixin, admin.ModelAdmin):
+class AuditLogEntryAdmin(ReadOnlyAdmin):
     """Read-only: staff may read the history, nobody may write or erase it here."""
 
     resource_classes = [AuditLogEntryResource]
@@ -84,12 +222,3 @@ class AuditLogEntryAdmin(CampusExportActionMixin, admin.ModelAdmin):
     search_fields = ["actor_label", "object_id", "object_label", "request_id", "verb"]
     date_hierarchy = "created_at"
     list_select_related = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -13,7 +13,7 @@ class CoreConfig(AppConfig):
     verbose_name = "CampusIQ core"
 
     def ready(self) -> None:
-        from campusiq.core import checks, schema, signals  # noqa: F401  (registers checks, schema extensions, signals)
+        from campusiq.core import checks, signals  # noqa: F401  (registers checks and signals)
         from campusiq.core.backups import backup_metrics
         from campusiq.core.metrics import metrics_collector_register
         from campusiq.core.telemetry import telemetry_start

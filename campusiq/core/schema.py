@@ -1,7 +1,5 @@
-"""OpenAPI: the bearer token scheme, and the problem+json error responses on every operation."""
+"""OpenAPI: the problem+json error responses on every operation (accounts describes its schemes)."""
 
-from drf_spectacular.authentication import SessionScheme
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -82,26 +80,6 @@ class ProblemAutoSchema(AutoSchema):
                     _problem(description, status), str(status), media_types=[PROBLEM_CONTENT_TYPE], direction=direction
                 )
         return responses
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "accounts.authentication.BearerTokenAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": (
-                "`Authorization: Bearer ciq_…`: a personal or service-account token (POST /api/v1/auth/token/)."
-            ),
-        }
-
-
-class StaffVerifiedSessionScheme(SessionScheme):
-    """The browser session (accounts.authentication.SessionAuthentication), described as DRF's."""
-
-    target_class = "accounts.authentication.SessionAuthentication"
 
 
 def query_parameters_need_a_value(result, generator, request, public):

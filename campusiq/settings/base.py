@@ -86,7 +86,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "csp.context_processors.nonce",
-                "campusiq.core.context_processors.portal_roles",
+                "accounts.context_processors.portal_roles",
             ],
         },
     },
@@ -224,7 +224,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "campusiq.core.permissions.TokenScopeAllows",
+        "accounts.permissions.TokenScopeAllows",
     ],
     "DEFAULT_PAGINATION_CLASS": "campusiq.core.pagination.CappedPageNumberPagination",
     "PAGE_SIZE": 50,

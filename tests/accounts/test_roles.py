@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from accounts.roles import Role
+from accounts.roles import Role, group_name
 from accounts.services import roles_sync_groups, user_has_role, user_role_grant, user_role_revoke, user_roles
 from campusiq.core.models import AuditLogEntry
 from tests.factories import UserFactory
@@ -17,6 +17,53 @@ def test_registrar_group_manages_the_catalogue_but_not_roles():
     permissions = set(Group.objects.get(name="Registrar").permissions.values_list("codename", flat=True))
     assert {"add_course", "change_grade", "delete_enrollment", "view_termoutcome", "view_auditlogentry"} <= permissions
     assert "change_group" not in permissions and "delete_auditlogentry" not in permissions
+
+
+# The registrar group, as it was when accounts still listed the other apps' models (issue 16): each app
+# now grants its own, and the groups must come out the same.
+REGISTRAR_PERMISSIONS = {
+    *(
+        f"students.{action}_{model}"
+        for model in (
+            *("department", "program", "course", "term", "section"),
+            *("student", "enrollment", "assessment", "grade", "termoutcome"),
+        )
+        for action in ("add", "change", "delete", "view")
+    ),
+    *(
+        f"attendance.{action}_{model}"
+        for model in ("classsession", "attendancerecord", "absenceexcuse", "termholiday", "studentcard", "cardreader")
+        for action in ("add", "change", "view")
+    ),
+    "attendance.view_proxyflag",
+    "attendance.view_devicesighting",
+    "attendance.view_attendancewarningstate",
+    *(f"predictions.{action}_{model}" for model in ("modelversion", "scoringrun") for action in ("change", "view")),
+    "predictions.view_riskscore",
+    "predictions.view_intervention",
+    "predictions.view_flagfeedback",
+    "accounts.add_user",
+    "accounts.change_user",
+    "accounts.view_user",
+    "core.view_auditlogentry",
+}
+
+
+def test_synced_groups_hold_exactly_the_role_permissions():
+    roles_sync_groups()
+    held = {
+        group.name: {
+            f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")
+        }
+        for group in Group.objects.filter(name__in=[group_name(role) for role in Role])
+    }
+    assert held == {
+        "Student": set(),
+        "Lecturer": set(),
+        "Advisor": set(),
+        "Registrar": REGISTRAR_PERMISSIONS,
+        "Admin": set(),
+    }
 
 
 def test_sync_is_idempotent():

@@ -1,8 +1,7 @@
 from rest_framework import exceptions, permissions
 
+from accounts.access import is_registry_staff
 from accounts.models import ApiToken
-from accounts.roles import Role
-from accounts.services import user_roles
 
 
 class TokenScopeAllows(permissions.BasePermission):
@@ -19,14 +18,10 @@ class TokenScopeAllows(permissions.BasePermission):
         return True
 
 
-def is_registrar(user) -> bool:
-    return user.is_authenticated and (user.is_superuser or bool(user_roles(user) & {Role.REGISTRAR, Role.ADMIN}))
-
-
 class IsRegistrarOrReadOnly(permissions.BasePermission):
     """Everyone signed in reads; registrars and admins write."""
 
     def has_permission(self, request, view) -> bool:
         if request.method in permissions.SAFE_METHODS:
             return request.user.is_authenticated
-        return is_registrar(request.user)
+        return is_registry_staff(request.user)
