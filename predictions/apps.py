@@ -9,3 +9,7 @@ class PredictionsConfig(AppConfig):
         from predictions.metrics import active_model_metrics
 
         metrics_collector_register("predictions.active_model", active_model_metrics)
+
+        from predictions.exports import predictions_sections_register
+
+        predictions_sections_register()
