@@ -25,7 +25,7 @@ $(VENV)/.installed: requirements/pip.txt requirements/dev.txt
 
 venv: $(VENV)/.installed ## Create the virtualenv and install the locked dependencies
 
-# One process for the whole set-up (predictions/management/commands/dev_setup.py): each manage.py call
+# One process for the whole set-up (portal/management/commands/dev_setup.py): each manage.py call
 # pays Django's start-up again. It prints each step's time.
 migrate: venv ## Apply migrations (and the rate-limit cache table) to the local database
 	$(MANAGE) dev_setup --schema-only

@@ -25,3 +25,6 @@ class AttendanceConfig(AppConfig):
             signal.connect(
                 _forget_cached_session, sender="attendance.ClassSession", dispatch_uid=f"attendance.{signal}"
             )
+        from attendance.exports import attendance_sections_register
+
+        attendance_sections_register()

@@ -12,8 +12,6 @@ have ended since and adds their records: the same rows as a fresh seed on that d
 
 import dataclasses
 import datetime
-import math
-import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, TermHoliday
-from students.demo import TermPlan, student_engagement
+from students.demo import TermPlan, demo_rng, sigmoid, student_engagement
 from students.models import Enrollment, Section, Term
 
 Status, Method, State = AttendanceRecord.Status, AttendanceRecord.Method, ClassSession.State
@@ -99,16 +97,6 @@ class PlannedSession:
         return State.CLOSED if self.closed_at <= now else State.SCHEDULED
 
 
-def _rng(*parts) -> random.Random:
-    # Seeding with a string hashes it (SHA-512): the same parts give the same stream on every machine.
-    # Bandit B311: demo data, not security.
-    return random.Random(":".join(str(part) for part in parts))  # noqa: S311  (demo data, not secrets)  # nosec B311
-
-
-def _sigmoid(x: float) -> float:
-    return 1 / (1 + math.exp(-x))
-
-
 def _minutes(value: float) -> datetime.timedelta:
     return datetime.timedelta(seconds=round(value * 60))
 
@@ -157,7 +145,7 @@ def section_sessions(
     *, plan: TermPlan, seed: int, course_code: str, section_code: str, credits: int
 ) -> list[PlannedSession]:
     """A section's timetable for the term, holidays skipped, in order of time."""
-    rng = _rng(seed, plan.name, course_code, section_code, "sessions")
+    rng = demo_rng(seed, plan.name, course_code, section_code, "sessions")
     zone = timezone.get_default_timezone()
     holidays = term_holidays(plan)
     weekly = 2 if credits == 6 and rng.random() < TWICE_WEEKLY_RATE else 1
@@ -208,10 +196,10 @@ def student_term_attendance(
     """How a student attends in a term: engagement and the term's shock set the level, the student's own
     intercept adds noise, and with probability sigmoid(-2 - 0.8 e - 0.8 u) it falls week by week from some week.
     Returns the behaviour and the engagement."""
-    rng = _rng(seed, student_number, term, "attendance")
+    rng = demo_rng(seed, student_number, term, "attendance")
     engagement = student_engagement(student_number, seed)
     intercept = rng.gauss(0, ATTEND_STUDENT_TERM_SD)
-    declines = rng.random() < _sigmoid(DECLINE_BASE - DECLINE_ENGAGEMENT * engagement - DECLINE_SHOCK * shock)
+    declines = rng.random() < sigmoid(DECLINE_BASE - DECLINE_ENGAGEMENT * engagement - DECLINE_SHOCK * shock)
     decline_from, slope = rng.randint(*DECLINE_WEEKS), rng.uniform(*DECLINE_SLOPE)
     if current and student_number in DEMO_STUDENT_ATTENDANCE:
         intercept, decline_from, slope = DEMO_STUDENT_ATTENDANCE[student_number]
@@ -352,7 +340,7 @@ def _save_records(term, plan, sections, to_record, *, seed, shocks, current) -> 
                 student_number=number, seed=seed, term=plan.name, shock=shocks.get(number, 0.0), current=current
             )
         behaviour, engagement = behaviours[number]
-        rng = _rng(seed, number, plan.name, section.course_code, section.code, "attendance")
+        rng = demo_rng(seed, number, plan.name, section.course_code, section.code, "attendance")
         for planned, session_id in zip(section.sessions, ids, strict=True):
             attend, late, excused, when, how = rng.random(), rng.random(), rng.random(), rng.random(), rng.random()
             if session_id is None or (session_id, student_id) in recorded:
@@ -361,9 +349,9 @@ def _save_records(term, plan, sections, to_record, *, seed, shocks, current) -> 
                 continue
             unpopular = planned.unpopular
             logit = behaviour.logit(planned.week) + planned.class_effect - ATTEND_UNPOPULAR_SLOT * unpopular
-            if attend < _sigmoid(logit):
+            if attend < sigmoid(logit):
                 late_after = planned.starts_at + _minutes(planned.late_after_minutes)
-                if late < _sigmoid(LATE_BASE - LATE_ENGAGEMENT * engagement + LATE_UNPOPULAR_SLOT * unpopular):
+                if late < sigmoid(LATE_BASE - LATE_ENGAGEMENT * engagement + LATE_UNPOPULAR_SLOT * unpopular):
                     # Most late arrivals come a few minutes after the cut-off, some much later.
                     spare = (planned.ends_at - late_after).total_seconds() / 60
                     status, recorded_at = Status.LATE, late_after + _minutes(1 + when**2 * spare / 2)
@@ -457,3 +445,11 @@ def _save_excuses(term: Term, excuses: dict[tuple[int, int], tuple[str, datetime
                 )
             )
     AbsenceExcuse.objects.bulk_create(rows, batch_size=2000)
+
+
+def demo_attendance_counts() -> dict[str, int]:
+    """The demo report's attendance lines."""
+    return {
+        "class sessions": ClassSession.objects.count(),
+        "attendance records": AttendanceRecord.objects.count(),
+    }

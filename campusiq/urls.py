@@ -4,15 +4,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from campusiq.core import health
-from campusiq.core import views as core_views
 from campusiq.core.metrics import metrics_view
+from portal import views as portal_views
 
 # Swagger UI and ReDoc set styles inline and ReDoc runs a worker from a blob; scripts stay 'self' only.
 # These pages show our own schema, never user content.
 api_docs_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["blob:"]})
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", portal_views.home, name="home"),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("metrics", metrics_view, name="metrics"),
@@ -24,7 +24,7 @@ urlpatterns = [
     path("api/v1/", include("students.api_urls")),
     path("api/v1/", include("predictions.api_urls")),
     path("accounts/", include("accounts.urls")),
-    path("portal/", include("students.urls")),
+    path("portal/", include("portal.urls")),
     path("portal/", include("predictions.urls")),
     path("", include("attendance.urls")),
     path("admin/", admin.site.urls),

@@ -9,6 +9,7 @@ class PredictionsConfig(AppConfig):
         from campusiq.core.health import health_check_register
         from campusiq.core.metrics import metrics_collector_register
         from predictions import checks
+        from predictions.exports import predictions_sections_register
         from predictions.metrics import active_model_metrics, scoring_metrics
         from predictions.roles import role_permissions_declare
 
@@ -24,3 +25,4 @@ class PredictionsConfig(AppConfig):
             verify=checks.restored_model_loads,
         )
         role_permissions_declare()
+        predictions_sections_register()

@@ -13,8 +13,10 @@ class StudentsConfig(AppConfig):
     verbose_name = "Campus"
 
     def ready(self) -> None:
+        from students.exports import campus_sections_register
         from students.roles import role_permissions_declare
 
         role_permissions_declare()
+        campus_sections_register()
         # A student's API tokens are cached with their profile: a change to it drops them.
         post_save.connect(_forget_cached_tokens, sender="students.Student", dispatch_uid="students.forget_tokens")

@@ -14,8 +14,10 @@ import random
 import string
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -26,7 +28,6 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role, group_name
 from accounts.services import roles_sync_groups, user_role_grant
-from attendance.models import AttendanceRecord, ClassSession
 from students.models import (
     Assessment,
     Course,
@@ -178,13 +179,13 @@ LAST_NAMES = (
 )  # fmt: skip
 
 
-def _rng(*parts) -> random.Random:
+def demo_rng(*parts) -> random.Random:
     # Seeding with a string hashes it (SHA-512): the same parts give the same stream on every machine.
     # Bandit B311: demo data, not security.
     return random.Random(":".join(str(part) for part in parts))  # noqa: S311  (demo data, not secrets)  # nosec B311
 
 
-def _sigmoid(x: float) -> float:
+def sigmoid(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
@@ -193,7 +194,7 @@ def student_traits(student_number: str, seed: int) -> tuple[float, float]:
     if student_number in DEMO_STUDENTS:
         _, ability, engagement = DEMO_STUDENTS[student_number]
         return ability, engagement
-    rng = _rng(seed, student_number, "traits")
+    rng = demo_rng(seed, student_number, "traits")
     engagement = rng.gauss(0, 1)
     ability = TRAIT_CORRELATION * engagement + math.sqrt(1 - TRAIT_CORRELATION**2) * rng.gauss(0, 1)
     return ability, engagement
@@ -206,7 +207,7 @@ def student_engagement(student_number: str, seed: int) -> float:
 
 def risk_probability(*, weighted_mean: float, engagement: float, withdrawn_courses: int) -> float:
     """P(a student who finished at least one course ends the term failed or withdrawn)."""
-    return _sigmoid(
+    return sigmoid(
         RISK_GRADE * (float(PASS_MARK) - weighted_mean) / 10
         - RISK_ENGAGEMENT * engagement
         + RISK_WITHDRAWN * withdrawn_courses
@@ -216,7 +217,7 @@ def risk_probability(*, weighted_mean: float, engagement: float, withdrawn_cours
 
 def withdrew_probability(*, engagement: float, withdrawn_courses: int) -> float:
     """P(an at-risk student's outcome is 'withdrew' rather than 'failed')."""
-    return _sigmoid(WITHDREW_BASE - WITHDREW_ENGAGEMENT * engagement + WITHDREW_PER_COURSE * withdrawn_courses)
+    return sigmoid(WITHDREW_BASE - WITHDREW_ENGAGEMENT * engagement + WITHDREW_PER_COURSE * withdrawn_courses)
 
 
 # --- Terms --------------------------------------------------------------------------------------
@@ -355,9 +356,35 @@ def final_grade(scores: list[tuple[Assessment, Decimal]]) -> Decimal:
     return total.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
 
 
+class DemoTermWriter(Protocol):
+    """Writes one term's rows of an app above the campus (attendance's sessions and records), once the
+    term's sections, enrollments and grades are written: `shocks` are each student's term shock by
+    student number, `current` whether it is the term under way."""
+
+    def __call__(
+        self,
+        *,
+        plan: TermPlan,
+        term: Term,
+        seed: int,
+        now: datetime.datetime,
+        shocks: Mapping[str, float],
+        current: bool,
+    ) -> None: ...
+
+
 class DemoCampus:
-    def __init__(self, *, size: str, seed: int, today: datetime.date, now: datetime.datetime | None = None):
+    def __init__(
+        self,
+        *,
+        size: str,
+        seed: int,
+        today: datetime.date,
+        now: datetime.datetime | None = None,
+        term_writers: Sequence[DemoTermWriter] = (),
+    ):
         self.size, self.seed, self.today = size, seed, today
+        self.term_writers = term_writers
         # What has happened by: now, or the start of `today` when seeding as of another day.
         self.now = now or timezone.make_aware(
             datetime.datetime.combine(today, datetime.time.min), timezone.get_default_timezone()
@@ -395,13 +422,13 @@ class DemoCampus:
                             assessments=DISSERTATION_PLAN
                             if capstone
                             else ASSESSMENT_PLANS[(d_index + slot + k) % len(ASSESSMENT_PLANS)],
-                            difficulty=_rng(self.seed, code, "difficulty").gauss(0, 1),
+                            difficulty=demo_rng(self.seed, code, "difficulty").gauss(0, 1),
                         )
                     )
         return courses
 
     def _plan_staff(self):
-        rng = _rng(self.seed, self.size, "staff")
+        rng = demo_rng(self.seed, self.size, "staff")
         advisors_per_department = math.ceil(self.config.students / len(self.departments) / ADVISEES_PER_ADVISOR)
         lecturers: dict[str, list[str]] = {}
         advisors: dict[str, list[str]] = {}
@@ -425,7 +452,7 @@ class DemoCampus:
         return lecturers, advisors, names
 
     def _plan_students(self) -> list[StudentPlan]:
-        rng = _rng(self.seed, self.size, self.current.name, "students")
+        rng = demo_rng(self.seed, self.size, self.current.name, "students")
         first_dept = self.departments[0]
         per_cohort, extra = divmod(self.config.students, SEMESTERS)
         entry = self.current
@@ -451,8 +478,8 @@ class DemoCampus:
                 ability, engagement = student_traits(number, self.seed)
                 dropout = None
                 if number not in DEMO_STUDENTS:
-                    drop_rng = _rng(self.seed, number, "dropout")
-                    leaves = drop_rng.random() < _sigmoid(
+                    drop_rng = demo_rng(self.seed, number, "dropout")
+                    leaves = drop_rng.random() < sigmoid(
                         DROPOUT_BASE - DROPOUT_ENGAGEMENT * engagement - DROPOUT_ABILITY * ability
                     )
                     dropout = drop_rng.randint(1, SEMESTERS) if leaves else None
@@ -543,7 +570,7 @@ class DemoCampus:
 
     def _write_term(self, plan: TermPlan, *, terms_before_current: int) -> None:
         is_current = terms_before_current == 0
-        rng = _rng(self.seed, self.size, self.current.name, plan.name)
+        rng = demo_rng(self.seed, self.size, self.current.name, plan.name)
         term, _ = Term.objects.get_or_create(
             name=plan.name,
             defaults={
@@ -633,9 +660,8 @@ class DemoCampus:
         shocks = self._write_enrollments_and_grades(
             plan, term, rng, members, section_ids, lecturer_of, assessments, courses, terms_before_current
         )
-        from attendance.demo import demo_attendance_write  # it builds on this module (engagement, terms)
-
-        demo_attendance_write(plan=plan, term=term, seed=self.seed, now=self.now, shocks=shocks, current=is_current)
+        for write in self.term_writers:
+            write(plan=plan, term=term, seed=self.seed, now=self.now, shocks=shocks, current=is_current)
 
     def _due_date(self, plan: TermPlan, course: CoursePlan, week: int | None) -> datetime.date:
         if week is None:  # exams spread over two weeks
@@ -673,7 +699,7 @@ class DemoCampus:
                     status, ended_on = Enrollment.Status.WITHDRAWN, leaving_on
                 elif drop < DROP_RATE and not protected:
                     status, ended_on = Enrollment.Status.DROPPED, drop_on
-                elif not protected and withdraw < _sigmoid(
+                elif not protected and withdraw < sigmoid(
                     WITHDRAW_BASE
                     - WITHDRAW_ENGAGEMENT * student.engagement
                     - WITHDRAW_ABILITY * student.ability
@@ -687,7 +713,7 @@ class DemoCampus:
                     + SCORE_SHOCK * shock
                     - SCORE_DIFFICULTY * course.difficulty
                 )
-                missing = _sigmoid(MISSING_BASE - MISSING_ENGAGEMENT * student.engagement - MISSING_SHOCK * shock)
+                missing = sigmoid(MISSING_BASE - MISSING_ENGAGEMENT * student.engagement - MISSING_SHOCK * shock)
                 scores = []
                 for assessment in assessments[section_ids[key]]:
                     skipped, noise = rng.random() < missing, rng.gauss(0, SCORE_NOISE)
@@ -812,7 +838,7 @@ def demo_accounts_ensure() -> None:
         user_role_grant(user=user, role=account.role, actor=None)
 
 
-def demo_data_summary(report: DemoReport) -> DemoReport:
+def demo_data_summary(report: DemoReport, *, counters: Sequence[Callable[[], dict[str, int]]] = ()) -> DemoReport:
     report.counts = {
         "departments": Department.objects.count(),
         "programs": Program.objects.count(),
@@ -824,9 +850,9 @@ def demo_data_summary(report: DemoReport) -> DemoReport:
         "assessments": Assessment.objects.count(),
         "grades": Grade.objects.count(),
         "term outcomes": TermOutcome.objects.count(),
-        "class sessions": ClassSession.objects.count(),
-        "attendance records": AttendanceRecord.objects.count(),
     }
+    for count in counters:
+        report.counts.update(count())
     outcomes: dict[str, dict[str, int]] = defaultdict(dict)
     counted = Counter(TermOutcome.objects.values_list("term__start_date", "term__name", "outcome"))
     for (_, term, outcome), count in sorted(counted.items()):
@@ -835,12 +861,22 @@ def demo_data_summary(report: DemoReport) -> DemoReport:
     return report
 
 
-def demo_data_seed(*, size: str = "small", seed: int = 2026, today: datetime.date | None = None) -> DemoReport:
-    """Loads the demo campus (idempotent). Raises DemoDataConflict when the database holds demo data
-    from another seed or size; leaves it alone (and says so) when it was seeded in an earlier term."""
+def demo_data_seed(
+    *,
+    size: str = "small",
+    seed: int = 2026,
+    today: datetime.date | None = None,
+    term_writers: Sequence[DemoTermWriter] = (),
+    counters: Sequence[Callable[[], dict[str, int]]] = (),
+) -> DemoReport:
+    """Loads the demo campus (idempotent), in one transaction: the catalogue, people, enrollments and
+    grades, and each term's rows of the apps above through `term_writers`; `counters` add their row
+    counts to the report. portal.demo.demo_data_seed passes attendance's. Raises DemoDataConflict when the
+    database holds demo data from another seed or size; leaves it alone (and says so) when it was
+    seeded in an earlier term."""
     now = None if today else timezone.now()
     today = today or timezone.localdate(now)
-    campus = DemoCampus(size=size, seed=seed, today=today, now=now)
+    campus = DemoCampus(size=size, seed=seed, today=today, now=now, term_writers=term_writers)
     report = DemoReport(size=size, seed=seed, current_term=campus.current.name, marker=campus.marker)
     found = (
         TermOutcome.objects.filter(note__startswith=NOTE_PREFIX).order_by("pk").values_list("note", flat=True).first()
@@ -861,7 +897,7 @@ def demo_data_seed(*, size: str = "small", seed: int = 2026, today: datetime.dat
         else:
             campus.write()
             _refresh_planner_statistics()
-    return demo_data_summary(report)
+    return demo_data_summary(report, counters=counters)
 
 
 def _refresh_planner_statistics() -> None:

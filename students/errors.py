@@ -11,6 +11,8 @@ class CampusErrorCode(StrEnum):
     ENROLLMENT_NOT_ACTIVE = "enrollment_not_active"
     NOT_ENROLLED = "not_enrolled"
     SCORE_OUT_OF_RANGE = "score_out_of_range"
+    GRADE_CHANGED_MEANWHILE = "grade_changed_meanwhile"
+    GRADE_REMOVAL_REFUSED = "grade_removal_refused"
     WEIGHTS_OVER_100 = "weights_over_100"
     WEIGHTS_INCOMPLETE = "weights_incomplete"
     ADVISOR_NOT_ADVISOR = "advisor_not_advisor"

@@ -156,3 +156,57 @@ def course_standings(*, student: Student, term: Term) -> list[CourseStanding]:
         )
         for enrollment in enrollments
     ]
+
+
+@dataclass(frozen=True)
+class PastTerm:
+    term: Term
+    enrollments: list[Enrollment]
+    outcome: TermOutcome | None
+
+
+def student_past_terms(*, viewer: User, student: Student, before: Term | None) -> list[PastTerm]:
+    """The student's terms that started before `before`, newest first, with final grades and outcome,
+    as `viewer` may see them. Two queries."""
+    enrollments = enrollments_visible_to(viewer).filter(student=student)
+    outcomes = term_outcomes_visible_to(viewer).filter(student=student)
+    if before is not None:
+        enrollments = enrollments.filter(section__term__start_date__lt=before.start_date)
+        outcomes = outcomes.filter(term__start_date__lt=before.start_date)
+    terms: dict[int, Term] = {}
+    by_term: dict[int, list[Enrollment]] = {}
+    for enrollment in enrollments.order_by("section__course__code", "section__code"):
+        terms[enrollment.section.term_id] = enrollment.section.term
+        by_term.setdefault(enrollment.section.term_id, []).append(enrollment)
+    outcome_by_term: dict[int, TermOutcome] = {}
+    for outcome in outcomes:
+        terms[outcome.term_id] = outcome.term
+        outcome_by_term[outcome.term_id] = outcome
+    ordered = sorted(terms.values(), key=lambda term: term.start_date, reverse=True)
+    return [PastTerm(term, by_term.get(term.pk, []), outcome_by_term.get(term.pk)) for term in ordered]
+
+
+@dataclass(frozen=True)
+class StudentRecord:
+    """A student's record as a page shows it (their own dashboard, an advisor's view of an advisee): the
+    current term's standings and the terms before it."""
+
+    student: Student
+    term: Term | None
+    standings: list[CourseStanding]
+    past_terms: list[PastTerm]
+
+    def as_context(self) -> dict:
+        return {"student": self.student, "term": self.term, "standings": self.standings, "past_terms": self.past_terms}
+
+
+def student_record_get(*, viewer: User, student: Student) -> StudentRecord:
+    """`student`'s record as `viewer` may see it (pass a student `viewer` may see). Five queries or so,
+    whatever the number of terms."""
+    term = term_current()
+    return StudentRecord(
+        student=student,
+        term=term,
+        standings=course_standings(student=student, term=term) if term else [],
+        past_terms=student_past_terms(viewer=viewer, student=student, before=term),
+    )

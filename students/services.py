@@ -2,6 +2,7 @@
 the rules that need more than one row (docs/DOMAIN.md) live here and nowhere else."""
 
 import datetime
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -220,6 +221,64 @@ def grade_record(
             actor=actor, verb="grade.changed", target=grade, changes={"score": [str(before), str(score)]}, reason=reason
         )
     return grade
+
+
+@dataclass(frozen=True)
+class GradeChange:
+    """A score a lecturer changed on the grade sheet: the one the sheet showed, and the new one (None:
+    emptied)."""
+
+    student: Student
+    seen: Decimal | None
+    score: Decimal | None
+
+
+@dataclass(frozen=True)
+class GradeRefusal:
+    """Why one change was not recorded: someone else changed the grade since the sheet was opened
+    (GRADE_CHANGED_MEANWHILE, with the score now), a recorded grade emptied (GRADE_REMOVAL_REFUSED), or
+    a rule of grade_record (its ServiceError)."""
+
+    student: Student
+    code: str
+    current: Decimal | None = None
+    error: ServiceError | None = None
+
+
+def grades_record_together(
+    *,
+    assessment: Assessment,
+    changes: list[GradeChange],
+    current_scores: dict[int, Decimal],
+    actor: User | None,
+    reason: str = "",
+    refused_elsewhere: bool = False,
+) -> tuple[int, list[GradeRefusal]]:
+    """Records one assessment's changed scores in one transaction, all or nothing: when any change is
+    refused, or the rest of the submission was (`refused_elsewhere`, e.g. a score that is not a number),
+    nothing is written. `current_scores` are the scores by student id as read with the sheet. Returns
+    how many were recorded (0 when refused) and every refusal."""
+    recorded, refusals = 0, []
+    with transaction.atomic():
+        for change in changes:
+            current = current_scores.get(change.student.pk)
+            if current != change.seen:
+                refusals.append(GradeRefusal(change.student, Code.GRADE_CHANGED_MEANWHILE, current=current))
+            elif change.score is None:
+                refusals.append(GradeRefusal(change.student, Code.GRADE_REMOVAL_REFUSED))
+            else:
+                try:
+                    grade_record(
+                        student=change.student, assessment=assessment, score=change.score, actor=actor, reason=reason
+                    )
+                except ServiceError as error:
+                    refusals.append(GradeRefusal(change.student, error.code, error=error))
+                else:
+                    recorded += 1
+        if refusals or refused_elsewhere:
+            transaction.set_rollback(True)
+            return 0, refusals
+    return recorded, refusals
 
 
 # --- Closing a term -------------------------------------------------------------------------

@@ -1,13 +1,11 @@
+"""The campus pages of the portal: lecturers' sections and grade sheets, advisors' dashboards. Their
+patterns join portal/urls.py (namespace "portal")."""
+
 from django.urls import path
 
 from students import views
 
-app_name = "portal"
 urlpatterns = [
-    path("", views.index, name="index"),
-    path("student/", views.student_dashboard, name="student-dashboard"),
-    path("student/profile/", views.student_profile, name="student-profile"),
-    path("student/my-data.json", views.student_data_export, name="student-data-export"),
     path("lecturer/sections/", views.lecturer_sections, name="lecturer-sections"),
     path("lecturer/sections/<int:section_id>/", views.section_detail, name="section-detail"),
     path(

@@ -2,50 +2,39 @@
 (what a viewer may not see is a 404) and writes through students.services. Every list page runs a
 fixed number of queries, whatever the number of rows."""
 
-import json
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 
 import structlog
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.decorators import role_required
 from accounts.models import User
 from accounts.roles import Role
 from campusiq.core.errors import ServiceError
-from predictions.selectors import student_latest_score, student_sees_own_risk
 from students.errors import CampusErrorCode as Code
-from students.exports import student_personal_data
 from students.forms import GradeEntryForm
-from students.models import Assessment, Enrollment, Section, Student, Term, TermOutcome
+from students.models import Assessment, Enrollment, Section, Student, TermOutcome
 from students.selectors import (
     AssessmentStanding,
     CourseStanding,
     assessment_gradable_by,
-    course_standings,
     enrollments_visible_to,
     grades_visible_to,
     section_taught_by_get,
     sections_taught_by,
+    student_record_get,
     students_visible_to,
     term_current,
     term_outcomes_visible_to,
 )
-from students.services import PASS_MARK, grade_record
+from students.services import PASS_MARK, GradeChange, grades_record_together
 
 log = structlog.get_logger(__name__)
 
@@ -68,34 +57,6 @@ def _taught_section_or_404(user: User, section_id: int) -> Section:
 
 
 # --- Shared reads ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PastTerm:
-    term: Term
-    enrollments: list[Enrollment]
-    outcome: TermOutcome | None
-
-
-def _past_terms(*, viewer: User, student: Student, before: Term | None) -> list[PastTerm]:
-    """The student's terms that started before `before`, newest first, with final grades and outcome.
-    Two queries."""
-    enrollments = enrollments_visible_to(viewer).filter(student=student)
-    outcomes = term_outcomes_visible_to(viewer).filter(student=student)
-    if before is not None:
-        enrollments = enrollments.filter(section__term__start_date__lt=before.start_date)
-        outcomes = outcomes.filter(term__start_date__lt=before.start_date)
-    terms: dict[int, Term] = {}
-    by_term: dict[int, list[Enrollment]] = {}
-    for enrollment in enrollments.order_by("section__course__code", "section__code"):
-        terms[enrollment.section.term_id] = enrollment.section.term
-        by_term.setdefault(enrollment.section.term_id, []).append(enrollment)
-    outcome_by_term: dict[int, TermOutcome] = {}
-    for outcome in outcomes:
-        terms[outcome.term_id] = outcome.term
-        outcome_by_term[outcome.term_id] = outcome
-    ordered = sorted(terms.values(), key=lambda term: term.start_date, reverse=True)
-    return [PastTerm(term, by_term.get(term.pk, []), outcome_by_term.get(term.pk)) for term in ordered]
 
 
 def _standings(
@@ -128,74 +89,6 @@ def _roster(user: User, section: Section) -> list[Enrollment]:
 
 
 # --- Pages -------------------------------------------------------------------------------------
-
-
-@require_GET
-@login_required
-def index(request: HttpRequest) -> HttpResponse:
-    # The home page lists the dashboards each person's roles open.
-    return redirect("home")
-
-
-@require_GET
-@role_required(Role.STUDENT)
-def student_dashboard(request: HttpRequest) -> HttpResponse:
-    student = _own_student(request.user)
-    term = term_current()
-    # Their own risk estimate only where the institution decided students see it.
-    show_own_risk = term is not None and student_sees_own_risk(request.user)
-    own_risk = student_latest_score(viewer=request.user, student=student, term=term) if show_own_risk else None
-    return render(
-        request,
-        "portal/student_dashboard.html",
-        {
-            "student": student,
-            "term": term,
-            "standings": course_standings(student=student, term=term) if term else [],
-            "past_terms": _past_terms(viewer=request.user, student=student, before=term),
-            "pass_mark": PASS_MARK,
-            "show_own_risk": show_own_risk,
-            "own_risk": own_risk,
-        },
-    )
-
-
-@require_GET
-@role_required(Role.STUDENT)
-def student_profile(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "portal/student_profile.html",
-        {"student": _own_student(request.user), "evidence_days": settings.ATTENDANCE_EVIDENCE_RETENTION_DAYS},
-    )
-
-
-@never_cache  # personal data: no shared or browser cache keeps a copy
-@require_GET
-@role_required(Role.STUDENT)
-def student_data_export(request: HttpRequest) -> HttpResponse:
-    """The student's own data as a JSON file (students/exports.py; docs/PRIVACY.md). Ids only in the log."""
-    student = _own_student(request.user)
-    data = student_personal_data(student=student)
-    response = HttpResponse(
-        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False),
-        content_type="application/json; charset=utf-8",
-    )
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"campusiq-my-data-{student.student_number}-{timezone.localdate()}")
-    response["Content-Disposition"] = f'attachment; filename="{name}.json"'
-    log.info(
-        "personal_data_exported",
-        viewer=request.user.pk,
-        student=student.pk,
-        rows={
-            "enrollments": len(data["enrollments"]),
-            "grades": len(data["grades"]),
-            "attendance_records": len(data["attendance"]["records"]),
-            "risk_scores": len(data["risk_scores"]),
-            "interventions": len(data["interventions"]),
-        },
-    )
-    return response
 
 
 @require_GET
@@ -270,32 +163,28 @@ def grade_entry(request: HttpRequest, section_id: int, assessment_id: int) -> Ht
 def _grades_record(
     request: HttpRequest, *, form: GradeEntryForm, assessment: Assessment, scores: dict[int, Decimal]
 ) -> int | None:
-    """Records every changed score in one transaction. Returns how many were recorded, or None when
-    anything was refused: then nothing is written and each error sits on the field it concerns."""
+    """Records every changed score (students.services.grades_record_together: all or nothing). Returns
+    how many were recorded, or None when anything was refused: then each error sits on its field."""
     form.is_valid()
-    reason = form.cleaned_data.get("reason", "")
-    recorded = 0
-    with transaction.atomic():
-        for student, seen, score in form.changed_scores():
-            name = form.field_name(student)
-            current = scores.get(student.pk)
-            if current != seen:
-                form.add_error(name, _conflict_message(current))
-                form.seen_update(student, current)  # saving again then replaces it, knowingly
-                continue
-            if score is None:
-                form.add_error(name, _("A recorded grade cannot be removed here. Ask the registrar's office."))
-                continue
-            try:
-                grade_record(student=student, assessment=assessment, score=score, actor=request.user, reason=reason)
-            except ServiceError as error:
-                form.add_error(name, _grade_error_message(error, assessment))
-                continue
-            recorded += 1
-        if form.errors:
-            transaction.set_rollback(True)
-            return None
-    return recorded
+    changes = [GradeChange(student, seen, score) for student, seen, score in form.changed_scores()]
+    recorded, refusals = grades_record_together(
+        assessment=assessment,
+        changes=changes,
+        current_scores=scores,
+        actor=request.user,
+        reason=form.cleaned_data.get("reason", ""),
+        refused_elsewhere=bool(form.errors),
+    )
+    for refusal in refusals:
+        name = form.field_name(refusal.student)
+        if refusal.code == Code.GRADE_CHANGED_MEANWHILE:
+            form.add_error(name, _conflict_message(refusal.current))
+            form.seen_update(refusal.student, refusal.current)  # saving again then replaces it, knowingly
+        elif refusal.code == Code.GRADE_REMOVAL_REFUSED:
+            form.add_error(name, _("A recorded grade cannot be removed here. Ask the registrar's office."))
+        else:
+            form.add_error(name, _grade_error_message(refusal.error, assessment))
+    return None if form.errors else recorded
 
 
 def _conflict_message(current: Decimal | None) -> str:
@@ -351,15 +240,5 @@ def advisor_dashboard(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADVISOR)
 def advisee_detail(request: HttpRequest, student_id: int) -> HttpResponse:
     student = get_object_or_404(_advisees(request.user), pk=student_id)
-    term = term_current()
-    return render(
-        request,
-        "portal/advisee_detail.html",
-        {
-            "student": student,
-            "term": term,
-            "standings": course_standings(student=student, term=term) if term else [],
-            "past_terms": _past_terms(viewer=request.user, student=student, before=term),
-            "pass_mark": PASS_MARK,
-        },
-    )
+    record = student_record_get(viewer=request.user, student=student)
+    return render(request, "portal/advisee_detail.html", {**record.as_context(), "pass_mark": PASS_MARK})

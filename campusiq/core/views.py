@@ -1,11 +1,10 @@
-"""The portal home page and the error handlers: JSON problems under /api/, friendly pages elsewhere."""
+"""The error handlers: JSON problems under /api/, friendly pages elsewhere."""
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
 from django_ratelimit.exceptions import Ratelimited
 
 from campusiq.core.errors import (
@@ -15,12 +14,6 @@ from campusiq.core.errors import (
     retry_after_seconds,
     too_large_response,
 )
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    """Signed-in people get a link to each dashboard their roles open (a lecturer may also advise)."""
-    return render(request, "home.html")
 
 
 def _error_page(request: HttpRequest, *, status: int, title: str, message: str) -> HttpResponse:

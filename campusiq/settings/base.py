@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "students",
     "attendance",
     "predictions",
+    "portal",
 ]
 
 MIDDLEWARE = [

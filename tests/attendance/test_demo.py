@@ -17,6 +17,7 @@ from scipy.stats import spearmanr
 from attendance import demo as attendance_demo
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, TermHoliday
 from attendance.selectors import attendance_rates, enrolled_at_session
+from portal.demo import demo_data_seed
 from students import demo
 from students.models import Enrollment, Term, TermOutcome
 from tests.support.seeding import checksum_of_fresh_seed
@@ -37,7 +38,7 @@ def as_of(day: datetime.date) -> datetime.datetime:
 def campus(django_db_setup, django_db_blocker):
     """The small campus as of TODAY, seeded once for the class and rolled back after it."""
     with django_db_blocker.unblock(), transaction.atomic():
-        demo.demo_data_seed(size="small", seed=2026, today=TODAY)
+        demo_data_seed(size="small", seed=2026, today=TODAY)
         yield
         transaction.set_rollback(True)
 
@@ -240,7 +241,7 @@ class TestDemoAttendance:
     def test_running_again_adds_nothing(self):
         before = (ClassSession.objects.count(), AttendanceRecord.objects.count(), AbsenceExcuse.objects.count())
         digest = attendance_checksum()
-        report = demo.demo_data_seed(size="small", seed=2026, today=TODAY)
+        report = demo_data_seed(size="small", seed=2026, today=TODAY)
         assert (report.counts["class sessions"], report.counts["attendance records"]) == before[:2]
         assert before[1] > 20_000
         assert AbsenceExcuse.objects.count() == before[2]
@@ -255,10 +256,10 @@ def test_the_same_seed_gives_the_same_attendance():
 
 def test_a_rerun_later_in_the_term_closes_what_has_ended_as_a_fresh_seed_would():
     expected = checksum_of_fresh_seed(attendance_checksum, size="small", seed=2026, today=TODAY)
-    demo.demo_data_seed(size="small", seed=2026, today=EARLY)
+    demo_data_seed(size="small", seed=2026, today=EARLY)
     scheduled = ClassSession.objects.filter(state=State.SCHEDULED).count()
     records = AttendanceRecord.objects.count()
-    demo.demo_data_seed(size="small", seed=2026, today=TODAY)
+    demo_data_seed(size="small", seed=2026, today=TODAY)
     assert ClassSession.objects.filter(state=State.SCHEDULED).count() < scheduled
     assert AttendanceRecord.objects.count() > records
     assert attendance_checksum() == expected

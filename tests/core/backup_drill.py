@@ -14,8 +14,8 @@ import os
 def campus_seed() -> None:
     from django.core.management import call_command
 
+    from portal.demo import demo_data_seed
     from predictions.training import risk_model_train
-    from students.demo import demo_data_seed
 
     call_command("migrate", verbosity=0)
     call_command("createcachetable", verbosity=0)

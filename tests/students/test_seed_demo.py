@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_roles
+from portal.demo import demo_data_seed
 from students import demo
 from students.models import Assessment, Enrollment, Grade, Section, Student, Term, TermOutcome
 from students.services import section_final_grades_compute
@@ -148,17 +149,17 @@ def test_another_seed_over_existing_demo_data_is_refused(seeded):
 def test_a_rerun_later_in_the_term_tops_up_what_has_fallen_due():
     early, later = datetime.date(2026, 10, 1), datetime.date(2026, 12, 10)
     expected = checksum_of_fresh_seed(checksum, size="small", seed=2026, today=later)
-    demo.demo_data_seed(size="small", seed=2026, today=early)
+    demo_data_seed(size="small", seed=2026, today=early)
     graded_early = Grade.objects.count()
-    demo.demo_data_seed(size="small", seed=2026, today=later)
+    demo_data_seed(size="small", seed=2026, today=later)
     assert Grade.objects.count() > graded_early
     assert checksum() == expected
 
 
 def test_a_rerun_in_a_later_term_leaves_the_data_alone():
-    demo.demo_data_seed(size="small", seed=2026, today=datetime.date(2026, 10, 1))
+    demo_data_seed(size="small", seed=2026, today=datetime.date(2026, 10, 1))
     before = counts()
-    report = demo.demo_data_seed(size="small", seed=2026, today=datetime.date(2027, 3, 1))
+    report = demo_data_seed(size="small", seed=2026, today=datetime.date(2027, 3, 1))
     assert "earlier term" in report.skipped
     assert counts() == before
 

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from students import demo
+from portal.demo import demo_data_seed
 
 
 class _Rollback(Exception):
@@ -15,7 +15,7 @@ def checksum_of_fresh_seed(checksum: Callable[[], str], **seed_arguments) -> str
     """Seeds inside a savepoint, takes `checksum()`, and undoes it all."""
     try:
         with transaction.atomic():
-            demo.demo_data_seed(**seed_arguments)
+            demo_data_seed(**seed_arguments)
             value = checksum()
             raise _Rollback
     except _Rollback:

@@ -2,7 +2,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from students.demo import SIZES, DemoDataConflict, demo_data_seed
+from portal.demo import demo_data_seed
+from students.demo import SIZES, DemoDataConflict
 
 
 class Command(BaseCommand):

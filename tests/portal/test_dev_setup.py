@@ -1,4 +1,4 @@
-"""`make run`'s set-up in one process (predictions/management/commands/dev_setup.py)."""
+"""`make run`'s set-up in one process (portal/management/commands/dev_setup.py)."""
 
 import io
 

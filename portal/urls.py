@@ -1,0 +1,16 @@
+"""The portal's pages (included at /portal/, namespace "portal"): those composed here and the campus
+pages of students/urls.py, under one namespace so their names stay what they have always been."""
+
+from django.urls import path
+
+from portal import views
+from students.urls import urlpatterns as campus_urlpatterns
+
+app_name = "portal"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("student/", views.student_dashboard, name="student-dashboard"),
+    path("student/profile/", views.student_profile, name="student-profile"),
+    path("student/my-data.json", views.student_data_export, name="student-data-export"),
+    *campus_urlpatterns,
+]
