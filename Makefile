@@ -49,12 +49,13 @@ uci: venv ## The at-risk pipeline on the real UCI Student Performance data (pape
 	$(MANAGE) evaluate_uci
 
 security: venv ## Security checks: bandit on the code; pip-audit on the locked dependencies (PIP_AUDIT_ARGS=--require-audit: fail if offline)
-	$(BIN)/bandit -q -r campusiq accounts students attendance predictions scripts deploy -x '*/migrations/*'
+	$(BIN)/bandit -q -r campusiq accounts students attendance predictions portal scripts deploy -x '*/migrations/*'
 	$(BIN)/python scripts/pip_audit.py $(PIP_AUDIT_ARGS)
 
-lint: venv ## Lint (ruff) without changing anything
+lint: venv ## Lint (ruff) and the layers (import-linter, pyproject.toml) without changing anything
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: venv ## Format and fix what ruff can
 	$(BIN)/ruff format .

@@ -36,7 +36,9 @@ load_services() {
 stage "services" load_services
 stage "lint (ruff)" "$BIN/ruff" check .
 stage "format (ruff)" "$BIN/ruff" format --check .
-stage "bandit" "$BIN/bandit" -q -r campusiq accounts students attendance predictions scripts deploy -x '*/migrations/*'
+# --no-cache: nothing is written into the checkout.
+stage "layers (import-linter)" "$BIN/lint-imports" --no-cache
+stage "bandit" "$BIN/bandit" -q -r campusiq accounts students attendance predictions portal scripts deploy -x '*/migrations/*'
 # The ignore file is always checked (an expired entry fails); the audit needs an advisory service.
 stage "pip-audit" "$BIN/python" scripts/pip_audit.py ${PIP_AUDIT_ARGS:-}
 stage "migrations check" env DJANGO_SETTINGS_MODULE=campusiq.settings.test "$BIN/python" manage.py makemigrations --check --dry-run
