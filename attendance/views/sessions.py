@@ -182,41 +182,45 @@ def session_detail(request: HttpRequest, session_id: int) -> HttpResponse:
     return _session_page(request, taught_session_or_404(request.user, session_id))
 
 
+def _session_action(request: HttpRequest, session, act, *, refusals: dict | None = None) -> HttpResponse:
+    """One lifecycle step of a session: `act()` returns the success message; a refusal becomes the
+    page's error (`refusals` words some codes for this step). Back to the session page either way."""
+    try:
+        done = act()
+    except ServiceError as error:
+        messages.error(request, (refusals or {}).get(error.code) or action_error(error))
+    else:
+        messages.success(request, done)
+    return redirect("attendance:session-detail", session_id=session.pk)
+
+
 @require_POST
 @lecturer_required
 def session_open(request: HttpRequest, session_id: int) -> HttpResponse:
     session = taught_session_or_404(request.user, session_id)
-    try:
+
+    def act() -> str:
         class_session_open(session=session, actor=request.user)
-    except ServiceError as error:
-        messages.error(request, action_error(error))
-    else:
-        messages.success(request, _("Check-in is open. Show the QR code on the screen."))
-    return redirect("attendance:session-detail", session_id=session.pk)
+        return _("Check-in is open. Show the QR code on the screen.")
+
+    return _session_action(request, session, act)
 
 
 @require_POST
 @lecturer_required
 def session_close(request: HttpRequest, session_id: int) -> HttpResponse:
     session = taught_session_or_404(request.user, session_id)
-    try:
+
+    def act() -> str:
         marked = class_session_close(session=session, actor=request.user)
-    except ServiceError as error:
-        if error.code == Code.SESSION_NOT_STARTED:
-            messages.error(request, _("A session cannot be closed before it starts."))
-        else:
-            messages.error(request, action_error(error))
-    else:
-        messages.success(
-            request,
-            ngettext(
-                "Session closed. %(count)d student without a check-in was marked absent.",
-                "Session closed. %(count)d students without a check-in were marked absent.",
-                marked,
-            )
-            % {"count": marked},
-        )
-    return redirect("attendance:session-detail", session_id=session.pk)
+        return ngettext(
+            "Session closed. %(count)d student without a check-in was marked absent.",
+            "Session closed. %(count)d students without a check-in were marked absent.",
+            marked,
+        ) % {"count": marked}
+
+    refusals = {Code.SESSION_NOT_STARTED: _("A session cannot be closed before it starts.")}
+    return _session_action(request, session, act, refusals=refusals)
 
 
 @require_POST
@@ -227,13 +231,12 @@ def session_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Say why the session is cancelled. Nothing was changed."))
         return redirect(reverse("attendance:session-detail", args=[session.pk]) + "#cancel")
-    try:
+
+    def act() -> str:
         class_session_cancel(session=session, actor=request.user, reason=form.cleaned_data["reason"])
-    except ServiceError as error:
-        messages.error(request, action_error(error))
-    else:
-        messages.success(request, _("Session cancelled. It counts for nobody's attendance."))
-    return redirect("attendance:session-detail", session_id=session.pk)
+        return _("Session cancelled. It counts for nobody's attendance.")
+
+    return _session_action(request, session, act)
 
 
 @require_POST
