@@ -40,6 +40,9 @@ class AccountsConfig(AppConfig):
         # Cached API tokens carry their user (and student profile: students connects that change).
         post_save.connect(_forget_cached_tokens, sender="accounts.User", dispatch_uid="accounts.forget_tokens_user")
         _connect_sign_in_signals()
+        from accounts.sso.config import sso_providers
+
+        sso_providers()  # a wrong SSO_CONFIG_FILE stops the start, not a sign-in
 
 
 def _connect_sign_in_signals() -> None:

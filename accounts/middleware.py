@@ -9,6 +9,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from accounts.signals import current_request
+from accounts.sso.services import sso_mfa_asserted
 from accounts.two_factor import two_factor_device
 
 
@@ -29,7 +30,8 @@ class CurrentRequestMiddleware:
 
 class AdminTwoFactorMiddleware:
     """With ADMIN_REQUIRE_TWO_FACTOR on, the Django admin admits only staff whose session was verified
-    by a code: those with a device are asked for one, those without are sent to set one up."""
+    by a code, or who signed in through a campus provider that asserted multi-factor authentication
+    (docs/SSO.md): those with a device are asked for a code, those without are sent to set one up."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -37,7 +39,8 @@ class AdminTwoFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if settings.ADMIN_REQUIRE_TWO_FACTOR and self._guarded(request.path):
             user = request.user
-            if user.is_authenticated and (user.is_staff or user.is_superuser) and not user.is_verified():
+            verified = user.is_authenticated and (user.is_verified() or sso_mfa_asserted(request.session))
+            if user.is_authenticated and (user.is_staff or user.is_superuser) and not verified:
                 query = urlencode({"next": request.get_full_path()})
                 if two_factor_device(user) is not None:
                     return redirect(f"{reverse('login_code')}?{query}")

@@ -113,3 +113,27 @@ class SignedInSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.signed_in_at:%Y-%m-%d %H:%M}"
+
+
+class LinkedIdentity(models.Model):
+    """A person's account at a campus identity provider, by the provider's stable identifier for them
+    (OIDC: issuer and subject; SAML: issuer and persistent NameID, subject-id or eduPersonPrincipalName).
+    Who signs in through SSO is found here, never by name."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="linked_identities")
+    provider = models.CharField(max_length=40, help_text="The provider's slug in SSO_CONFIG_FILE.")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="linked_identity_unique_subject"),
+            models.CheckConstraint(
+                condition=~models.Q(issuer="") & ~models.Q(subject=""), name="linked_identity_issuer_subject_set"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.subject}"

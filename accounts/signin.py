@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -53,6 +54,15 @@ class SignInThrottled(Exception):
     def __init__(self, refusal: Refusal):
         super().__init__(refusal.scope)
         self.refusal = refusal
+
+
+def safe_next_url(request: HttpRequest, candidate: str | None, default: str) -> str:
+    """Where to go after signing in: `candidate` if it stays on this site, else `default`."""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
 
 
 def email_normalise(email: str) -> str:

@@ -2,11 +2,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import views
+from accounts.sso import views as sso_views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("login/code/", views.SignInCodeView.as_view(), name="login_code"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", sso_views.sso_logout, name="logout"),
+    path("sso/<slug:slug>/login/", sso_views.sso_begin, name="sso_begin"),
+    path("sso/<slug:slug>/callback/", sso_views.sso_callback, name="sso_callback"),
     path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),

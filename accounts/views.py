@@ -14,7 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
@@ -32,6 +32,7 @@ from accounts.signin import (
     SignInThrottled,
     known_browser_remember,
     refusal_message,
+    safe_next_url,
     sign_in_code_begin,
     sign_in_code_failed,
     sign_in_code_passed,
@@ -40,6 +41,7 @@ from accounts.signin import (
     sign_in_pending_clear,
     sign_in_pending_start,
 )
+from accounts.sso.config import sso_providers
 from accounts.two_factor import (
     two_factor_device,
     two_factor_disable,
@@ -61,14 +63,6 @@ RESET_RATE_PER_EMAIL = "3/m"
 
 def _casefold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
-
-
-def _safe_next(request: HttpRequest, candidate: str | None, default: str) -> str:
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return default
 
 
 def _too_many(response: HttpResponse, retry_after: int) -> HttpResponse:
@@ -105,6 +99,10 @@ class LoginView(GetAndPostOnly, auth_views.LoginView):
 
     form_class = SignInForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        # One "Sign in with <campus>" button per configured identity provider (docs/SSO.md).
+        return {**super().get_context_data(**kwargs), "sso_providers": list(sso_providers().values())}
 
     def form_valid(self, form) -> HttpResponse:
         user = form.get_user()
@@ -145,7 +143,7 @@ class SignInCodeView(TemplateView):
     def _next(self, pending: dict | None) -> str:
         if pending is not None:
             return pending["next"]
-        return _safe_next(self.request, self.request.GET.get("next"), reverse("home"))
+        return safe_next_url(self.request, self.request.GET.get("next"), reverse("home"))
 
     def get(self, request: HttpRequest) -> HttpResponse:
         who = self._who()
@@ -257,7 +255,7 @@ def _required() -> bool:
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Whether two-factor is on; POST starts setting it up (a new secret, shown on the next page)."""
     _eligible_or_404(request)
-    next_url = _safe_next(request, request.GET.get("next") or request.POST.get("next"), "")
+    next_url = safe_next_url(request, request.GET.get("next") or request.POST.get("next"), "")
     if request.method == "POST":
         try:
             two_factor_enrol_start(user=request.user)
@@ -284,7 +282,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
     device = two_factor_pending_device(request.user)
     if device is None or two_factor_device(request.user) is not None:
         return redirect("two_factor")
-    next_url = _safe_next(request, request.GET.get("next") or request.POST.get("next"), "")
+    next_url = safe_next_url(request, request.GET.get("next") or request.POST.get("next"), "")
     form = TwoFactorCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

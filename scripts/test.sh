@@ -33,7 +33,17 @@ load_services() {
   set +a
 }
 
+identity_providers() {
+  # The OpenID Connect provider the sign-on tests sign in against (panva's oidc-provider, locked).
+  if command -v npm >/dev/null; then
+    npm ci --prefix tests/support/oidc --no-audit --no-fund --ignore-scripts --loglevel=error
+  else
+    echo "npm not found: the sign-on tests skip (CI=true: they fail)"
+  fi
+}
+
 stage "services" load_services
+stage "identity providers" identity_providers
 stage "lint (ruff)" "$BIN/ruff" check .
 stage "format (ruff)" "$BIN/ruff" format --check .
 # --no-cache: nothing is written into the checkout.

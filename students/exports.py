@@ -20,7 +20,7 @@ from typing import Any
 from django.db.models import Model
 from django.utils import timezone
 
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, LinkedIdentity, User
 from accounts.services import user_roles
 from students.models import Enrollment, Grade, Section, Student, TermOutcome
 
@@ -127,6 +127,16 @@ def _account(student: Student) -> dict[str, Any]:
             }
             for token in tokens
         ],
+        "linked_identities": [
+            {
+                "provider": link.provider,
+                "issuer": link.issuer,
+                "subject": link.subject,
+                "linked_at": export_when(link.created_at),
+                "last_sign_in_at": export_when(link.last_sign_in_at),
+            }
+            for link in LinkedIdentity.objects.filter(user=user).order_by("created_at", "pk")
+        ],
     }
 
 
@@ -186,7 +196,7 @@ def _term_outcomes(student: Student) -> list[dict[str, Any]]:
 
 def campus_sections_register() -> None:
     """The campus's own sections, first in every download (StudentsConfig.ready())."""
-    personal_data_section_register("account", _account, models=(User, ApiToken))
+    personal_data_section_register("account", _account, models=(User, ApiToken, LinkedIdentity))
     personal_data_section_register("profile", _profile, models=(Student,))
     personal_data_section_register("enrollments", _enrollments, models=(Enrollment,))
     personal_data_section_register("grades", _grades, models=(Grade,))

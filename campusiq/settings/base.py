@@ -12,7 +12,7 @@ from corsheaders.defaults import default_headers as default_cors_headers
 from csp.constants import NONCE, NONE, SELF
 
 from campusiq.core.logging import build_logging_config, configure_structlog
-from campusiq.settings.secrets import read_secret
+from campusiq.core.secrets import read_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -135,6 +135,10 @@ RATELIMIT_USE_CACHE = "ratelimit"
 # --- Authentication -------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+# Campus single sign-on: a JSON file of identity providers (docs/SSO.md); none without one.
+SSO_CONFIG_FILE = env.str("SSO_CONFIG_FILE", default="")
+# Sign-in pages of SSO (begin and callback) per client address, like the password pages' budget.
+SSO_RATE_PER_IP = env.str("SSO_RATE_PER_IP", default="30/m")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -1,8 +1,9 @@
 """Production. Every secret comes from the environment (or a *_FILE); an unsafe value stops start-up."""
 
+from campusiq.core.secrets import read_secret
+
 from .base import *  # noqa: F403
 from .base import MODEL_ARTIFACT_STORAGE, database_instrumented, env
-from .secrets import read_secret
 from .validation import validate_production
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)

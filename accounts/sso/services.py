@@ -1,0 +1,176 @@
+"""Who an identity asserted by a campus provider is in CampusIQ, and what roles the provider gives them.
+
+Found by the provider's stable identifier (a LinkedIdentity). A first sign-in is linked to an existing
+account only by an attribute the provider is configured to be trusted for (its email domains, a
+student number), never by a display name, and never for an account holding a staff role: an identity
+provider that asserts an admin's email does not get the admin. Provisioning, where configured, makes
+an account for a new person of the provider's domains. Roles the provider manages (those its mapping
+names) are granted when asserted and removed when not, at every sign-in. Each step is audited; a
+refusal writes nothing.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import structlog
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.access import is_registry_staff
+from accounts.models import LinkedIdentity, User
+from accounts.roles import Role
+from accounts.services import user_role_grant, user_role_revoke, user_roles
+from accounts.signin import email_normalise
+from accounts.sso.config import SsoProvider, sso_providers
+from campusiq.core.errors import ServiceError
+from campusiq.core.models import AuditLogEntry
+from campusiq.core.services import audit_log_write
+
+log = structlog.get_logger(__name__)
+
+
+# What the session remembers of an SSO sign-in: the provider, the id token (for its logout) and
+# whether the provider asserted multi-factor authentication (the admin's two-factor requirement).
+SIGNED_IN_SESSION_KEY = "campusiq_sso"
+
+
+def sso_mfa_asserted(session) -> bool:
+    """The provider asserted multi-factor authentication for this session's sign-in."""
+    return bool((session.get(SIGNED_IN_SESSION_KEY) or {}).get("mfa"))
+
+
+class SsoRefusal(StrEnum):
+    NOT_ALLOWED = "sso_not_allowed"  # no account, none may be linked or made
+    ACCOUNT_INACTIVE = "sso_account_inactive"
+    STAFF_LINK_REFUSED = "sso_staff_link_refused"
+    AMBIGUOUS_LINK = "sso_ambiguous_link"
+    IDENTITY_INCOMPLETE = "sso_identity_incomplete"
+
+
+class SsoRefused(ServiceError):
+    status = 403
+
+
+@dataclass(frozen=True)
+class AssertedIdentity:
+    """What the provider said about the person, already checked (signature, audience, expiry, nonce)."""
+
+    issuer: str
+    subject: str
+    email: str = ""
+    email_verified: bool | None = None
+    first_name: str = ""
+    last_name: str = ""
+    student_number: str = ""
+    role_values: frozenset[str] = field(default_factory=frozenset)
+    mfa: bool = False
+
+
+# How a first sign-in finds an existing account by a linking attribute (link_existing_by). accounts
+# finds by email; students registers the student number (it knows the student record).
+AccountFinder = Callable[[AssertedIdentity], User | None]
+_finders: dict[str, AccountFinder] = {}
+
+
+def sso_account_finder_register(attribute: str, finder: AccountFinder) -> None:
+    _finders[attribute] = finder
+
+
+def _by_email(identity: AssertedIdentity) -> User | None:
+    matches = list(User.objects.filter(email__iexact=identity.email)[:2]) if identity.email else []
+    if len(matches) > 1:
+        raise SsoRefused(SsoRefusal.AMBIGUOUS_LINK, "More than one account has this email address.")
+    return matches[0] if matches else None
+
+
+sso_account_finder_register("email", _by_email)
+
+
+def _email_trusted(provider: SsoProvider, identity: AssertedIdentity) -> bool:
+    """The provider speaks for the address: it is in one of its domains and not said to be unverified."""
+    return (
+        bool(identity.email) and identity.email_verified is not False and provider.email_domain_allowed(identity.email)
+    )
+
+
+def _linkable(provider: SsoProvider, identity: AssertedIdentity) -> User | None:
+    for attribute in provider.link_existing_by:
+        if attribute == "email" and not _email_trusted(provider, identity):
+            continue
+        finder = _finders.get(attribute)
+        user = finder(identity) if finder is not None else None
+        if user is None:
+            continue
+        if is_registry_staff(user) or user.is_staff or user.is_superuser:
+            raise SsoRefused(
+                SsoRefusal.STAFF_LINK_REFUSED,
+                "This account holds a staff role: an administrator links it to the campus sign-on.",
+            )
+        return user
+    return None
+
+
+def _provision(provider: SsoProvider, identity: AssertedIdentity) -> User | None:
+    if not provider.provision or not _email_trusted(provider, identity):
+        return None
+    if User.objects.filter(email__iexact=identity.email).exists():
+        return None  # an account exists: only linking may reach it, and it was not allowed
+    user = User(
+        email=email_normalise(identity.email),
+        first_name=identity.first_name[:150],
+        last_name=identity.last_name[:150],
+    )
+    user.set_unusable_password()
+    user.save()
+    audit_log_write(actor=None, verb="sso.provisioned", target=user, action=AuditLogEntry.Action.CREATE,
+                    changes={"provider": [None, provider.slug]})  # fmt: skip
+    return user
+
+
+def _roles_apply(provider: SsoProvider, user: User, identity: AssertedIdentity) -> None:
+    asserted = {role for value, role in provider.roles.items() if value in identity.role_values}
+    held = user_roles(user)
+    for role in sorted(asserted - held):
+        user_role_grant(user=user, role=role, actor=None)
+    for role in sorted((provider.managed_roles & held) - asserted):
+        user_role_revoke(user=user, role=role, actor=None)
+
+
+@transaction.atomic
+def sso_sign_in(*, provider: SsoProvider, identity: AssertedIdentity) -> User:
+    """The account `identity` signs in to (linked, found or made as configured), its managed roles
+    brought in line with what the provider asserted. SsoRefused, with nothing written, otherwise."""
+    if not identity.issuer or not identity.subject:
+        raise SsoRefused(SsoRefusal.IDENTITY_INCOMPLETE, "The campus sign-on did not say who you are.")
+    link = (
+        LinkedIdentity.objects.select_for_update()
+        .select_related("user")
+        .filter(issuer=identity.issuer, subject=identity.subject)
+        .first()
+    )
+    if link is None:
+        user = _linkable(provider, identity) or _provision(provider, identity)
+        if user is None:
+            raise SsoRefused(SsoRefusal.NOT_ALLOWED, "There is no CampusIQ account for you yet.")
+        link = LinkedIdentity.objects.create(
+            user=user, provider=provider.slug, issuer=identity.issuer, subject=identity.subject
+        )
+        audit_log_write(actor=None, verb="sso.linked", target=user, changes={"provider": [None, provider.slug]})
+    user = link.user
+    if not user.is_active or user.is_service_account:
+        raise SsoRefused(SsoRefusal.ACCOUNT_INACTIVE, "This account is not active.")
+    _roles_apply(provider, user, identity)
+    link.last_sign_in_at = timezone.now()
+    link.save(update_fields=["last_sign_in_at"])
+    log.info("sso_signed_in", provider=provider.slug, user_id=user.pk, mfa=identity.mfa)
+    return user
+
+
+def sso_roles_managed(user: User) -> dict[str, list[Role]]:
+    """For the admin: each provider the account is linked to and the roles it manages for it."""
+    providers = sso_providers()
+    return {
+        link.provider: sorted(providers[link.provider].managed_roles) if link.provider in providers else []
+        for link in user.linked_identities.all()
+    }

@@ -1,0 +1,135 @@
+"""Every way an OpenID Connect answer can be forged or stale is refused with a readable page and writes
+nothing: id tokens with another key's signature, `alg: none`, another audience or issuer, expired,
+a nonce we never sent, no id token at all, a state we never sent, a discovery document for another
+issuer. The provider's endpoints are replaced by crafted answers; everything of ours runs as in use."""
+
+import base64
+import json
+import time
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from authlib.integrations.django_client.apps import DjangoOAuth2App
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from accounts.models import LinkedIdentity, User
+from campusiq.core.models import AuditLogEntry
+from tests.accounts.sso_support import CLIENT_ID, SLUG, provider_config, sso_configure
+
+pytestmark = pytest.mark.django_db
+
+ISSUER = "https://login.uni.example"
+KEY = RSAKey.generate_key(2048, parameters={"kid": "campus-1"})
+OTHER_KEY = RSAKey.generate_key(2048, parameters={"kid": "campus-1"})  # same key id, not the provider's
+
+
+def metadata(issuer: str = ISSUER) -> dict:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{ISSUER}/auth",
+        "token_endpoint": f"{ISSUER}/token",
+        "jwks_uri": f"{ISSUER}/jwks",
+        "end_session_endpoint": f"{ISSUER}/session/end",
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }
+
+
+@pytest.fixture
+def provider(settings, monkeypatch, tmp_path):
+    sso_configure(settings, monkeypatch, tmp_path, [provider_config(ISSUER)])
+    answers = {"metadata": metadata(), "token": {}}
+    monkeypatch.setattr(DjangoOAuth2App, "load_server_metadata", lambda self: answers["metadata"])
+    monkeypatch.setattr(
+        DjangoOAuth2App, "fetch_jwk_set", lambda self, force=False: KeySet([KEY]).as_dict(private=False)
+    )
+    monkeypatch.setattr(DjangoOAuth2App, "fetch_access_token", lambda self, **params: answers["token"])
+    return answers
+
+
+def begin(client) -> dict[str, str]:
+    """Starts a sign-in; returns the state and nonce the site sent to the provider."""
+    response = client.get(f"/accounts/sso/{SLUG}/login/")
+    assert response.status_code == 302, response.content[:300]
+    query = parse_qs(urlparse(response["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"][0]
+    return {"state": query["state"][0], "nonce": query["nonce"][0]}
+
+
+def claims(nonce: str, **changes) -> dict:
+    now = int(time.time())
+    base = {"iss": ISSUER, "aud": CLIENT_ID, "sub": "s-42", "iat": now, "exp": now + 300, "nonce": nonce,
+            "email": "nia@uni.example", "email_verified": True, "groups": ["students"]}  # fmt: skip
+    return {**base, **changes}
+
+
+def signed(payload: dict, key=KEY) -> str:
+    return jwt.encode({"alg": "RS256", "kid": "campus-1"}, payload, key)
+
+
+def unsigned(payload: dict) -> str:
+    part = lambda data: base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()  # noqa: E731
+    return f"{part({'alg': 'none'})}.{part(payload)}."
+
+
+def callback(client, state: str):
+    return client.get(f"/accounts/sso/{SLUG}/callback/", {"code": "the-code", "state": state})
+
+
+def written() -> tuple[int, int, int]:
+    return User.objects.count(), LinkedIdentity.objects.count(), AuditLogEntry.objects.count()
+
+
+def test_a_genuine_answer_signs_the_person_in(client, provider):
+    sent = begin(client)
+    provider["token"] = {"access_token": "at", "token_type": "Bearer", "id_token": signed(claims(sent["nonce"]))}
+    response = callback(client, sent["state"])
+    assert response.status_code == 302 and LinkedIdentity.objects.filter(subject="s-42").exists()
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda nonce: signed(claims(nonce), key=OTHER_KEY), id="signed-by-another-key"),
+        pytest.param(lambda nonce: unsigned(claims(nonce)), id="alg-none"),
+        pytest.param(lambda nonce: signed(claims(nonce, aud="someone-else")), id="another-audience"),
+        pytest.param(lambda nonce: signed(claims(nonce, iss="https://evil.example")), id="another-issuer"),
+        pytest.param(lambda nonce: signed(claims(nonce, exp=int(time.time()) - 3600)), id="expired"),
+        pytest.param(lambda nonce: signed(claims("a-nonce-we-never-sent")), id="nonce-mismatch"),
+        pytest.param(lambda nonce: signed({k: v for k, v in claims(nonce).items() if k != "sub"}), id="no-subject"),
+        pytest.param(lambda nonce: signed(claims(nonce))[:-6] + "AAAAAA", id="tampered-signature"),
+        pytest.param(lambda nonce: None, id="no-id-token"),
+    ],
+)
+def test_a_forged_or_stale_id_token_is_refused_and_writes_nothing(client, provider, forge):
+    sent = begin(client)
+    token = forge(sent["nonce"])
+    provider["token"] = {"access_token": "at", "token_type": "Bearer", **({"id_token": token} if token else {})}
+    before = written()
+    response = callback(client, sent["state"])
+    assert response.status_code == 400 and b"could not be checked" in response.content
+    assert written() == before and "_auth_user_id" not in client.session
+
+
+def test_a_state_the_site_never_sent_is_refused(client, provider):
+    sent = begin(client)
+    provider["token"] = {"access_token": "at", "token_type": "Bearer", "id_token": signed(claims(sent["nonce"]))}
+    before = written()
+    assert callback(client, "not-" + sent["state"]).status_code == 400
+    assert written() == before
+
+
+def test_a_discovery_document_for_another_issuer_is_refused_before_anyone_is_sent_there(client, provider):
+    provider["metadata"] = metadata(issuer="https://evil.example")
+    response = client.get(f"/accounts/sso/{SLUG}/login/")
+    assert response.status_code == 503 and b"cannot be reached" in response.content
+
+
+def test_the_provider_refusing_the_person_is_a_readable_page(client, provider):
+    sent = begin(client)
+    response = client.get(f"/accounts/sso/{SLUG}/callback/", {"error": "access_denied", "state": sent["state"]})
+    assert response.status_code == 400 and written() == (0, 0, 0)
+
+
+def test_an_unknown_provider_is_not_found(client, provider):
+    assert client.get("/accounts/sso/nobody/login/").status_code == 404

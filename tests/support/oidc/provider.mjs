@@ -1,0 +1,46 @@
+// A real OpenID Connect provider (panva's oidc-provider, OpenID Certified) for the test suite, on a
+// loopback port. Configured by environment variables, all JSON where structured:
+//   OIDC_PORT      the port (the issuer is http://127.0.0.1:<port>)
+//   OIDC_CLIENTS   [{client_id, client_secret, redirect_uris, post_logout_redirect_uris}]
+//   OIDC_ACCOUNTS  {"<login>": {<claims: sub, email, groups, student_number, ...>, "amr": [...]}}
+// People sign in on the provider's own development login page (any password; the login is the key
+// into OIDC_ACCOUNTS) and confirm on its consent page, as a browser would at a campus's provider.
+import Provider from "oidc-provider";
+
+const port = Number(process.env.OIDC_PORT);
+const issuer = `http://127.0.0.1:${port}`;
+const clients = JSON.parse(process.env.OIDC_CLIENTS || "[]");
+const accounts = JSON.parse(process.env.OIDC_ACCOUNTS || "{}");
+
+const provider = new Provider(issuer, {
+  clients,
+  pkce: { required: () => true },
+  claims: {
+    openid: ["sub"],
+    email: ["email", "email_verified"],
+    profile: ["name", "given_name", "family_name"],
+    campus: ["groups", "student_number"],
+  },
+  scopes: ["openid", "email", "profile", "campus", "offline_access"],
+  conformIdTokenClaims: false, // the requested claims go into the id token, as Entra ID and Keycloak do
+  features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
+  async findAccount(ctx, id) {
+    const claims = accounts[id];
+    if (!claims) return undefined;
+    return { accountId: id, async claims() { return { sub: id, ...claims }; } };
+  },
+  async loadExistingGrant(ctx) {
+    // Consent is given once per client and session, like a campus provider's first-party clients.
+    const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
+    if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+    const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId });
+    grant.addOIDCScope("openid email profile campus");
+    grant.addOIDCClaims(["email", "email_verified", "name", "given_name", "family_name", "groups", "student_number"]);
+    await grant.save();
+    return grant;
+  },
+  ttl: { Session: 3600, Interaction: 600, Grant: 3600, IdToken: 300, AccessToken: 300, AuthorizationCode: 60 },
+});
+provider.proxy = false;
+provider.on("server_error", (ctx, error) => console.error("server_error", error));
+provider.listen(port, "127.0.0.1", () => console.log(`oidc-provider listening on ${issuer}`));
