@@ -9,7 +9,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from accounts.signals import current_request
-from accounts.sso.services import sso_mfa_asserted
+from accounts.sso.services import sso_logout_origin, sso_mfa_asserted
 from accounts.two_factor import two_factor_device
 
 
@@ -52,3 +52,21 @@ class AdminTwoFactorMiddleware:
     def _guarded(path: str) -> bool:
         prefix = reverse("admin:index")
         return path.startswith(prefix) and path not in {reverse("admin:logout"), reverse("admin:login")}
+
+
+class SsoLogoutFormActionMiddleware:
+    """Signing out of a session begun at a campus provider sends the browser on to the provider's
+    logout, and a form's redirect is held to the Content Security Policy's form-action of the page it
+    was on: such a session's pages also allow the provider's origin there (only theirs, only then)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        origin = sso_logout_origin(request.session) if hasattr(request, "session") else None
+        if origin:
+            update = dict(getattr(response, "_csp_update", None) or {})
+            update["form-action"] = [*update.get("form-action", ["'self'"]), origin]
+            response._csp_update = update
+        return response

@@ -128,3 +128,30 @@ def past_term(db):
         end_date=datetime.date(2026, 6, 26),
         add_drop_deadline=datetime.date(2026, 2, 23),
     )
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(live_server, tmp_path_factory):
+    """A real OpenID Connect provider (tests/support/oidc) with the sign-on tests' people, whose client
+    is this live server (tests/accounts/sso_support.py)."""
+    from tests.accounts.sso_support import CLIENT_ID, CLIENT_SECRET, PEOPLE, SLUG
+    from tests.support.identity_providers import OidcProvider
+
+    callback = f"{live_server.url}/accounts/sso/{SLUG}/callback/"
+    clients = [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [callback],
+                "post_logout_redirect_uris": [f"{live_server.url}/"]}]  # fmt: skip
+    provider = OidcProvider(clients=clients, accounts=PEOPLE, log_path=tmp_path_factory.mktemp("oidc") / "log")
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def sso_campus(settings, monkeypatch, tmp_path, oidc_provider, live_server):
+    """CampusIQ configured for the test provider (the live server runs in this process); its URL."""
+    from accounts.services import roles_sync_groups
+    from tests.accounts.sso_support import provider_config, sso_configure
+
+    roles_sync_groups()
+    sso_configure(settings, monkeypatch, tmp_path, [provider_config(oidc_provider.issuer)])
+    return live_server.url

@@ -12,6 +12,7 @@ refusal writes nothing.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 import structlog
 from django.db import transaction
@@ -38,6 +39,16 @@ SIGNED_IN_SESSION_KEY = "campusiq_sso"
 def sso_mfa_asserted(session) -> bool:
     """The provider asserted multi-factor authentication for this session's sign-in."""
     return bool((session.get(SIGNED_IN_SESSION_KEY) or {}).get("mfa"))
+
+
+def sso_logout_origin(session) -> str | None:
+    """The origin of the provider this session signed in through (its logout is there), if any."""
+    signed_in = session.get(SIGNED_IN_SESSION_KEY) if session is not None else None
+    provider = sso_providers().get(signed_in.get("provider", "")) if isinstance(signed_in, dict) else None
+    if provider is None:
+        return None
+    parts = urlsplit(provider.issuer)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 class SsoRefusal(StrEnum):

@@ -465,6 +465,11 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("accounts.middleware.CurrentRequestMiddleware") + 1,
     "accounts.middleware.AdminTwoFactorMiddleware",
 )
+# Inside CSPMiddleware: it widens form-action for a session begun at a campus provider (its logout).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("accounts.middleware.AdminTwoFactorMiddleware") + 1,
+    "accounts.middleware.SsoLogoutFormActionMiddleware",
+)
 OTP_TOTP_ISSUER = "CampusIQ"
 # The admin never shows a device's secret or QR code (people enrol in the portal, /accounts/two-factor/).
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True

@@ -22,6 +22,8 @@ PEOPLE = {
                  "groups": ["students"]},
     "outsider": {"email": "someone@elsewhere.example", "email_verified": True, "groups": []},
     "admin": {"email": "admin@uni.example", "email_verified": True, "groups": ["it-admins"]},
+    # The same administrator having passed the provider's own second factor (REFEDS/RFC 8176 "mfa").
+    "admin-mfa": {"email": "admin@uni.example", "email_verified": True, "groups": ["it-admins"], "amr": ["pwd", "mfa"]},
 }  # fmt: skip
 
 
@@ -38,6 +40,7 @@ def provider_config(issuer: str, **overrides) -> dict:
         "provision": True,
         "email_domains": ["uni.example"],
         "roles": {"students": "student", "lecturers": "lecturer"},
+        "mfa": {"amr": ["mfa"]},
         "timeout_seconds": 3,
         **overrides,
     }

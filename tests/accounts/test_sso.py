@@ -11,38 +11,14 @@ from accounts.roles import Role, group_name
 from accounts.services import user_roles
 from campusiq.core.models import AuditLogEntry
 from tests.accounts.sso_support import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    PEOPLE,
     SLUG,
     provider_config,
     provider_sign_in,
     sso_configure,
 )
 from tests.factories import StudentFactory, UserFactory
-from tests.support.identity_providers import OidcProvider
 
 pytestmark = [pytest.mark.oidc, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="session")
-def oidc_provider(live_server, tmp_path_factory):
-    callback = f"{live_server.url}/accounts/sso/{SLUG}/callback/"
-    clients = [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [callback],
-                "post_logout_redirect_uris": [f"{live_server.url}/"]}]  # fmt: skip
-    provider = OidcProvider(clients=clients, accounts=PEOPLE, log_path=tmp_path_factory.mktemp("oidc") / "log")
-    provider.start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture
-def campus(settings, monkeypatch, tmp_path, oidc_provider, live_server):
-    from accounts.services import roles_sync_groups
-
-    roles_sync_groups()
-    sso_configure(settings, monkeypatch, tmp_path, [provider_config(oidc_provider.issuer)])
-    return live_server.url
 
 
 def sign_in(base: str, login: str, next_url: str = "/portal/") -> tuple[requests.Session, requests.Response]:
@@ -54,23 +30,23 @@ def written() -> tuple[int, int, int]:
     return User.objects.count(), LinkedIdentity.objects.count(), AuditLogEntry.objects.count()
 
 
-def test_a_student_signs_in_with_the_campus_account_and_lands_where_they_were_going(campus, oidc_provider):
+def test_a_student_signs_in_with_the_campus_account_and_lands_where_they_were_going(sso_campus, oidc_provider):
     ana = StudentFactory(student_number="S1001", user__email="ana@uni.example", user__first_name="Ana")
-    login_page = requests.get(f"{campus}/accounts/login/", timeout=10)
+    login_page = requests.get(f"{sso_campus}/accounts/login/", timeout=10)
     assert "Sign in with Universidade Exemplo" in login_page.text
-    _, landed = sign_in(campus, "ana", next_url="/portal/student/")
-    assert landed.status_code == 200 and landed.url == f"{campus}/portal/student/", landed.text[:300]
+    _, landed = sign_in(sso_campus, "ana", next_url="/portal/student/")
+    assert landed.status_code == 200 and landed.url == f"{sso_campus}/portal/student/", landed.text[:300]
     assert "Ana" in landed.text
     link = LinkedIdentity.objects.get()
     assert (link.user_id, link.issuer, link.subject, link.provider) == (ana.user_id, oidc_provider.issuer, "ana", SLUG)
     assert AuditLogEntry.objects.filter(verb="sso.linked", object_id=str(ana.user_id)).exists()
     # The second time, the link finds them (a changed email at the provider would not matter).
-    _, again = sign_in(campus, "ana", next_url="/portal/student/")
+    _, again = sign_in(sso_campus, "ana", next_url="/portal/student/")
     assert again.status_code == 200 and LinkedIdentity.objects.count() == 1
 
 
-def test_a_newcomer_of_the_campus_domain_gets_an_account_with_the_role_their_groups_give(campus):
-    _, landed = sign_in(campus, "newcomer")
+def test_a_newcomer_of_the_campus_domain_gets_an_account_with_the_role_their_groups_give(sso_campus):
+    _, landed = sign_in(sso_campus, "newcomer")
     assert landed.status_code == 200
     user = User.objects.get(email="newcomer@uni.example")
     assert (user.first_name, user.last_name, user.has_usable_password()) == ("Nia", "New", False)
@@ -78,9 +54,9 @@ def test_a_newcomer_of_the_campus_domain_gets_an_account_with_the_role_their_gro
     assert AuditLogEntry.objects.filter(verb="sso.provisioned", object_id=str(user.pk)).exists()
 
 
-def test_roles_the_provider_manages_follow_its_groups_at_every_sign_in_and_others_stay(campus):
+def test_roles_the_provider_manages_follow_its_groups_at_every_sign_in_and_others_stay(sso_campus):
     lena = UserFactory(email="lena@uni.example", roles=[Role.STUDENT, Role.ADVISOR])
-    sign_in(campus, "lena")
+    sign_in(sso_campus, "lena")
     assert user_roles(lena) == {Role.LECTURER, Role.ADVISOR}  # student removed, lecturer given, advisor kept
     assert set(AuditLogEntry.objects.filter(object_id=str(lena.pk)).values_list("verb", flat=True)) >= {
         "role.granted",
@@ -88,28 +64,28 @@ def test_roles_the_provider_manages_follow_its_groups_at_every_sign_in_and_other
     }
 
 
-def test_someone_outside_the_campus_domains_is_refused_and_nothing_is_written(campus):
+def test_someone_outside_the_campus_domains_is_refused_and_nothing_is_written(sso_campus):
     before = written()
-    _, refused = sign_in(campus, "outsider")
+    _, refused = sign_in(sso_campus, "outsider")
     assert refused.status_code == 403 and "no CampusIQ account for you" in refused.text
     assert "Reference" in refused.text
     assert written() == before
 
 
-def test_an_identity_provider_asserting_a_staff_accounts_email_does_not_get_that_account(campus):
+def test_an_identity_provider_asserting_a_staff_accounts_email_does_not_get_that_account(sso_campus):
     admin = UserFactory(email="admin@uni.example", roles=[Role.ADMIN])
     before = written()
-    _, refused = sign_in(campus, "admin")
+    _, refused = sign_in(sso_campus, "admin")
     assert refused.status_code == 403 and "staff role" in refused.text
     assert written() == before and user_roles(admin) == {Role.ADMIN}
     assert not Group.objects.get(name=group_name(Role.STUDENT)).user_set.filter(pk=admin.pk).exists()
 
 
-def test_a_callback_the_site_never_asked_for_is_refused_and_writes_nothing(campus):
+def test_a_callback_the_site_never_asked_for_is_refused_and_writes_nothing(sso_campus):
     before = written()
-    forged = requests.get(f"{campus}/accounts/sso/{SLUG}/callback/?code=stolen&state=made-up", timeout=10)
+    forged = requests.get(f"{sso_campus}/accounts/sso/{SLUG}/callback/?code=stolen&state=made-up", timeout=10)
     assert forged.status_code == 400 and "could not be checked" in forged.text
-    replay_browser, landed = sign_in(campus, "newcomer")
+    replay_browser, landed = sign_in(sso_campus, "newcomer")
     assert landed.status_code == 200
     after_first = written()
     # The provider's code, sent again (a replayed answer): the state was used up with the first.
@@ -127,14 +103,24 @@ def test_a_provider_that_is_down_is_a_readable_page_not_an_error(settings, monke
     assert answer.status_code == 503 and "cannot be reached just now" in answer.text
 
 
-def test_signing_out_ends_the_campusiq_session_and_the_providers(campus, oidc_provider):
+def test_signing_out_ends_the_campusiq_session_and_the_providers(sso_campus, oidc_provider):
     StudentFactory(student_number="S1001", user__email="ana@uni.example")
-    browser, _ = sign_in(campus, "ana")
-    csrf = browser.cookies.get("csrftoken") or (
-        browser.get(f"{campus}/portal/", timeout=10) and browser.cookies["csrftoken"]
-    )
-    out = browser.post(f"{campus}/accounts/logout/", data={"csrfmiddlewaretoken": csrf},
-                       headers={"Referer": f"{campus}/"}, timeout=10, allow_redirects=False)  # fmt: skip
+    browser, _ = sign_in(sso_campus, "ana")
+    browser.get(f"{sso_campus}/accounts/login/", timeout=10)  # a page with a form: the CSRF cookie
+    csrf = browser.cookies["csrftoken"]
+    out = browser.post(f"{sso_campus}/accounts/logout/", data={"csrfmiddlewaretoken": csrf},
+                       headers={"Referer": f"{sso_campus}/"}, timeout=10, allow_redirects=False)  # fmt: skip
     assert out.status_code == 302 and out.headers["Location"].startswith(f"{oidc_provider.issuer}/session/end")
     assert "id_token_hint=" in out.headers["Location"]
-    assert browser.get(f"{campus}/portal/student/", timeout=10, allow_redirects=False).status_code == 302  # signed out
+    assert (
+        browser.get(f"{sso_campus}/portal/student/", timeout=10, allow_redirects=False).status_code == 302
+    )  # signed out
+
+
+def test_the_providers_multi_factor_claim_reaches_the_admin(sso_campus, oidc_provider, settings):
+    settings.ADMIN_REQUIRE_TWO_FACTOR = True
+    admin = UserFactory(email="admin@uni.example", roles=[Role.ADMIN])
+    LinkedIdentity.objects.create(user=admin, provider=SLUG, issuer=oidc_provider.issuer, subject="admin-mfa")
+    _, landed = sign_in(sso_campus, "admin-mfa", next_url="/admin/")
+    assert landed.status_code == 200 and landed.url == f"{sso_campus}/admin/", landed.url
+    assert user_roles(admin) == {Role.ADMIN}  # a role the provider does not manage stays

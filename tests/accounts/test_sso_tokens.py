@@ -133,3 +133,24 @@ def test_the_provider_refusing_the_person_is_a_readable_page(client, provider):
 
 def test_an_unknown_provider_is_not_found(client, provider):
     assert client.get("/accounts/sso/nobody/login/").status_code == 404
+
+
+def test_multi_factor_asserted_by_the_provider_meets_the_admins_two_factor_and_its_absence_does_not(
+    client, provider, settings
+):
+    from accounts.roles import Role
+    from tests.factories import UserFactory
+
+    settings.ADMIN_REQUIRE_TWO_FACTOR = True
+    admin = UserFactory(email="it@uni.example", roles=[Role.ADMIN])
+    LinkedIdentity.objects.create(user=admin, provider=SLUG, issuer=ISSUER, subject="it-1")  # linked by an admin
+    for amr, admitted in ((["pwd"], False), (["pwd", "mfa"], True)):
+        client.logout()
+        sent = begin(client)
+        token = signed(claims(sent["nonce"], sub="it-1", email="it@uni.example", groups=[], amr=amr))
+        provider["token"] = {"access_token": "at", "token_type": "Bearer", "id_token": token}
+        assert callback(client, sent["state"]).status_code == 302
+        answer = client.get("/admin/")
+        assert (answer.status_code == 200) is admitted, (amr, answer.status_code, answer.get("Location"))
+        if not admitted:  # no device yet: sent to set up the local second factor
+            assert answer.status_code == 302 and "/accounts/two-factor/" in answer["Location"]

@@ -2,7 +2,7 @@
 // loopback port. Configured by environment variables, all JSON where structured:
 //   OIDC_PORT      the port (the issuer is http://127.0.0.1:<port>)
 //   OIDC_CLIENTS   [{client_id, client_secret, redirect_uris, post_logout_redirect_uris}]
-//   OIDC_ACCOUNTS  {"<login>": {<claims: sub, email, groups, student_number, ...>, "amr": [...]}}
+//   OIDC_ACCOUNTS  {"<login>": {<claims: email, groups, student_number, ...>, "amr": [how they signed in]}}
 // People sign in on the provider's own development login page (any password; the login is the key
 // into OIDC_ACCOUNTS) and confirm on its consent page, as a browser would at a campus's provider.
 import Provider from "oidc-provider";
@@ -16,7 +16,7 @@ const provider = new Provider(issuer, {
   clients,
   pkce: { required: () => true },
   claims: {
-    openid: ["sub"],
+    openid: ["sub", "acr", "amr", "auth_time"], // how they signed in, as Entra ID and Keycloak send it
     email: ["email", "email_verified"],
     profile: ["name", "given_name", "family_name"],
     campus: ["groups", "student_number"],
@@ -41,6 +41,14 @@ const provider = new Provider(issuer, {
   },
   ttl: { Session: 3600, Interaction: 600, Grant: 3600, IdToken: 300, AccessToken: 300, AuthorizationCode: 60 },
 });
+// How the person authenticated (RFC 8176 amr: "mfa" after a second factor) comes from their entry, as a
+// campus provider records it at its login; the id token carries it.
+const interactionFinished = provider.interactionFinished.bind(provider);
+provider.interactionFinished = async (req, res, result, options) => {
+  const amr = result.login && accounts[result.login.accountId]?.amr;
+  if (amr) result.login.amr = amr;
+  return interactionFinished(req, res, result, options);
+};
 provider.proxy = false;
 provider.on("server_error", (ctx, error) => console.error("server_error", error));
 provider.listen(port, "127.0.0.1", () => console.log(`oidc-provider listening on ${issuer}`));
