@@ -16,9 +16,10 @@ from import_export import resources
 from import_export.fields import Field
 
 from accounts.forms import UserChangeForm, UserCreationForm
-from accounts.models import ApiToken, User
+from accounts.models import ApiToken, LinkedIdentity, User
 from accounts.roles import Role, group_name
 from accounts.services import user_role_grant, user_role_revoke, user_roles, user_session_register
+from accounts.sso.config import sso_providers
 from accounts.tokens import api_token_issue, api_token_lifetime_validate, api_token_revoke
 from campusiq.core.admin import CampusExportActionMixin
 
@@ -98,6 +99,33 @@ class UserRolesChangeForm(UserChangeForm):
         return active
 
 
+class LinkedIdentityInline(admin.TabularInline):
+    """The person's accounts at campus identity providers, and the roles each manages for them (shown,
+    not edited: they follow the provider at every sign-in). Only superusers link or unlink: that is how
+    a staff account is tied to the campus sign-on, never by the provider alone (docs/SSO.md)."""
+
+    model = LinkedIdentity
+    extra = 0
+    fields = ["provider", "issuer", "subject", "managed_roles", "created_at", "last_sign_in_at"]
+    readonly_fields = ["managed_roles", "created_at", "last_sign_in_at"]
+
+    @admin.display(description=_("Roles it manages"))
+    def managed_roles(self, link: LinkedIdentity) -> str:
+        provider = sso_providers().get(link.provider)
+        if provider is None:
+            return _("(provider not configured)")
+        return ", ".join(sorted(str(role.label) for role in provider.managed_roles)) or "—"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+
 @admin.register(User)
 class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
     """Roles are granted here by admins (superusers) only. Registrars may add people and edit the
@@ -105,6 +133,7 @@ class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
 
     form = UserRolesChangeForm
     add_form = UserCreationForm
+    inlines = [LinkedIdentityInline]
     resource_classes = [UserResource]
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "roles", "is_active", "is_staff", "last_login"]

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.backends import REFUSAL_ATTRIBUTE
+from accounts.backends import REFUSAL_ATTRIBUTE, SSO_ONLY_ATTRIBUTE
 from accounts.models import ApiToken, User
 from accounts.signin import (
     SignInThrottled,
@@ -81,6 +81,9 @@ class TokenApi(APIView):
         user = authenticate(request, username=data.validated_data["email"], password=data.validated_data["password"])
         if (refusal := getattr(request, REFUSAL_ATTRIBUTE, None)) is not None:
             raise Throttled(wait=refusal.retry_after, detail=refusal_message(refusal))
+        if (provider := getattr(request, SSO_ONLY_ATTRIBUTE, None)) is not None:
+            detail = f"This account signs in with {provider.name}, not a password; an administrator issues its tokens."
+            raise ServiceError("password_sign_in_off", detail, status=403)
         if user is None:
             raise ServiceError("invalid_credentials", "Email or password is wrong.", status=401)
         _second_factor_check(request, user, data.validated_data.get("code", ""))

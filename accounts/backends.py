@@ -3,9 +3,13 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
 from accounts.signin import SignInThrottled, sign_in_attempt_begin, sign_in_attempt_failed, sign_in_attempt_passed
+from accounts.sso.services import sso_password_provider
 
 # The request attribute a throttled attempt leaves for the view (portal page or API) to answer 429 with.
 REFUSAL_ATTRIBUTE = "campusiq_sign_in_refusal"
+# The one a right password of an account that signs in through its campus provider leaves (the
+# provider), for the view to say so.
+SSO_ONLY_ATTRIBUTE = "campusiq_sign_in_sso_only"
 
 
 class EmailBackend(ModelBackend):
@@ -31,8 +35,11 @@ class EmailBackend(ModelBackend):
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
             sign_in_attempt_failed(attempt)
-        else:
-            sign_in_attempt_passed(attempt)
+            return None
+        sign_in_attempt_passed(attempt)
+        if (provider := sso_password_provider(user)) is not None:
+            setattr(request, SSO_ONLY_ATTRIBUTE, provider)
+            return None  # the campus sign-on replaces the password (docs/SSO.md)
         return user
 
     def user_can_authenticate(self, user) -> bool:

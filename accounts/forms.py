@@ -3,7 +3,7 @@ from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from accounts.backends import REFUSAL_ATTRIBUTE
+from accounts.backends import REFUSAL_ATTRIBUTE, SSO_ONLY_ATTRIBUTE
 from accounts.models import User
 from accounts.signin import refusal_message
 
@@ -30,6 +30,9 @@ class SignInForm(auth_forms.AuthenticationForm):
             refusal = getattr(self.request, REFUSAL_ATTRIBUTE, None)
             if refusal is not None:
                 raise ValidationError(refusal_message(refusal), code="throttled") from None
+            if (provider := getattr(self.request, SSO_ONLY_ATTRIBUTE, None)) is not None:
+                message = _("Your account signs in with %(provider)s: use its button above.")
+                raise ValidationError(message % {"provider": provider.name}, code="sso_only") from None
             raise
 
 

@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from accounts.access import is_registry_staff
 from accounts.models import LinkedIdentity, User
-from accounts.roles import Role
 from accounts.services import user_role_grant, user_role_revoke, user_roles
 from accounts.signin import email_normalise
 from accounts.sso.config import SsoProvider, sso_providers
@@ -178,10 +177,15 @@ def sso_sign_in(*, provider: SsoProvider, identity: AssertedIdentity) -> User:
     return user
 
 
-def sso_roles_managed(user: User) -> dict[str, list[Role]]:
-    """For the admin: each provider the account is linked to and the roles it manages for it."""
+def sso_password_provider(user: User) -> SsoProvider | None:
+    """The provider whose sign-on replaces this account's password (one linked to it with
+    password_sign_in off), or None: the password still works (and a local break-glass account, linked
+    to none, always keeps its password)."""
     providers = sso_providers()
-    return {
-        link.provider: sorted(providers[link.provider].managed_roles) if link.provider in providers else []
-        for link in user.linked_identities.all()
-    }
+    if not providers:
+        return None
+    for slug in user.linked_identities.values_list("provider", flat=True):
+        provider = providers.get(slug)
+        if provider is not None and not provider.password_sign_in:
+            return provider
+    return None

@@ -154,3 +154,40 @@ def test_multi_factor_asserted_by_the_provider_meets_the_admins_two_factor_and_i
         assert (answer.status_code == 200) is admitted, (amr, answer.status_code, answer.get("Location"))
         if not admitted:  # no device yet: sent to set up the local second factor
             assert answer.status_code == 302 and "/accounts/two-factor/" in answer["Location"]
+
+
+def test_with_password_sign_in_off_a_linked_account_uses_the_campus_and_a_local_one_keeps_its_password(
+    client, settings, monkeypatch, tmp_path
+):
+    from rest_framework.test import APIClient
+
+    from accounts.roles import Role
+    from tests.factories import UserFactory
+
+    sso_configure(settings, monkeypatch, tmp_path, [provider_config(ISSUER, password_sign_in=False)])
+    ana = UserFactory(email="ana@uni.example", password="a-long-passphrase-1")
+    LinkedIdentity.objects.create(user=ana, provider=SLUG, issuer=ISSUER, subject="ana")
+    refused = client.post("/accounts/login/", {"username": "ana@uni.example", "password": "a-long-passphrase-1"})
+    assert refused.status_code == 200 and b"signs in with Universidade Exemplo" in refused.content
+    assert "_auth_user_id" not in client.session
+    api = APIClient().post(
+        "/api/v1/auth/token/", {"email": "ana@uni.example", "password": "a-long-passphrase-1"}, format="json"
+    )
+    assert api.status_code == 403 and api.json()["code"] == "password_sign_in_off"
+    # The break-glass administrator, linked to no provider, signs in with a password as ever.
+    UserFactory(email="break-glass@uni.example", password="a-long-passphrase-2", roles=[Role.ADMIN])
+    signed_in = client.post(
+        "/accounts/login/", {"username": "break-glass@uni.example", "password": "a-long-passphrase-2"}
+    )
+    assert signed_in.status_code == 302
+
+
+def test_the_admin_shows_a_persons_linked_identities_and_the_roles_each_provider_manages(client, provider):
+    from tests.factories import UserFactory
+
+    superuser = UserFactory(email="root@uni.example", is_superuser=True, is_staff=True)
+    ana = UserFactory(email="ana@uni.example")
+    LinkedIdentity.objects.create(user=ana, provider=SLUG, issuer=ISSUER, subject="ana-7")
+    client.force_login(superuser)
+    page = client.get(f"/admin/accounts/user/{ana.pk}/change/").content.decode()
+    assert "ana-7" in page and "Lecturer, Student" in page
