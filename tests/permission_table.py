@@ -178,7 +178,7 @@ TABLE = [
     # tests/accounts/test_sso*.py sign in through a real and a crafted one.
     ("GET",    "sso_begin",                 {"slug": "=campus"},    None,            404, 404, 404, 404, 404, 404, 404, 404, 404),
     ("GET",    "sso_callback",              {"slug": "=campus"},    None,            404, 404, 404, 404, 404, 404, 404, 404, 404),
-    ("POST",   "sso_callback",              {"slug": "=campus"},    None,            404, 404, 404, 404, 404, 404, 404, 404, 404),
+    ("POST",   "sso_callback",              {"slug": "=campus"},    None,            405, 405, 405, 405, 405, 405, 405, 405, 405),
     ("GET",    "password_change",           {},                     None,            302, 200, 200, 200, 200, 200, 200, 200, 200),
     ("POST",   "password_change",           {},                     "form:password", 302, 302, 302, 302, 302, 302, 302, 302, 302),
     ("GET",    "password_change_done",      {},                     None,            302, 200, 200, 200, 200, 200, 200, 200, 200),

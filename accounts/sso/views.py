@@ -59,7 +59,7 @@ def sso_begin(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_GET  # the provider answers in the query (response_mode=query): no cross-site POST to accept
 def sso_callback(request: HttpRequest, slug: str) -> HttpResponse:
     provider = _provider_or_404(slug)
     _limit(request)
