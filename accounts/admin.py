@@ -99,24 +99,32 @@ class UserRolesChangeForm(UserChangeForm):
         return active
 
 
-class LinkedIdentityInline(admin.TabularInline):
-    """The person's accounts at campus identity providers, and the roles each manages for them (shown,
-    not edited: they follow the provider at every sign-in). Only superusers link or unlink: that is how
-    a staff account is tied to the campus sign-on, never by the provider alone (docs/SSO.md)."""
+def _managed_roles(link: LinkedIdentity) -> str:
+    provider = sso_providers().get(link.provider)
+    if provider is None:
+        return str(_("(provider not configured)"))
+    return ", ".join(sorted(str(role.label) for role in provider.managed_roles)) or "—"
 
-    model = LinkedIdentity
-    extra = 0
-    fields = ["provider", "issuer", "subject", "managed_roles", "created_at", "last_sign_in_at"]
+
+@admin.register(LinkedIdentity)
+class LinkedIdentityAdmin(admin.ModelAdmin):
+    """People's accounts at campus identity providers. Only superusers link or unlink: that is how a
+    staff account is tied to the campus sign-on, never by the provider alone (docs/SSO.md). The roles
+    a provider manages are shown, not edited: they follow the provider at every sign-in."""
+
+    list_display = ["user", "provider", "subject", "managed_roles", "last_sign_in_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email", "subject"]
+    list_filter = ["provider"]
+    fields = ["user", "provider", "issuer", "subject", "managed_roles", "created_at", "last_sign_in_at"]
     readonly_fields = ["managed_roles", "created_at", "last_sign_in_at"]
+    autocomplete_fields = ["user"]
 
     @admin.display(description=_("Roles it manages"))
     def managed_roles(self, link: LinkedIdentity) -> str:
-        provider = sso_providers().get(link.provider)
-        if provider is None:
-            return _("(provider not configured)")
-        return ", ".join(sorted(str(role.label) for role in provider.managed_roles)) or "—"
+        return _managed_roles(link)
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request) -> bool:
         return request.user.is_superuser
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -124,6 +132,9 @@ class LinkedIdentityInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser or super().has_view_permission(request, obj)
 
 
 @admin.register(User)
@@ -133,7 +144,6 @@ class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
 
     form = UserRolesChangeForm
     add_form = UserCreationForm
-    inlines = [LinkedIdentityInline]
     resource_classes = [UserResource]
     ordering = ["email"]
     list_display = ["email", "first_name", "last_name", "roles", "is_active", "is_staff", "last_login"]
@@ -146,6 +156,7 @@ class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
             _("Roles and access"),
             {"fields": ["roles", "is_active", "is_staff", "is_superuser", "is_service_account", "user_permissions"]},
         ),
+        (_("Campus sign-on"), {"fields": ["linked_identities"]}),
         (_("Important dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
@@ -155,9 +166,15 @@ class UserAdmin(CampusExportActionMixin, DjangoUserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
+    @admin.display(description=_("Linked identities"))
+    def linked_identities(self, user: User) -> str:
+        """Each provider account, and the roles that provider manages for the person (read-only)."""
+        links = [f"{link.provider}: {link.subject} ({_managed_roles(link)})" for link in user.linked_identities.all()]
+        return "; ".join(links) or "—"
+
     def get_readonly_fields(self, request, obj=None):
         # The flags follow the roles (accounts.services); raw groups and permissions would skip the audit.
-        readonly = ["is_staff", "is_superuser", "user_permissions", "last_login", "date_joined"]
+        readonly = ["is_staff", "is_superuser", "user_permissions", "last_login", "date_joined", "linked_identities"]
         if not request.user.is_superuser:
             readonly += ["roles", "is_service_account"]
         return readonly

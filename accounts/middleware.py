@@ -64,8 +64,14 @@ class SsoLogoutFormActionMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        origin = sso_logout_origin(request.session) if hasattr(request, "session") else None
-        if origin:
+        session = getattr(request, "session", None)
+        # Only a page, only a session the request already read: never a query of its own (an error page
+        # while the database is down must stay the 503 it is).
+        if session is None or not session.accessed or response.status_code >= 500:
+            return response
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        if origin := sso_logout_origin(session):
             update = dict(getattr(response, "_csp_update", None) or {})
             update["form-action"] = [*update.get("form-action", ["'self'"]), origin]
             response._csp_update = update

@@ -46,6 +46,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         service_missing("Redis (REDIS_URL)")
     if item.get_closest_marker("browser") and not shutil.which(CHROMIUM_PATH):
         service_missing(f"Chromium at {CHROMIUM_PATH}")
+    if item.get_closest_marker("saml"):
+        from tests.support.identity_providers import saml_idp_missing
+
+        if missing := saml_idp_missing():
+            service_missing(missing)
     if item.get_closest_marker("oidc"):
         from tests.support.identity_providers import oidc_provider_missing
 

@@ -11,12 +11,14 @@ from pathlib import Path
 import environ
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from accounts.roles import Role
 from campusiq.core.secrets import read_secret
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-PROTOCOLS = {"oidc"}
+PROTOCOLS = {"oidc", "saml"}
 # What a first sign-in may be linked by, where configured: stable, institution-issued identifiers
 # only, never a display name.
 LINK_ATTRIBUTES = {"email", "student_number"}
@@ -29,6 +31,18 @@ DEFAULT_CLAIMS = {
     "student_number": "student_number",
     "roles": "groups",
 }
+# SAML: attribute names as the research and education federations send them (eduPerson, SCHAC). The
+# subject is the persistent NameID when the IdP sends one, else this attribute (subject-id, then ePPN).
+SAML_DEFAULT_CLAIMS = {
+    "subject": "urn:oasis:names:tc:SAML:attribute:subject-id",
+    "subject_fallback": "eduPersonPrincipalName",
+    "email": "mail",
+    "email_verified": "",
+    "first_name": "givenName",
+    "last_name": "sn",
+    "student_number": "schacPersonalUniqueCode",
+    "roles": "eduPersonScopedAffiliation",
+}
 
 
 @dataclass(frozen=True)
@@ -37,9 +51,13 @@ class SsoProvider:
     name: str
     protocol: str
     issuer: str
-    client_id: str
-    client_secret: str
-    discovery_url: str
+    client_id: str = ""
+    client_secret: str = ""
+    discovery_url: str = ""
+    # SAML: the IdP's metadata (a file path or an https URL) and the SP key pair CampusIQ signs with.
+    idp_metadata: str = ""
+    sp_key_file: str = ""
+    sp_cert_file: str = ""
     scopes: tuple[str, ...] = ("openid", "email", "profile")
     claims: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_CLAIMS))
     link_existing_by: tuple[str, ...] = ()
@@ -69,11 +87,12 @@ def _provider(raw: dict, env: environ.Env) -> SsoProvider:
         raise ImproperlyConfigured(f"{where}: slug must be 1-40 lower-case letters, digits or dashes.")
     if raw.get("protocol") not in PROTOCOLS:
         raise ImproperlyConfigured(f"{where}: protocol must be one of {sorted(PROTOCOLS)}.")
-    for required in ("name", "issuer", "client_id", "client_secret_env"):
+    saml = raw["protocol"] == "saml"
+    for required in ("name", "issuer", *(("idp_metadata",) if saml else ("client_id", "client_secret_env"))):
         if not isinstance(raw.get(required), str) or not raw[required]:
             raise ImproperlyConfigured(f"{where}: {required} is required.")
-    secret = read_secret(env, raw["client_secret_env"], default="")
-    if not secret:
+    secret = "" if saml else read_secret(env, raw["client_secret_env"], default="")
+    if not saml and not secret:
         raise ImproperlyConfigured(f"{where}: the client secret in {raw['client_secret_env']} is not set.")
     link = tuple(raw.get("link_existing_by", ()))
     if unknown := set(link) - LINK_ATTRIBUTES:
@@ -92,17 +111,20 @@ def _provider(raw: dict, env: environ.Env) -> SsoProvider:
     if (raw.get("provision") or "email" in link) and not domains:
         raise ImproperlyConfigured(f"{where}: linking or provisioning by email needs the email_domains it speaks for.")
     mfa = dict(raw.get("mfa", {}))
-    issuer = raw["issuer"].rstrip("/")
+    issuer = raw["issuer"] if saml else raw["issuer"].rstrip("/")  # a SAML entity id is compared as it is
     return SsoProvider(
         slug=slug,
         name=raw["name"],
         protocol=raw["protocol"],
         issuer=issuer,
-        client_id=raw["client_id"],
+        client_id=raw.get("client_id", ""),
         client_secret=secret,
-        discovery_url=raw.get("discovery_url") or f"{issuer}/.well-known/openid-configuration",
+        discovery_url="" if saml else raw.get("discovery_url") or f"{issuer}/.well-known/openid-configuration",
+        idp_metadata=raw.get("idp_metadata", ""),
+        sp_key_file=raw.get("sp_key_file", ""),
+        sp_cert_file=raw.get("sp_cert_file", ""),
         scopes=tuple(raw.get("scopes", ("openid", "email", "profile"))),
-        claims={**DEFAULT_CLAIMS, **dict(raw.get("claims", {}))},
+        claims={**(SAML_DEFAULT_CLAIMS if saml else DEFAULT_CLAIMS), **dict(raw.get("claims", {}))},
         link_existing_by=link,
         provision=bool(raw.get("provision", False)),
         email_domains=domains,
@@ -133,3 +155,10 @@ def sso_providers_load(path: str, env: environ.Env) -> dict[str, SsoProvider]:
 def sso_providers() -> dict[str, SsoProvider]:
     """The configured providers (SSO_CONFIG_FILE), read once per process (AccountsConfig.ready())."""
     return sso_providers_load(settings.SSO_CONFIG_FILE, environ.Env())
+
+
+@receiver(setting_changed)
+def _forget_providers(*, setting: str, **kwargs) -> None:
+    # A changed SSO_CONFIG_FILE (tests, override_settings) is read again on its next use.
+    if setting == "SSO_CONFIG_FILE":
+        sso_providers.cache_clear()

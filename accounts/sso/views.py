@@ -9,13 +9,16 @@ from django.contrib.auth import logout as auth_logout
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.signin import safe_next_url, sign_in_completed
 from accounts.sso.config import SsoProvider, sso_providers
 from accounts.sso.oidc import SsoProtocolError, oidc_authorize_redirect, oidc_identity, oidc_logout_url
+from accounts.sso.saml import handoff_open, handoff_token, saml_authorize_url, saml_identity, saml_metadata_xml
 from accounts.sso.services import SIGNED_IN_SESSION_KEY, SsoRefused, sso_sign_in
 from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_enforce
 
@@ -42,20 +45,43 @@ def _limit(request: HttpRequest) -> None:
     rate_limits_enforce([RateLimit("sso-ip", client_network(request), settings.SSO_RATE_PER_IP)])
 
 
+def _unreachable(request: HttpRequest, provider: SsoProvider, error: SsoProtocolError) -> HttpResponse:
+    message = _("%(provider)s cannot be reached just now. Try again in a few minutes.")
+    return _refused(request, provider, status=503, message=message % {"provider": provider.name}, reason=error.reason)
+
+
+def _unchecked(request: HttpRequest, provider: SsoProvider, error: SsoProtocolError) -> HttpResponse:
+    message = _("Signing in with %(provider)s did not work: its answer could not be checked. Start again.")
+    return _refused(request, provider, status=400, message=message % {"provider": provider.name}, reason=error.reason)
+
+
 @never_cache
 @require_GET
 def sso_begin(request: HttpRequest, slug: str) -> HttpResponse:
     provider = _provider_or_404(slug)
     _limit(request)
-    request.session[NEXT_SESSION_KEY] = safe_next_url(request, request.GET.get("next"), reverse("home"))
-    redirect_uri = request.build_absolute_uri(reverse("sso_callback", args=[provider.slug]))
+    next_url = safe_next_url(request, request.GET.get("next"), reverse("home"))
     try:
+        if provider.protocol == "saml":
+            return HttpResponseRedirect(saml_authorize_url(request, provider, next_url))
+        request.session[NEXT_SESSION_KEY] = next_url
+        redirect_uri = request.build_absolute_uri(reverse("sso_callback", args=[provider.slug]))
         return oidc_authorize_redirect(request, provider, redirect_uri)
     except SsoProtocolError as error:
-        message = _("%(provider)s cannot be reached just now. Try again in a few minutes.") % {
-            "provider": provider.name
-        }
-        return _refused(request, provider, status=503, message=message, reason=error.reason)
+        return _unreachable(request, provider, error)
+
+
+def _sign_in(request: HttpRequest, provider: SsoProvider, identity, next_url: str, details: dict) -> HttpResponse:
+    """The checked identity signs in (services.sso_sign_in), or the refusal's page; nothing written then."""
+    try:
+        user = sso_sign_in(provider=provider, identity=identity)
+    except SsoRefused as refusal:
+        return _refused(request, provider, status=403, message=refusal.detail, reason=refusal.code)
+    auth_login(request, user, backend=BACKEND)  # a new session key: nothing fixed before carries on
+    request.session[SIGNED_IN_SESSION_KEY] = {"provider": provider.slug, "mfa": identity.mfa, **details}
+    response = HttpResponseRedirect(safe_next_url(request, next_url, reverse("home")))
+    sign_in_completed(request=request, response=response, user=user)
+    return response
 
 
 @never_cache
@@ -63,26 +89,64 @@ def sso_begin(request: HttpRequest, slug: str) -> HttpResponse:
 def sso_callback(request: HttpRequest, slug: str) -> HttpResponse:
     provider = _provider_or_404(slug)
     _limit(request)
+    if provider.protocol != "oidc":
+        raise Http404
     try:
         identity, id_token = oidc_identity(request, provider)
     except SsoProtocolError as error:
-        message = _("Signing in with %(provider)s did not work: its answer could not be checked. Start again.") % {
-            "provider": provider.name
-        }
-        return _refused(request, provider, status=400, message=message, reason=error.reason)
-    try:
-        user = sso_sign_in(provider=provider, identity=identity)
-    except SsoRefused as refusal:
-        return _refused(request, provider, status=403, message=refusal.detail, reason=refusal.code)
+        return _unchecked(request, provider, error)
     next_url = request.session.pop(NEXT_SESSION_KEY, reverse("home"))
-    auth_login(request, user, backend=BACKEND)  # a new session key: nothing fixed before carries on
-    request.session[SIGNED_IN_SESSION_KEY] = {"provider": provider.slug, "id_token": id_token, "mfa": identity.mfa}
-    response = HttpResponseRedirect(next_url)
-    sign_in_completed(request=request, response=response, user=user)
-    return response
+    return _sign_in(request, provider, identity, next_url, {"id_token": id_token})
 
 
-@require_http_methods(["POST"])
+@csrf_exempt  # the IdP's HTTP-POST binding: a signed SAMLResponse is the proof, not a CSRF token
+@never_cache
+@require_POST
+def sso_acs(request: HttpRequest, slug: str) -> HttpResponse:
+    """The SAML assertion consumer service. The cross-site POST carries none of our cookies, so once
+    the answer is checked the browser goes on (a GET, which carries them) to sso_complete."""
+    provider = _provider_or_404(slug)
+    _limit(request)
+    if provider.protocol != "saml":
+        raise Http404
+    try:
+        identity, next_url, details = saml_identity(request, provider)
+    except SsoProtocolError as error:
+        return _unchecked(request, provider, error)
+    complete = reverse("sso_complete", args=[provider.slug])
+    return HttpResponseRedirect(
+        f"{complete}?{urlencode({'t': handoff_token(identity, next_url, details)})}", status=303
+    )
+
+
+@never_cache
+@require_GET
+def sso_complete(request: HttpRequest, slug: str) -> HttpResponse:
+    provider = _provider_or_404(slug)
+    _limit(request)
+    try:
+        identity, next_url, details = handoff_open(request.GET.get("t", ""))
+    except SsoProtocolError as error:
+        return _unchecked(request, provider, error)
+    if identity.issuer != provider.issuer:
+        raise Http404
+    return _sign_in(request, provider, identity, next_url, details)
+
+
+@never_cache
+@require_GET
+def sso_metadata(request: HttpRequest, slug: str) -> HttpResponse:
+    """CampusIQ's SAML service-provider metadata, for the IdP's administrators to register."""
+    provider = _provider_or_404(slug)
+    if provider.protocol != "saml":
+        raise Http404
+    try:
+        return HttpResponse(saml_metadata_xml(request, provider), content_type="application/samlmetadata+xml")
+    except SsoProtocolError as error:
+        return _unreachable(request, provider, error)
+
+
+@require_POST
 def sso_logout(request: HttpRequest) -> HttpResponse:
     """Every sign-out (the site's logout): ends our session, then sends someone who came through a
     provider to its logout where it has one, which ends theirs and sends them back home."""

@@ -1,6 +1,7 @@
 """A campus for the single sign-on tests: a real OpenID Connect provider (tests/support/oidc) with its
 people, CampusIQ configured for it (SSO_CONFIG_FILE), and a signed-in flow driven over HTTP."""
 
+import html
 import json
 import re
 from urllib.parse import urljoin
@@ -63,3 +64,44 @@ def provider_sign_in(session: requests.Session, start_url: str, login: str) -> r
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
     form = {**hidden, "login": login, "password": "any"}
     return session.post(urljoin(page.url, action.group(1)), data=form, timeout=10)
+
+
+SAML_SLUG = "campus-saml"
+# SimpleSAMLphp's people (any password is "password"), with the attributes a federation IdP releases.
+SAML_PEOPLE = {
+    "ana": {"eduPersonPrincipalName": ["ana@uni.example"], "mail": ["ana@uni.example"], "givenName": ["Ana"],
+            "sn": ["Almeida"], "eduPersonScopedAffiliation": ["student@uni.example"]},
+    "nia": {"eduPersonPrincipalName": ["nia@uni.example"], "mail": ["nia@uni.example"], "givenName": ["Nia"],
+            "sn": ["New"], "eduPersonScopedAffiliation": ["student@uni.example"]},
+}  # fmt: skip
+
+
+def saml_provider_config(idp, **overrides) -> dict:
+    return {
+        "slug": SAML_SLUG,
+        "name": "Universidade Exemplo (SAML)",
+        "protocol": "saml",
+        "issuer": idp.metadata_url,
+        "idp_metadata": str(idp.metadata_file()),
+        "link_existing_by": ["email"],
+        "provision": True,
+        "email_domains": ["uni.example"],
+        "roles": {"student@uni.example": "student", "staff@uni.example": "lecturer"},
+        "timeout_seconds": 3,
+        **overrides,
+    }
+
+
+def _form(page: requests.Response) -> tuple[str, dict[str, str]]:
+    action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+    assert action, f"no form at {page.url}: {page.status_code}\n{page.text[:500]}"
+    fields = dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page.text))
+    return urljoin(page.url, html.unescape(action.group(1))), {k: html.unescape(v) for k, v in fields.items()}
+
+
+def saml_sign_in(session: requests.Session, start_url: str, login: str) -> requests.Response:
+    """Through SimpleSAMLphp's login page, then its self-posting form to our ACS (a browser runs it)."""
+    action, fields = _form(session.get(start_url, timeout=15))
+    answer = session.post(action, data={**fields, "username": login, "password": "password"}, timeout=15)
+    action, fields = _form(answer)
+    return session.post(action, data=fields, timeout=15)

@@ -1,0 +1,181 @@
+"""SAML 2.0 sign-in through pysaml2 (Debian's xmlsec1 checks the signatures): SP-initiated (HTTP-Redirect
+AuthnRequest, HTTP-POST response) and IdP-initiated (unsolicited responses, allowed without an
+InResponseTo). The response must be signed by the configured IdP's key (assertions signed), for our
+entity id (audience) and ACS (recipient), inside its validity window; an InResponseTo must be the id of
+the request this browser's relay state carries; an assertion id is accepted once (remembered until it
+would expire). The ACS receives a cross-site POST, which carries none of our cookies: it checks the
+answer, then hands the identity to a same-site page (sso_complete) in a short-lived encrypted token."""
+
+import base64
+import hashlib
+import json
+import shutil
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest
+from django.urls import reverse
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.metadata import entity_descriptor
+from saml2.saml import NAMEID_FORMAT_PERSISTENT
+from saml2.sigver import SignatureError
+
+from accounts.sso.config import SsoProvider
+from accounts.sso.oidc import SsoProtocolError
+from accounts.sso.services import AssertedIdentity
+from campusiq.core.counters import counters_add
+
+RELAY_SALT = "campusiq.accounts.sso.saml-relay"
+RELAY_MAX_AGE_SECONDS = 600
+HANDOFF_MAX_AGE_SECONDS = 60
+ASSERTION_MEMORY_SECONDS = 24 * 3600  # longer than any assertion's validity
+ACCEPTED_CLOCK_SKEW_SECONDS = 60
+
+
+def _sp_urls(request: HttpRequest, provider: SsoProvider) -> dict[str, str]:
+    absolute = request.build_absolute_uri
+    return {
+        "entity_id": absolute(reverse("sso_metadata", args=[provider.slug])),
+        "acs": absolute(reverse("sso_acs", args=[provider.slug])),
+    }
+
+
+def _client(request: HttpRequest, provider: SsoProvider) -> Saml2Client:
+    urls = _sp_urls(request, provider)
+    metadata = (
+        {"remote": [{"url": provider.idp_metadata}]}
+        if provider.idp_metadata.startswith("https://")
+        else {"local": [provider.idp_metadata]}
+    )
+    config = {
+        "entityid": urls["entity_id"],
+        "xmlsec_binary": shutil.which("xmlsec1") or "/usr/bin/xmlsec1",
+        "metadata": metadata,
+        "accepted_time_diff": ACCEPTED_CLOCK_SKEW_SECONDS,
+        # Attributes by the names the IdP sends (eduPerson, SCHAC), mapped by the provider's claims.
+        "allow_unknown_attributes": True,
+        "http_client_timeout": provider.timeout_seconds,
+        "service": {
+            "sp": {
+                "name": "CampusIQ",
+                "endpoints": {"assertion_consumer_service": [(urls["acs"], BINDING_HTTP_POST)]},
+                "allow_unsolicited": True,  # IdP-initiated; InResponseTo is checked against the relay state
+                "want_assertions_signed": True,
+                "want_response_signed": False,
+                "authn_requests_signed": bool(provider.sp_key_file),
+                "name_id_format": NAMEID_FORMAT_PERSISTENT,
+                "name_id_format_allow_create": True,
+            }
+        },
+        **({"key_file": provider.sp_key_file, "cert_file": provider.sp_cert_file} if provider.sp_key_file else {}),
+    }
+    try:
+        return Saml2Client(config=SPConfig().load(config))
+    except (SAMLError, OSError, ValueError) as error:
+        raise SsoProtocolError(f"metadata_unavailable: {type(error).__name__}") from error
+
+
+def saml_metadata_xml(request: HttpRequest, provider: SsoProvider) -> str:
+    """Our SP metadata for the IdP's administrators (entity id, ACS, the NameID we ask for)."""
+    return str(entity_descriptor(_client(request, provider).config))
+
+
+def saml_authorize_url(request: HttpRequest, provider: SsoProvider, next_url: str) -> str:
+    client = _client(request, provider)
+    try:
+        request_id, info = client.prepare_for_authenticate(
+            entityid=provider.issuer, relay_state="", binding=BINDING_HTTP_REDIRECT
+        )
+    except (SAMLError, ValueError, KeyError) as error:
+        raise SsoProtocolError(f"idp_unknown: {type(error).__name__}") from error
+    relay = signing.dumps({"request": request_id, "next": next_url}, salt=RELAY_SALT)
+    location = dict(info["headers"])["Location"]
+    return location.replace("RelayState=&", "").replace("&RelayState=", "") + f"&RelayState={relay}"
+
+
+def saml_identity(request: HttpRequest, provider: SsoProvider) -> tuple[AssertedIdentity, str, dict]:
+    """The checked identity of the POSTed SAMLResponse, where to go next, and the session details (for
+    logout). SsoProtocolError for anything that cannot be trusted."""
+    raw = request.POST.get("SAMLResponse", "")
+    relay = request.POST.get("RelayState", "")
+    expected_request, next_url = None, reverse("home")
+    if relay:
+        try:
+            state = signing.loads(relay, salt=RELAY_SALT, max_age=RELAY_MAX_AGE_SECONDS)
+        except signing.BadSignature as error:
+            raise SsoProtocolError("relay_state_forged") from error
+        expected_request, next_url = state["request"], state["next"]
+    client = _client(request, provider)
+    try:
+        response = client.parse_authn_request_response(raw, BINDING_HTTP_POST)
+    except (SAMLError, SignatureError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SsoProtocolError(type(error).__name__) from error
+    if response is None:
+        raise SsoProtocolError("no_response")
+    if response.issuer() != provider.issuer:
+        raise SsoProtocolError("issuer_mismatch")
+    if response.in_response_to and response.in_response_to != expected_request:
+        raise SsoProtocolError("in_response_to_unknown")  # answers a request this browser never made
+    assertion_id = response.assertion.id
+    digest = hashlib.sha256(f"{provider.issuer}|{assertion_id}".encode()).hexdigest()[:40]
+    if counters_add([(f"saml-assertion:{digest}", 1, ASSERTION_MEMORY_SECONDS)])[0] > 1:
+        raise SsoProtocolError("assertion_replayed")
+    return _identity(provider, response), next_url, {"name_id": str(response.name_id), "session": response.session_id()}
+
+
+def _first(attributes: dict, name: str) -> str:
+    values = attributes.get(name) or [] if name else []
+    return str(values[0]) if values else ""
+
+
+def _identity(provider: SsoProvider, response) -> AssertedIdentity:
+    attributes = response.ava or {}
+    names = provider.claims
+    name_id = response.name_id
+    if name_id is not None and name_id.format == NAMEID_FORMAT_PERSISTENT and name_id.text:
+        subject = name_id.text
+    else:
+        subject = _first(attributes, names["subject"]) or _first(attributes, names.get("subject_fallback", ""))
+    contexts = {ref for ref, *_ in response.authn_info()}
+    return AssertedIdentity(
+        issuer=provider.issuer,
+        subject=subject,
+        email=_first(attributes, names["email"]),
+        email_verified=None,
+        first_name=_first(attributes, names["first_name"]),
+        last_name=_first(attributes, names["last_name"]),
+        student_number=_first(attributes, names["student_number"]),
+        role_values=frozenset(str(value) for value in attributes.get(names["roles"], [])),
+        mfa=bool(contexts & set(provider.mfa_acr)),
+    )
+
+
+# --- The hand-off from the cross-site ACS to a same-site page -------------------------------------------
+
+
+def _fernet() -> Fernet:
+    key = hashlib.sha256(f"campusiq.accounts.sso.handoff:{settings.SECRET_KEY}".encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def handoff_token(identity: AssertedIdentity, next_url: str, details: dict) -> str:
+    payload = {"identity": {**identity.__dict__, "role_values": sorted(identity.role_values)}, "next": next_url,
+               "details": details}  # fmt: skip
+    return _fernet().encrypt(json.dumps(payload).encode()).decode()
+
+
+def handoff_open(token: str) -> tuple[AssertedIdentity, str, dict]:
+    """The identity a recent ACS handed over, once: a token seen before, or too old, is refused."""
+    try:
+        payload = json.loads(_fernet().decrypt(token.encode(), ttl=HANDOFF_MAX_AGE_SECONDS))
+    except (InvalidToken, ValueError) as error:
+        raise SsoProtocolError("handoff_invalid") from error
+    digest = hashlib.sha256(token.encode()).hexdigest()[:40]
+    if counters_add([(f"saml-handoff:{digest}", 1, HANDOFF_MAX_AGE_SECONDS * 2)])[0] > 1:
+        raise SsoProtocolError("handoff_replayed")
+    identity = payload["identity"]
+    identity["role_values"] = frozenset(identity["role_values"])
+    return AssertedIdentity(**identity), payload["next"], payload["details"]
