@@ -44,6 +44,8 @@ def _sp_urls(request: HttpRequest, provider: SsoProvider) -> dict[str, str]:
 
 
 def _client(request: HttpRequest, provider: SsoProvider) -> Saml2Client:
+    # A client per request: pysaml2's keeps every identity it saw in memory, which a long-lived one would
+    # accumulate. Its cost is reading the IdP's metadata (a local file: milliseconds; docs/SSO.md).
     urls = _sp_urls(request, provider)
     metadata = (
         {"remote": [{"url": provider.idp_metadata}]}
