@@ -107,9 +107,21 @@ class SignedInSession(models.Model):
     )
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signed_in_sessions")
     signed_in_at = models.DateTimeField(auto_now_add=True)
+    # A sign-in through a campus provider: its slug, its name for the person (OIDC sub, SAML NameID) and
+    # its session (OIDC sid, SAML SessionIndex), so a logout the provider starts can end this session.
+    provider = models.CharField(max_length=40, blank=True, default="")
+    provider_subject = models.CharField(max_length=500, blank=True, default="")
+    provider_session = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["-signed_in_at"]
+        indexes = [
+            models.Index(
+                fields=["provider", "provider_subject"],
+                name="signed_in_session_provider",
+                condition=~models.Q(provider=""),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} since {self.signed_in_at:%Y-%m-%d %H:%M}"

@@ -15,11 +15,12 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 import structlog
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.access import is_registry_staff
-from accounts.models import LinkedIdentity, User
+from accounts.models import LinkedIdentity, SignedInSession, User
 from accounts.services import user_role_grant, user_role_revoke, user_roles
 from accounts.signin import email_normalise
 from accounts.sso.config import SsoProvider, sso_providers
@@ -189,3 +190,35 @@ def sso_password_provider(user: User) -> SsoProvider | None:
         if provider is not None and not provider.password_sign_in:
             return provider
     return None
+
+
+# --- Logout a provider starts (OIDC back-channel, SAML Single Logout) ------------------------------------
+
+
+def sso_session_register(*, session_key: str, provider: SsoProvider, subject: str, provider_session: str) -> None:
+    """Remembers which provider sign-in this session is (its name for the person and its session id),
+    so a logout the provider starts can find it. The session was indexed at sign-in."""
+    SignedInSession.objects.filter(session_id=session_key).update(
+        provider=provider.slug, provider_subject=subject[:500], provider_session=provider_session[:200]
+    )
+
+
+@transaction.atomic
+def sso_sessions_end(*, provider: SsoProvider, subject: str = "", provider_session: str = "") -> int:
+    """Ends the sessions of this provider's sign-ins that its logout names: the one of its session id
+    where it gives one (with the subject too, if given), else every session of the subject. Returns how
+    many ended. A logout naming neither ends nothing."""
+    if not subject and not provider_session:
+        return 0
+    rows = SignedInSession.objects.filter(provider=provider.slug)
+    if subject:
+        rows = rows.filter(provider_subject=subject)
+    if provider_session:
+        rows = rows.filter(provider_session=provider_session)
+    signed_in = list(rows.values_list("session_id", "user_id"))
+    Session.objects.filter(session_key__in=[key for key, _ in signed_in]).delete()  # their index rows go too
+    for user in User.objects.filter(pk__in={user_id for _, user_id in signed_in}).order_by("pk"):
+        audit_log_write(actor=None, verb="sso.logged_out", target=user, action=AuditLogEntry.Action.ACTION,
+                        changes={"provider": [provider.slug, None]})  # fmt: skip
+    log.info("sso_provider_logout", provider=provider.slug, ended_count=len(signed_in))
+    return len(signed_in)
