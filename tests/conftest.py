@@ -144,7 +144,11 @@ def oidc_provider(live_server, tmp_path_factory):
 
     callback = f"{live_server.url}/accounts/sso/{SLUG}/callback/"
     clients = [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [callback],
-                "post_logout_redirect_uris": [f"{live_server.url}/"]}]  # fmt: skip
+                "post_logout_redirect_uris": [f"{live_server.url}/"],
+                # Node resolves localhost to ::1 first; the live server listens on 127.0.0.1.
+                "backchannel_logout_uri": f"{live_server.url.replace('localhost', '127.0.0.1')}"
+                                          f"/accounts/sso/{SLUG}/backchannel-logout/",
+                "backchannel_logout_session_required": True}]  # fmt: skip
     provider = OidcProvider(clients=clients, accounts=PEOPLE, log_path=tmp_path_factory.mktemp("oidc") / "log")
     provider.start()
     yield provider
@@ -159,4 +163,40 @@ def sso_campus(settings, monkeypatch, tmp_path, oidc_provider, live_server):
 
     roles_sync_groups()
     sso_configure(settings, monkeypatch, tmp_path, [provider_config(oidc_provider.issuer)])
+    return live_server.url
+
+
+@pytest.fixture(scope="session")
+def sp_keys(tmp_path_factory) -> tuple[str, str]:
+    """CampusIQ's SAML signing key and certificate files."""
+    from tests.accounts.sso_support import sp_key_pair
+
+    return sp_key_pair(tmp_path_factory.mktemp("saml-sp"))
+
+
+@pytest.fixture(scope="session")
+def saml_idp(live_server, tmp_path_factory, sp_keys):
+    """A real SAML 2.0 IdP (SimpleSAMLphp) with the sign-on tests' people, whose SP is this live server."""
+    from pathlib import Path
+
+    from tests.accounts.sso_support import SAML_PEOPLE, SAML_SLUG
+    from tests.support.identity_providers import SamlIdp
+
+    base = f"{live_server.url}/accounts/sso/{SAML_SLUG}"
+    idp = SamlIdp(root=tmp_path_factory.mktemp("saml-idp"), users=SAML_PEOPLE, sp_entity_id=f"{base}/metadata/",
+                  acs_url=f"{base}/acs/", sls_url=f"{base}/sls/", sp_cert=Path(sp_keys[1]))  # fmt: skip
+    idp.start()
+    yield idp
+    idp.stop()
+
+
+@pytest.fixture
+def saml_campus(settings, monkeypatch, tmp_path, saml_idp, live_server, sp_keys):
+    """CampusIQ configured for the test IdP, signing its own requests; its URL."""
+    from accounts.services import roles_sync_groups
+    from tests.accounts.sso_support import saml_provider_config, sso_configure
+
+    roles_sync_groups()
+    config = saml_provider_config(saml_idp, sp_key_file=sp_keys[0], sp_cert_file=sp_keys[1])
+    sso_configure(settings, monkeypatch, tmp_path, [config])
     return live_server.url

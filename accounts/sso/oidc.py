@@ -3,25 +3,24 @@
 published keys (JWKS) with the algorithms its discovery document lists (never `none`), its issuer,
 audience, expiry and nonce checked. Every request to the provider has a bounded timeout."""
 
+import hashlib
+import time
+
 import requests
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.django_client import OAuth
 from django.http import HttpRequest, HttpResponse
-from joserfc.errors import JoseError
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
 
 from accounts.sso.config import SsoProvider
-from accounts.sso.services import AssertedIdentity
+from accounts.sso.services import AssertedIdentity, SsoProtocolError, url_origin
+from campusiq.core.counters import counters_add
 
 # One Authlib client per provider configuration (a changed configuration gets a new one).
 _clients: dict[tuple[str, str, str], object] = {}
-
-
-class SsoProtocolError(Exception):
-    """The provider's answer cannot be trusted or was not given (tampered, expired, replayed, down)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 # What the library raises for a refused or failed exchange: its own errors, the token library's, the
@@ -62,10 +61,12 @@ def oidc_authorize_redirect(request: HttpRequest, provider: SsoProvider, redirec
         raise SsoProtocolError(f"provider_unreachable: {type(error).__name__}") from error
 
 
-def oidc_identity(request: HttpRequest, provider: SsoProvider) -> tuple[AssertedIdentity, str]:
-    """The checked identity from the provider's answer on the callback, and the id token (for logout)."""
+def oidc_identity(request: HttpRequest, provider: SsoProvider) -> tuple[AssertedIdentity, dict]:
+    """The checked identity from the provider's answer on the callback, and what the session keeps for
+    logout: the id token (RP-initiated logout), the subject and the provider's session id (`sid`, which
+    a back-channel logout names)."""
     try:
-        _metadata(provider)
+        metadata = _metadata(provider)
         token = _client(provider).authorize_access_token(request)
     except SsoProtocolError:
         raise
@@ -90,7 +91,13 @@ def oidc_identity(request: HttpRequest, provider: SsoProvider) -> tuple[Asserted
         role_values=frozenset(str(value) for value in roles),
         mfa=bool(set(amr) & set(provider.mfa_amr)) or (claims.get("acr") in provider.mfa_acr),
     )
-    return identity, token["id_token"]
+    details = {
+        "id_token": token["id_token"],
+        "subject": identity.subject,
+        "provider_session": str(claims.get("sid") or ""),
+        "logout_origin": url_origin(metadata.get("end_session_endpoint") or ""),
+    }
+    return identity, details
 
 
 def oidc_logout_url(provider: SsoProvider, *, id_token: str, post_logout_redirect_uri: str) -> str | None:
@@ -103,3 +110,59 @@ def oidc_logout_url(provider: SsoProvider, *, id_token: str, post_logout_redirec
         )["url"]
     except (*_FAILURES, SsoProtocolError):
         return None
+
+
+# --- Back-channel logout (OpenID Connect Back-Channel Logout 1.0) -----------------------------------------
+
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_MAX_AGE_SECONDS = 300
+LOGOUT_TOKEN_LEEWAY_SECONDS = 60
+
+
+def _signed_claims(provider: SsoProvider, token: str, metadata: dict) -> tuple[dict, dict]:
+    """The header and claims of a JWT signed by one of the provider's published keys, by an algorithm
+    its discovery lists (never `none`); the keys are fetched again once for a key id not seen yet."""
+    algorithms = [alg for alg in metadata.get("id_token_signing_alg_values_supported", ["RS256"]) if alg != "none"]
+    registry = JWSRegistry(algorithms=algorithms, strict_check_header=False)
+    client = _client(provider)
+    try:
+        decoded = jwt.decode(token, KeySet.import_key_set(client.fetch_jwk_set()), registry=registry)
+    except InvalidKeyIdError:
+        decoded = jwt.decode(token, KeySet.import_key_set(client.fetch_jwk_set(force=True)), registry=registry)
+    return decoded.header, decoded.claims
+
+
+def oidc_logout_token_claims(provider: SsoProvider, logout_token: str) -> dict:
+    """The claims of a back-channel logout token the provider's server sent, checked as the
+    specification says (2.6): signed by the provider, for our client, recent, a logout event, no nonce,
+    naming a session (`sid`) or a person (`sub`), and its `jti` accepted once. SsoProtocolError if not."""
+    if not logout_token:
+        raise SsoProtocolError("no_logout_token")
+    try:
+        header, claims = _signed_claims(provider, logout_token, _metadata(provider))
+        jwt.JWTClaimsRegistry(leeway=LOGOUT_TOKEN_LEEWAY_SECONDS, iat={"essential": True},
+                              jti={"essential": True}).validate(claims)  # fmt: skip
+    except SsoProtocolError:
+        raise
+    except (*_FAILURES, RuntimeError) as error:
+        raise SsoProtocolError(f"logout_token_{type(error).__name__}") from error
+    audience = claims.get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    events = claims.get("events")
+    checks = (
+        (str(claims.get("iss", "")).rstrip("/") == provider.issuer, "issuer_mismatch"),
+        (provider.client_id in audiences, "audience_mismatch"),
+        (header.get("typ", "logout+jwt").lower() in {"logout+jwt", "jwt"}, "not_a_logout_token"),
+        (isinstance(events, dict) and BACKCHANNEL_LOGOUT_EVENT in events, "not_a_logout_token"),
+        ("nonce" not in claims, "nonce_in_logout_token"),  # an id token passed off as a logout token
+        (bool(claims.get("sid") or claims.get("sub")), "logout_token_names_no_one"),
+        (isinstance(claims.get("iat"), int | float) and time.time() - claims["iat"] <= LOGOUT_TOKEN_MAX_AGE_SECONDS,
+         "logout_token_stale"),
+    )  # fmt: skip
+    for passed, reason in checks:
+        if not passed:
+            raise SsoProtocolError(reason)
+    digest = hashlib.sha256(f"{provider.issuer}|{claims['jti']}".encode()).hexdigest()[:40]
+    if counters_add([(f"oidc-logout-token:{digest}", 1, LOGOUT_TOKEN_MAX_AGE_SECONDS * 2)])[0] > 1:
+        raise SsoProtocolError("logout_token_replayed")
+    return claims

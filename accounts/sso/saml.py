@@ -9,8 +9,11 @@ answer, then hands the identity to a same-site page (sso_complete) in a short-li
 import base64
 import hashlib
 import json
+import secrets
 import shutil
+from urllib.parse import unquote_plus
 
+import structlog
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core import signing
@@ -20,13 +23,16 @@ from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, SAMLError
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import entity_descriptor
-from saml2.saml import NAMEID_FORMAT_PERSISTENT
-from saml2.sigver import SignatureError
+from saml2.s_utils import SamlException
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, name_id_from_string
+from saml2.samlp import STATUS_SUCCESS
+from saml2.sigver import SIGNER_ALGS, SignatureError, extract_rsa_key_from_x509_cert, pem_format
 
 from accounts.sso.config import SsoProvider
-from accounts.sso.oidc import SsoProtocolError
-from accounts.sso.services import AssertedIdentity
+from accounts.sso.services import AssertedIdentity, SsoProtocolError, url_origin
 from campusiq.core.counters import counters_add
+
+log = structlog.get_logger(__name__)
 
 RELAY_SALT = "campusiq.accounts.sso.saml-relay"
 RELAY_MAX_AGE_SECONDS = 600
@@ -40,6 +46,7 @@ def _sp_urls(request: HttpRequest, provider: SsoProvider) -> dict[str, str]:
     return {
         "entity_id": absolute(reverse("sso_metadata", args=[provider.slug])),
         "acs": absolute(reverse("sso_acs", args=[provider.slug])),
+        "sls": absolute(reverse("sso_sls", args=[provider.slug])),
     }
 
 
@@ -63,11 +70,16 @@ def _client(request: HttpRequest, provider: SsoProvider) -> Saml2Client:
         "service": {
             "sp": {
                 "name": "CampusIQ",
-                "endpoints": {"assertion_consumer_service": [(urls["acs"], BINDING_HTTP_POST)]},
+                "endpoints": {
+                    "assertion_consumer_service": [(urls["acs"], BINDING_HTTP_POST)],
+                    "single_logout_service": [(urls["sls"], BINDING_HTTP_REDIRECT)],
+                },
                 "allow_unsolicited": True,  # IdP-initiated; InResponseTo is checked against the relay state
                 "want_assertions_signed": True,
                 "want_response_signed": False,
                 "authn_requests_signed": bool(provider.sp_key_file),
+                "logout_requests_signed": bool(provider.sp_key_file),
+                "logout_responses_signed": bool(provider.sp_key_file),
                 "name_id_format": NAMEID_FORMAT_PERSISTENT,
                 "name_id_format_allow_create": True,
             }
@@ -85,17 +97,25 @@ def saml_metadata_xml(request: HttpRequest, provider: SsoProvider) -> str:
     return str(entity_descriptor(_client(request, provider).config))
 
 
+def _message_id() -> str:
+    return f"id-{secrets.token_hex(16)}"  # an xsd:ID: starts with a letter
+
+
+def _location(info: dict) -> str:
+    return dict(info["headers"])["Location"]
+
+
 def saml_authorize_url(request: HttpRequest, provider: SsoProvider, next_url: str) -> str:
     client = _client(request, provider)
+    request_id = _message_id()
+    relay = signing.dumps({"request": request_id, "next": next_url}, salt=RELAY_SALT)
     try:
-        request_id, info = client.prepare_for_authenticate(
-            entityid=provider.issuer, relay_state="", binding=BINDING_HTTP_REDIRECT
+        _, info = client.prepare_for_authenticate(
+            entityid=provider.issuer, relay_state=relay, binding=BINDING_HTTP_REDIRECT, message_id=request_id
         )
     except (SAMLError, ValueError, KeyError) as error:
         raise SsoProtocolError(f"idp_unknown: {type(error).__name__}") from error
-    relay = signing.dumps({"request": request_id, "next": next_url}, salt=RELAY_SALT)
-    location = dict(info["headers"])["Location"]
-    return location.replace("RelayState=&", "").replace("&RelayState=", "") + f"&RelayState={relay}"
+    return _location(info)
 
 
 def saml_identity(request: HttpRequest, provider: SsoProvider) -> tuple[AssertedIdentity, str, dict]:
@@ -125,7 +145,14 @@ def saml_identity(request: HttpRequest, provider: SsoProvider) -> tuple[Asserted
     digest = hashlib.sha256(f"{provider.issuer}|{assertion_id}".encode()).hexdigest()[:40]
     if counters_add([(f"saml-assertion:{digest}", 1, ASSERTION_MEMORY_SECONDS)])[0] > 1:
         raise SsoProtocolError("assertion_replayed")
-    return _identity(provider, response), next_url, {"name_id": str(response.name_id), "session": response.session_id()}
+    statements = getattr(response.assertion, "authn_statement", None) or []
+    details = {
+        "name_id": str(response.name_id) if response.name_id is not None else "",  # its XML, for the LogoutRequest
+        "subject": response.name_id.text if response.name_id is not None else "",
+        "provider_session": (statements[0].session_index or "") if statements else "",
+        "logout_origin": url_origin(_idp_logout_location(client, provider) or ""),
+    }
+    return _identity(provider, response), next_url, details
 
 
 def _first(attributes: dict, name: str) -> str:
@@ -152,6 +179,106 @@ def _identity(provider: SsoProvider, response) -> AssertedIdentity:
         student_number=_first(attributes, names["student_number"]),
         role_values=frozenset(str(value) for value in attributes.get(names["roles"], [])),
         mfa=bool(contexts & set(provider.mfa_acr)),
+    )
+
+
+# --- Single Logout (HTTP-Redirect binding) ----------------------------------------------------------------
+
+LOGOUT_RELAY_SALT = "campusiq.accounts.sso.saml-logout-relay"
+
+
+def _idp_logout_location(client: Saml2Client, provider: SsoProvider) -> str | None:
+    try:
+        services = client.metadata.single_logout_service(provider.issuer, BINDING_HTTP_REDIRECT, "idpsso")
+    except (SAMLError, SamlException):  # the IdP has no Single Logout by this binding
+        return None
+    return next((service["location"] for service in services or []), None)
+
+
+def saml_logout_url(request: HttpRequest, provider: SsoProvider, *, name_id: str, session_index: str) -> str | None:
+    """The IdP's Single Logout URL with our LogoutRequest for this sign-in (signed where CampusIQ has a
+    key), or None where the IdP has no Single Logout service or cannot be read."""
+    name = name_id_from_string(name_id) if name_id else None
+    try:
+        client = _client(request, provider)
+        location = _idp_logout_location(client, provider)
+        if location is None or name is None:
+            return None
+        request_id = _message_id()
+        _, logout_request = client.create_logout_request(
+            location, provider.issuer, name_id=name, session_indexes=[session_index] if session_index else None,
+            message_id=request_id,
+        )  # fmt: skip
+        relay = signing.dumps({"request": request_id}, salt=LOGOUT_RELAY_SALT)
+        info = client.apply_binding(BINDING_HTTP_REDIRECT, str(logout_request), location, relay_state=relay)
+    except (SsoProtocolError, SAMLError, SamlException, ValueError, KeyError) as error:
+        log.warning("saml_logout_unavailable", provider=provider.slug, reason=type(error).__name__)
+        return None
+    return _location(info)
+
+
+def _redirect_signature_valid(client: Saml2Client, provider: SsoProvider, query_string: str, kind: str) -> bool:
+    """The HTTP-Redirect binding's signature (SAML bindings 3.4.4.1) over the query exactly as it was
+    sent, by a signing key of the IdP's metadata. SHA-1 is refused."""
+    parts = dict(part.split("=", 1) for part in query_string.split("&") if "=" in part)
+    algorithm = unquote_plus(parts.get("SigAlg", ""))
+    if "Signature" not in parts or algorithm not in SIGNER_ALGS or "sha1" in algorithm:
+        return False
+    signed = "&".join(f"{name}={parts[name]}" for name in (kind, "RelayState", "SigAlg") if name in parts).encode()
+    try:
+        signature = base64.b64decode(unquote_plus(parts["Signature"]), validate=True)
+    except ValueError:
+        return False
+    signer = client.sec.sec_backend.get_signer(algorithm)
+    certs = client.metadata.certs(provider.issuer, "idpsso", "signing")
+    return any(signer.verify(signed, signature, extract_rsa_key_from_x509_cert(pem_format(cert))) for _, cert in certs)
+
+
+def saml_logout_request(request: HttpRequest, provider: SsoProvider) -> tuple[str, str, str]:
+    """The IdP's own LogoutRequest (IdP-initiated, or another service's logout at it), checked: signed
+    by the IdP (HTTP-Redirect), issued by it, recent. Returns the NameID's value, the session index it
+    names (or ""), and the URL of our LogoutResponse to send the browser back with."""
+    client = _client(request, provider)
+    if not _redirect_signature_valid(client, provider, request.META.get("QUERY_STRING", ""), "SAMLRequest"):
+        raise SsoProtocolError("logout_request_unsigned")
+    try:
+        parsed = client.parse_logout_request(request.GET.get("SAMLRequest", ""), BINDING_HTTP_REDIRECT)
+    except (SAMLError, SamlException, SignatureError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise SsoProtocolError(f"logout_request_{type(error).__name__}") from error
+    message = parsed.message if parsed is not None else None
+    if message is None or message.issuer is None or message.issuer.text != provider.issuer:
+        raise SsoProtocolError("issuer_mismatch")
+    if not parsed.issue_instant_ok():
+        raise SsoProtocolError("logout_request_expired")
+    location = _idp_logout_location(client, provider)
+    if location is None or message.name_id is None:
+        raise SsoProtocolError("logout_request_incomplete")
+    response = client.create_logout_response(message, [BINDING_HTTP_REDIRECT])
+    info = client.apply_binding(BINDING_HTTP_REDIRECT, str(response), location,
+                                relay_state=request.GET.get("RelayState", ""), response=True)  # fmt: skip
+    indexes = [index.text for index in message.session_index or [] if index.text]
+    return message.name_id.text or "", indexes[0] if indexes else "", _location(info)
+
+
+def saml_logout_response_ok(request: HttpRequest, provider: SsoProvider) -> bool:
+    """The IdP's answer to our LogoutRequest: signed by it, to a request this browser made, saying the
+    IdP's session ended. False otherwise (ours ended already: this only says whether theirs did)."""
+    try:
+        state = signing.loads(request.GET.get("RelayState", ""), salt=LOGOUT_RELAY_SALT, max_age=RELAY_MAX_AGE_SECONDS)
+        client = _client(request, provider)
+        if not _redirect_signature_valid(client, provider, request.META.get("QUERY_STRING", ""), "SAMLResponse"):
+            return False
+        response = client.parse_logout_request_response(request.GET.get("SAMLResponse", ""), BINDING_HTTP_REDIRECT)
+    except (signing.BadSignature, SsoProtocolError, SAMLError, SamlException, SignatureError, ValueError, KeyError,
+            TypeError, AttributeError):  # fmt: skip
+        return False
+    message = response.response if response is not None else None
+    return (
+        message is not None
+        and message.in_response_to == state["request"]
+        and message.issuer is not None
+        and message.issuer.text == provider.issuer
+        and message.status.status_code.value == STATUS_SUCCESS
     )
 
 

@@ -41,14 +41,19 @@ def sso_mfa_asserted(session) -> bool:
     return bool((session.get(SIGNED_IN_SESSION_KEY) or {}).get("mfa"))
 
 
+def url_origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 def sso_logout_origin(session) -> str | None:
-    """The origin of the provider this session signed in through (its logout is there), if any."""
+    """The origin of the logout of the provider this session signed in through (its end-session or
+    Single Logout service, as its metadata said at sign-in; else its issuer's), if any."""
     signed_in = session.get(SIGNED_IN_SESSION_KEY) if session is not None else None
     provider = sso_providers().get(signed_in.get("provider", "")) if isinstance(signed_in, dict) else None
     if provider is None:
         return None
-    parts = urlsplit(provider.issuer)
-    return f"{parts.scheme}://{parts.netloc}"
+    return signed_in.get("logout_origin") or url_origin(provider.issuer) or None
 
 
 class SsoRefusal(StrEnum):
@@ -61,6 +66,14 @@ class SsoRefusal(StrEnum):
 
 class SsoRefused(ServiceError):
     status = 403
+
+
+class SsoProtocolError(Exception):
+    """The provider's answer cannot be trusted or was not given (tampered, expired, replayed, down)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)

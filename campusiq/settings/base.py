@@ -139,6 +139,8 @@ AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
 SSO_CONFIG_FILE = env.str("SSO_CONFIG_FILE", default="")
 # Sign-in pages of SSO (begin and callback) per client address, like the password pages' budget.
 SSO_RATE_PER_IP = env.str("SSO_RATE_PER_IP", default="30/m")
+# The provider's server reporting logouts (OIDC back-channel): one address, many people at once.
+SSO_BACKCHANNEL_RATE_PER_IP = env.str("SSO_BACKCHANNEL_RATE_PER_IP", default="600/m")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"

@@ -8,8 +8,6 @@ from urllib.parse import urljoin
 
 import requests
 
-from accounts.sso.config import sso_providers
-
 CLIENT_ID = "campusiq"
 CLIENT_SECRET = "test-client-secret-0123456789abcdef"
 SLUG = "campus"
@@ -51,8 +49,7 @@ def sso_configure(settings, monkeypatch, tmp_path, providers: list[dict]) -> Non
     path = tmp_path / "sso.json"
     path.write_text(json.dumps({"providers": providers}))
     monkeypatch.setenv("SSO_TEST_CLIENT_SECRET", CLIENT_SECRET)
-    settings.SSO_CONFIG_FILE = str(path)
-    sso_providers.cache_clear()
+    settings.SSO_CONFIG_FILE = str(path)  # the provider cache follows the setting (accounts.sso.config)
 
 
 def provider_sign_in(session: requests.Session, start_url: str, login: str) -> requests.Response:
@@ -74,6 +71,19 @@ SAML_PEOPLE = {
     "nia": {"eduPersonPrincipalName": ["nia@uni.example"], "mail": ["nia@uni.example"], "givenName": ["Nia"],
             "sn": ["New"], "eduPersonScopedAffiliation": ["student@uni.example"]},
 }  # fmt: skip
+
+
+def sp_key_pair(folder) -> tuple[str, str]:
+    """CampusIQ's own SAML signing key and certificate (PEM files in `folder`)."""
+    import subprocess
+
+    key, cert = folder / "sp.key", folder / "sp.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=campusiq.test",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(key), str(cert)
 
 
 def saml_provider_config(idp, **overrides) -> dict:

@@ -2,11 +2,14 @@
 a loopback port): who is who (linked, found or provisioned), roles from the provider's groups, every
 refusal writing nothing, and logout at both ends. Driven over HTTP against the live server."""
 
+import re
+from urllib.parse import urljoin
+
 import pytest
 import requests
 from django.contrib.auth.models import Group
 
-from accounts.models import LinkedIdentity, User
+from accounts.models import LinkedIdentity, SignedInSession, User
 from accounts.roles import Role, group_name
 from accounts.services import user_roles
 from campusiq.core.models import AuditLogEntry
@@ -115,6 +118,36 @@ def test_signing_out_ends_the_campusiq_session_and_the_providers(sso_campus, oid
     assert (
         browser.get(f"{sso_campus}/portal/student/", timeout=10, allow_redirects=False).status_code == 302
     )  # signed out
+    back = provider_logout_confirm(browser, out.headers["Location"])
+    assert back.url.split("?")[0] == f"{sso_campus}/"  # the provider's session ended; it sent the person home
+    again = browser.get(f"{sso_campus}/accounts/sso/{SLUG}/login/", timeout=10)
+    assert 'name="login"' in again.text  # the provider asks who they are again: its session is over
+
+
+def provider_logout_confirm(browser: requests.Session, url: str) -> requests.Response:
+    """On the provider's own logout page, "Yes, sign me out" (its form, posted as a browser would)."""
+    page = browser.get(url, timeout=10)
+    action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+    assert action, f"no logout form at the provider: {page.status_code}\n{page.text[:400]}"
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+    return browser.post(urljoin(page.url, action.group(1)), data={**fields, "logout": "yes"}, timeout=10)
+
+
+def test_signing_out_at_the_provider_ends_the_campusiq_session_signed_in_through_it(sso_campus, oidc_provider):
+    student = StudentFactory(student_number="S1001", user__email="ana@uni.example")
+    ana, _ = sign_in(sso_campus, "ana")
+    lena, _ = sign_in(sso_campus, "lena")  # someone else, in another browser
+    assert ana.get(f"{sso_campus}/portal/student/", timeout=10, allow_redirects=False).status_code == 200
+    # Ana signs out at the campus provider itself (its portal, another service): its server tells ours.
+    provider_logout_confirm(ana, f"{oidc_provider.issuer}/session/end")
+    answer = ana.get(f"{sso_campus}/portal/student/", timeout=10, allow_redirects=False)
+    assert answer.status_code == 302 and "/accounts/login/" in answer.headers["Location"]
+    assert lena.get(f"{sso_campus}/portal/", timeout=10, allow_redirects=False).status_code in {200, 302}
+    assert "sessionid" in lena.cookies and SignedInSession.objects.filter(user__email="lena@uni.example").exists()
+    assert not SignedInSession.objects.filter(user__email="ana@uni.example").exists()
+    assert list(AuditLogEntry.objects.filter(verb="sso.logged_out").values_list("object_id", flat=True)) == [
+        str(student.user_id)
+    ]
 
 
 def test_the_providers_multi_factor_claim_reaches_the_admin(sso_campus, oidc_provider, settings):

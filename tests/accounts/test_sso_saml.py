@@ -4,38 +4,24 @@ and unsolicited-with-a-foreign-InResponseTo answers refused, writing nothing."""
 
 import base64
 import re
+import zlib
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
 
-from accounts.models import LinkedIdentity, User
+from accounts.models import LinkedIdentity, SignedInSession, User
 from accounts.roles import Role
 from accounts.services import user_roles
 from campusiq.core.models import AuditLogEntry
-from tests.accounts.sso_support import SAML_PEOPLE, SAML_SLUG, _form, saml_provider_config, saml_sign_in, sso_configure
+from tests.accounts.sso_support import (
+    SAML_SLUG,
+    _form,
+    saml_sign_in,
+)
 from tests.factories import StudentFactory
-from tests.support.identity_providers import SamlIdp
 
 pytestmark = [pytest.mark.saml, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="session")
-def saml_idp(live_server, tmp_path_factory):
-    base = f"{live_server.url}/accounts/sso/{SAML_SLUG}"
-    idp = SamlIdp(root=tmp_path_factory.mktemp("saml-idp"), users=SAML_PEOPLE, sp_entity_id=f"{base}/metadata/",
-                  acs_url=f"{base}/acs/")  # fmt: skip
-    idp.start()
-    yield idp
-    idp.stop()
-
-
-@pytest.fixture
-def saml_campus(settings, monkeypatch, tmp_path, saml_idp, live_server):
-    from accounts.services import roles_sync_groups
-
-    roles_sync_groups()
-    sso_configure(settings, monkeypatch, tmp_path, [saml_provider_config(saml_idp)])
-    return live_server.url
 
 
 def written() -> tuple[int, int, int]:
@@ -105,3 +91,88 @@ def test_a_response_to_a_request_this_browser_never_made_is_refused(saml_campus)
     assert written() == before
     # The answer itself was genuine: with its own relay state it signs in.
     assert browser.post(acs, data=response_fields, timeout=15).status_code == 200
+
+
+# --- Single Logout -----------------------------------------------------------------------------------------
+
+
+def signed_in(base: str, login: str) -> requests.Session:
+    browser = requests.Session()
+    landed = saml_sign_in(browser, f"{base}/accounts/sso/{SAML_SLUG}/login/?next=/portal/", login)
+    assert landed.status_code == 200, landed.text[:300]
+    return browser
+
+
+def has_session(browser: requests.Session) -> bool:
+    key = browser.cookies.get("sessionid")
+    return bool(key) and SignedInSession.objects.filter(session_id=key).exists()
+
+
+def log_out(base: str, browser: requests.Session) -> requests.Response:
+    browser.get(f"{base}/accounts/login/", timeout=15)  # a page with a form: the CSRF cookie
+    return browser.post(f"{base}/accounts/logout/", data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                        headers={"Referer": f"{base}/"}, timeout=15, allow_redirects=False)  # fmt: skip
+
+
+def test_signing_out_ends_the_campusiq_session_and_the_idps_by_single_logout(saml_campus, saml_idp):
+    browser = signed_in(saml_campus, "ana")
+    link = SignedInSession.objects.get(session_id=browser.cookies["sessionid"])
+    assert link.provider == SAML_SLUG and link.provider_subject and link.provider_session  # NameID, SessionIndex
+    out = log_out(saml_campus, browser)
+    assert out.status_code == 302 and out.headers["Location"].startswith(saml_idp.logout_url)
+    assert "Signature=" in out.headers["Location"] and not has_session(browser)  # ours ended first, signed request
+    back = browser.get(out.headers["Location"], timeout=15)  # the IdP ends its session, answers our SLS
+    assert back.status_code == 200 and back.url == f"{saml_campus}/", (back.url, back.text[:300])
+    again = browser.get(f"{saml_campus}/accounts/sso/{SAML_SLUG}/login/", timeout=15)
+    assert 'name="username"' in again.text  # the IdP asks who they are again: its session is over
+
+
+def test_signing_out_at_the_idp_ends_the_campusiq_session_and_no_one_elses(saml_campus, saml_idp):
+    ana, nia = signed_in(saml_campus, "ana"), signed_in(saml_campus, "nia")
+    done = ana.get(f"{saml_idp.logout_url}?{urlencode({'ReturnTo': f'{saml_campus}/'})}", timeout=15)
+    assert done.url.split("?")[0] == f"{saml_campus}/", (done.url, done.text[:300])
+    assert not has_session(ana) and has_session(nia)
+    assert AuditLogEntry.objects.filter(verb="sso.logged_out").count() == 1
+
+
+def _logout_request(saml_idp, name_id: str) -> str:
+    xml = (
+        '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="id-forged" Version="2.0" '
+        'IssueInstant="2030-01-01T00:00:00Z">'
+        f"<saml:Issuer>{saml_idp.metadata_url}</saml:Issuer>"
+        f'<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient">{name_id}</saml:NameID>'
+        "</samlp:LogoutRequest>"
+    )
+    deflated = zlib.compress(xml.encode())[2:-4]  # raw DEFLATE, as the HTTP-Redirect binding carries it
+    return base64.b64encode(deflated).decode()
+
+
+def test_a_logout_request_not_signed_by_the_idp_ends_nothing(saml_campus, saml_idp):
+    browser = signed_in(saml_campus, "ana")
+    subject = SignedInSession.objects.get(session_id=browser.cookies["sessionid"]).provider_subject
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    request = _logout_request(saml_idp, subject)
+    sigalg = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    signed_part = urlencode({"SAMLRequest": request, "SigAlg": sigalg})
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signature = base64.b64encode(other_key.sign(signed_part.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+    sls = f"{saml_campus}/accounts/sso/{SAML_SLUG}/sls/"
+    for query in (urlencode({"SAMLRequest": request}), f"{signed_part}&{urlencode({'Signature': signature})}"):
+        refused = requests.get(f"{sls}?{query}", timeout=15, allow_redirects=False)  # an attacker's link
+        assert refused.status_code == 400 and "could not be checked" in refused.text
+    assert has_session(browser)
+
+
+def test_a_logout_response_to_a_request_we_never_sent_is_not_taken_as_confirmation(saml_campus):
+    sls = f"{saml_campus}/accounts/sso/{SAML_SLUG}/sls/"
+    answer = requests.get(f"{sls}?{urlencode({'SAMLResponse': 'bm90aGluZw==', 'RelayState': 'x'})}", timeout=15)
+    assert answer.status_code == 400 and "did not confirm" in answer.text
+
+
+def test_the_sp_metadata_offers_single_logout(saml_campus):
+    answer = requests.get(f"{saml_campus}/accounts/sso/{SAML_SLUG}/metadata/", timeout=15)
+    assert f'Location="{saml_campus}/accounts/sso/{SAML_SLUG}/sls/"' in answer.text
+    assert "SingleLogoutService" in answer.text and urlsplit(saml_campus).hostname

@@ -191,3 +191,95 @@ def test_the_admin_shows_a_persons_linked_identities_and_the_roles_each_provider
     client.force_login(superuser)
     page = client.get(f"/admin/accounts/user/{ana.pk}/change/").content.decode()
     assert "ana-7" in page and "Lecturer, Student" in page
+
+
+# --- Back-channel logout: the provider's server says a session ended -------------------------------------
+
+LOGOUT_EVENT = {"http://schemas.openid.net/event/backchannel-logout": {}}
+
+
+def logout_claims(**changes) -> dict:
+    base = {"iss": ISSUER, "aud": CLIENT_ID, "sub": "s-42", "sid": "sid-1", "iat": int(time.time()),
+            "jti": f"jti-{time.time_ns()}", "events": LOGOUT_EVENT}  # fmt: skip
+    return {key: value for key, value in {**base, **changes}.items() if value is not None}
+
+
+def signed_in_through_the_provider(client, provider, sid: str = "sid-1", sub: str = "s-42") -> None:
+    sent = begin(client)
+    token = signed(claims(sent["nonce"], sid=sid, sub=sub, email=f"{sub}@uni.example"))
+    provider["token"] = {"access_token": "at", "token_type": "Bearer", "id_token": token}
+    assert callback(client, sent["state"]).status_code == 302 and "_auth_user_id" in client.session
+
+
+def backchannel(token: str):
+    from django.test import Client
+
+    # The provider's server: no cookies of ours, no CSRF token.
+    return Client(enforce_csrf_checks=True).post(f"/accounts/sso/{SLUG}/backchannel-logout/", {"logout_token": token})
+
+
+def still_signed_in(client) -> bool:
+    return "_auth_user_id" in client.session  # read from the session store, where a logout deletes it
+
+
+def test_a_logout_the_provider_reports_ends_that_session_and_no_other(client, provider):
+    from django.test import Client
+
+    from accounts.models import SignedInSession
+
+    other = Client()
+    signed_in_through_the_provider(other, provider, sid="sid-2", sub="s-43")  # another person, another session
+    signed_in_through_the_provider(client, provider)
+    assert SignedInSession.objects.filter(provider=SLUG, provider_subject="s-42", provider_session="sid-1").exists()
+    answer = backchannel(signed(logout_claims()))
+    assert answer.status_code == 200 and answer["Cache-Control"].startswith("max-age=0")
+    assert not still_signed_in(client) and still_signed_in(other)
+    assert AuditLogEntry.objects.filter(verb="sso.logged_out").count() == 1
+
+
+def test_a_logout_naming_only_the_person_ends_each_of_their_sessions_from_that_provider(client, provider):
+    from django.test import Client
+
+    phone = Client()
+    signed_in_through_the_provider(phone, provider, sid="sid-phone")
+    signed_in_through_the_provider(client, provider, sid="sid-laptop")
+    assert backchannel(signed(logout_claims(sid=None))).status_code == 200
+    assert not still_signed_in(client) and not still_signed_in(phone)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda: signed(logout_claims(), key=OTHER_KEY), id="signed-by-another-key"),
+        pytest.param(lambda: unsigned(logout_claims()), id="alg-none"),
+        pytest.param(lambda: signed(logout_claims(aud="someone-else")), id="another-audience"),
+        pytest.param(lambda: signed(logout_claims(iss="https://evil.example")), id="another-issuer"),
+        pytest.param(lambda: signed(logout_claims(iat=int(time.time()) - 3600)), id="stale"),
+        pytest.param(lambda: signed(logout_claims(events=None)), id="not-a-logout-event"),
+        pytest.param(lambda: signed(logout_claims(events={"urn:other": {}})), id="another-event"),
+        pytest.param(lambda: signed(logout_claims(nonce="n")), id="an-id-token-passed-off"),
+        pytest.param(lambda: signed(logout_claims(sid=None, sub=None)), id="names-no-one"),
+        pytest.param(lambda: signed(logout_claims(jti=None)), id="no-jti"),
+        pytest.param(lambda: signed(logout_claims())[:-6] + "AAAAAA", id="tampered-signature"),
+        pytest.param(lambda: "", id="no-token"),
+        pytest.param(lambda: "not.a.jwt", id="garbage"),
+    ],
+)
+def test_a_forged_or_stale_logout_token_is_refused_and_ends_nothing(client, provider, forge):
+    signed_in_through_the_provider(client, provider)
+    before = AuditLogEntry.objects.count()
+    answer = backchannel(forge())
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_request" and answer.json()["request_id"]
+    assert still_signed_in(client) and AuditLogEntry.objects.count() == before
+
+
+def test_a_replayed_logout_token_is_refused(client, provider):
+    token = signed(logout_claims())
+    signed_in_through_the_provider(client, provider)
+    assert backchannel(token).status_code == 200 and not still_signed_in(client)
+    signed_in_through_the_provider(client, provider)  # signed in again with the same provider session
+    assert backchannel(token).status_code == 400 and still_signed_in(client)
+
+
+def test_back_channel_logout_takes_posts_only(client, provider):
+    assert client.get(f"/accounts/sso/{SLUG}/backchannel-logout/").status_code == 405

@@ -88,3 +88,25 @@ def test_a_lecturer_signs_in_at_the_campus_opens_check_in_and_signing_out_ends_b
     expect(page.locator("input[name=login]")).to_be_visible()
     assert_no_csp_violation(console)
     assert user_roles(section.lecturers.get()) == {Role.LECTURER}  # from the provider's "lecturers" group
+
+
+def test_an_admin_without_the_providers_second_factor_is_asked_for_ours_and_with_it_is_let_in(
+    page: Page, sso_campus, oidc_provider, browser, settings
+):
+    from accounts.models import LinkedIdentity
+
+    settings.ADMIN_REQUIRE_TWO_FACTOR = True
+    admin = UserFactory(email="admin@uni.example", first_name="Ida", roles=[Role.ADMIN])
+    for subject in ("admin", "admin-mfa"):  # linked by a superuser: the provider's two ways of signing her in
+        LinkedIdentity.objects.create(user=admin, provider="campus", issuer=oidc_provider.issuer, subject=subject)
+    page.goto(f"{sso_campus}/accounts/login/?next=/admin/")
+    sign_in_at_the_provider(page, "admin")  # a password only, at the provider
+    expect(page.get_by_role("heading", level=1)).to_have_text("Two-factor sign-in")
+    assert "/admin/" not in page.url.split("?")[0]
+
+    other = browser.new_context().new_page()  # another browser: a new sign-in at the provider
+    other.goto(f"{sso_campus}/accounts/login/?next=/admin/")
+    sign_in_at_the_provider(other, "admin-mfa")  # the provider's own second factor ("amr": ["mfa"])
+    other.wait_for_url(f"{sso_campus}/admin/")
+    expect(other.locator("#site-name, h1").first).to_be_visible()
+    other.context.close()

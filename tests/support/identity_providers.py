@@ -77,11 +77,14 @@ def _php(value) -> str:
 
 class SamlIdp:
     """SimpleSAMLphp as a SAML 2.0 IdP under PHP's own server, with `users` ({login: attributes}; any
-    password is "password") and one SP (`sp_entity_id`, `acs_url`). Its entity id and metadata URL is
-    `metadata_url`."""
+    password is "password") and one SP (`sp_entity_id`, `acs_url`; with `sls_url`, Single Logout by
+    signed messages both ways, the SP's checked against `sp_cert`, a PEM file). Its entity id and
+    metadata URL is `metadata_url`."""
 
-    def __init__(self, *, root: Path, users: dict[str, dict], sp_entity_id: str, acs_url: str):
+    def __init__(self, *, root: Path, users: dict[str, dict], sp_entity_id: str, acs_url: str, sls_url: str = "",
+                 sp_cert: Path | None = None):  # fmt: skip
         self.root, self.users, self.sp_entity_id, self.acs_url = root, users, sp_entity_id, acs_url
+        self.sls_url, self.sp_cert = sls_url, sp_cert
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.metadata_url = f"{self.base}/saml2/idp/metadata.php"
@@ -109,6 +112,12 @@ class SamlIdp:
             "module.enable": {"exampleauth": True, "core": True, "saml": True},
             "store.type": "phpsession",
             "session.cookie.secure": False,
+            # Its default, SameSite=None, needs Secure, which a browser refuses over plain http: Lax keeps
+            # its session through its own login (top-level navigations) as a browser would over https.
+            "session.cookie.samesite": "Lax",
+            # Where it may send the browser after an IdP-initiated logout (ReturnTo): the loopback services.
+            "trusted.url.regex": True,
+            "trusted.url.domains": [r"(localhost|127\.0\.0\.1)(:[0-9]+)?"],  # host[:port], as a regex
         }
         text = DEBIAN_SIMPLESAMLPHP_CONFIG.read_text()
         text += "".join(f"\n$config[{_php(key)}] = {_php(value)};" for key, value in overrides.items())
@@ -119,6 +128,11 @@ class SamlIdp:
         hosted = {"host": "__DEFAULT__", "privatekey": "idp.pem", "certificate": "idp.crt", "auth": "campus-users"}
         (metadata / "saml20-idp-hosted.php").write_text(f"<?php\n$metadata['__DYNAMIC:1__'] = {_php(hosted)};\n")
         sp = {"AssertionConsumerService": self.acs_url, "saml20.sign.assertion": True}
+        if self.sls_url:
+            sp |= {"SingleLogoutService": self.sls_url, "sign.logout": True}
+        if self.sp_cert is not None:
+            body = "".join(line for line in self.sp_cert.read_text().splitlines() if "-----" not in line)
+            sp |= {"certData": body, "validate.logout": True}  # our LogoutRequests must be signed
         (metadata / "saml20-sp-remote.php").write_text(f"<?php\n$metadata[{_php(self.sp_entity_id)}] = {_php(sp)};\n")
         return config
 
@@ -132,6 +146,11 @@ class SamlIdp:
         )  # fmt: skip
         wait_for_http(self.metadata_url, process=self.process)
         return self
+
+    @property
+    def logout_url(self) -> str:
+        """Signing out at the IdP itself (IdP-initiated Single Logout), then on to `ReturnTo`."""
+        return f"{self.base}/saml2/idp/SingleLogoutService.php"
 
     def metadata_file(self) -> Path:
         import urllib.request
