@@ -1,7 +1,7 @@
-"""The portal pages that read several apps: the home page ("Today" once signed in), the student's dashboard (with their own risk
-estimate where the institution shows it), their profile (with attendance's evidence retention) and
-their data download. Thin: reads go through each app's scoped selectors (what a viewer may not see is a
-404)."""
+"""The portal pages that read several apps: the home page ("Today" once signed in), the student's
+dashboard (with their own risk estimate where the institution shows it), their profile (with
+attendance's evidence retention) and their data download. Thin: reads go through each app's scoped
+selectors (what a viewer may not see is a 404)."""
 
 import json
 import re
