@@ -2,40 +2,22 @@
 From "Today" it is one click; the path through the section's pages (still there) takes five. Each test
 counts the clicks it makes after landing, so the numbers in the issue are measured, not claimed."""
 
-import datetime
 import re
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
-from accounts.roles import Role
 from attendance.models import ClassSession
-from tests.e2e.test_attendance import console_of
+from tests.e2e.test_attendance import console_of, lecture  # noqa: F401  (a fixture, used by name)
 from tests.e2e.test_portal import assert_no_csp_violation, sign_in
-from tests.factories import ClassSessionFactory, CourseFactory, SectionFactory, TermFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def waiting_class():
-    today = timezone.localdate()
-    term = TermFactory(
-        name="This term",
-        start_date=today - datetime.timedelta(days=30),
-        end_date=today + datetime.timedelta(days=60),
-        add_drop_deadline=today - datetime.timedelta(days=16),
-    )
-    lecturer = UserFactory(roles=[Role.LECTURER], email="lena@campus.example", first_name="Lena", last_name="Lee")
-    section = SectionFactory(
-        term=term, lecturers=[lecturer], course=CourseFactory(code="CS101", title="Programming One")
-    )
-    now = timezone.now()
-    # Started two minutes ago, check-in not open yet: the students are waiting.
-    return ClassSessionFactory(
-        section=section, starts_at=now - datetime.timedelta(minutes=2), ends_at=now + datetime.timedelta(minutes=88)
-    )
+def waiting_class(request) -> ClassSession:
+    """test_attendance's lecture: CS101 taught by Lena, started two minutes ago, check-in not open yet."""
+    return request.getfixturevalue("lecture")["session"]
 
 
 class Clicks:
