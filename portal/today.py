@@ -40,7 +40,9 @@ INTERVENTIONS_SHOWN = 5
 @dataclass(frozen=True)
 class LecturerSession:
     session: ClassSession
-    action: str  # "open" (one click opens and shows the code), "show" (already open), "record" (anything else)
+    # "open" (one click opens and shows the code), "show" (already open), "later" (too early to open),
+    # "record" (closed, cancelled, or over without being opened)
+    action: str
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,9 @@ def _session_action(session: ClassSession, now: datetime.datetime) -> str:
     if session.state == State.OPEN:
         return "show"
     opens_at = session.starts_at - datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES)
-    if session.state == State.SCHEDULED and opens_at <= now <= session.ends_at:
-        return "open"
-    return "record"
+    if session.state != State.SCHEDULED or now > session.ends_at:
+        return "record"
+    return "open" if now >= opens_at else "later"
 
 
 def _pending(excuses) -> int:

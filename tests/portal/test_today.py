@@ -115,6 +115,7 @@ def test_lecturer_sees_todays_sessions_each_with_its_one_action(section, other_s
     earlier = session_at(section, -3, state=State.CLOSED)
     later = session_at(section, 4)  # this afternoon: too early to open
     cancelled = session_at(section, 2, state=State.CANCELLED)
+    missed = session_at(section, -6, minutes=60)  # over this morning, never opened
     AttendanceRecordFactory(session=running, status=AttendanceRecord.Status.PRESENT)
     AttendanceRecordFactory(session=running, status=AttendanceRecord.Status.LATE)
     session_at(other_section, 0)  # someone else's class this morning
@@ -126,12 +127,14 @@ def test_lecturer_sees_todays_sessions_each_with_its_one_action(section, other_s
     assert "Open and show code" in today
     assert f'href="{reverse("attendance:session-display", kwargs={"session_id": running.pk})}"' in today
     assert "Show code" in today and "2 checked in" in today
-    for record_only in (earlier, later, cancelled):
+    for record_only in (earlier, later, cancelled, missed):
         assert f'href="{reverse("attendance:session-detail", kwargs={"session_id": record_only.pk})}"' in today
+    assert today.count("check-in opens shortly before it starts") == 1  # the afternoon's only
+    assert today.count("Session record") == 3
     assert "csrfmiddlewaretoken" in today
     assert "MA201" not in page  # another lecturer's session
     # In the order they start, with their room.
-    order = [today.index(f"today-session-{s.pk}") for s in (earlier, running, starting, cancelled, later)]
+    order = [today.index(f"today-session-{s.pk}") for s in (missed, earlier, running, starting, cancelled, later)]
     assert order == sorted(order)
     assert "B-2" in today
 
@@ -283,6 +286,11 @@ def test_a_student_who_can_no_longer_reach_the_minimum_is_told_so(ana, section):
     session_at(section, 24 * 7)
     standing = part(page_of(ana.user), "today-standing")
     assert "cannot reach the minimum" in standing and "You may miss" not in standing
+
+
+def test_a_student_role_without_a_student_record_is_told_whom_to_ask():
+    page = page_of(UserFactory(roles=[Role.STUDENT]))
+    assert "Your student record is not set up yet." in page and 'aria-labelledby="today-classes"' not in page
 
 
 # --- Advisor --------------------------------------------------------------------------------------
