@@ -283,3 +283,60 @@ def absence_excuses_of_sections_taught_by(*, lecturer: User | None) -> QuerySet[
     if lecturer is None:
         return excuses
     return excuses.filter(record__session__section__lecturers=lecturer)
+
+
+# --- For the "today" page ---------------------------------------------------------------------
+
+
+def _local_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    """The day's first moment and the next day's, in the campus's time zone (a class at 00:30 is today's)."""
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    return start, timezone.make_aware(datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min))
+
+
+def class_sessions_taught_by(lecturer: User) -> QuerySet[ClassSession]:
+    """Sessions of the sections `lecturer` teaches, each with `checked_in` (present or late)."""
+    # A subquery, not a join through the lecturers: a session of a section taught by two is listed once.
+    taught = Section.lecturers.through.objects.filter(section_id=OuterRef("section_id"), user_id=lecturer.pk)
+    return (
+        ClassSession.objects.filter(Exists(taught))
+        .select_related("section__course", "section__term")
+        .annotate(checked_in=Count("records", filter=Q(records__status__in=ATTENDED)))
+    )
+
+
+def class_sessions_today_for(*, lecturer: User, day: datetime.date) -> QuerySet[ClassSession]:
+    """The lecturer's sessions on `day` (local time), cancelled ones too (they say so), in order."""
+    start, end = _local_day_bounds(day)
+    return class_sessions_taught_by(lecturer).filter(starts_at__gte=start, starts_at__lt=end).order_by("starts_at")
+
+
+def class_sessions_next_for(*, lecturer: User, day: datetime.date, limit: int = 5) -> QuerySet[ClassSession]:
+    """The lecturer's next `limit` sessions after `day`, not cancelled."""
+    _, end = _local_day_bounds(day)
+    return (
+        class_sessions_taught_by(lecturer)
+        .filter(starts_at__gte=end)
+        .exclude(state=ClassSession.State.CANCELLED)
+        .order_by("starts_at")[:limit]
+    )
+
+
+def class_sessions_not_taken_for(lecturer: User) -> QuerySet[ClassSession]:
+    """The lecturer's sessions whose attendance was never taken. A placeholder until the full rule lands
+    (another change owns it): none yet."""
+    return class_sessions_taught_by(lecturer).none()
+
+
+def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> QuerySet[ClassSession]:
+    """Sessions on `day` (local time) of the sections the student is enrolled in, not cancelled, in order."""
+    start, end = _local_day_bounds(day)
+    enrolled = Enrollment.objects.filter(
+        section_id=OuterRef("section_id"), student=student, status=Enrollment.Status.ENROLLED
+    )
+    return (
+        ClassSession.objects.filter(Exists(enrolled), starts_at__gte=start, starts_at__lt=end)
+        .exclude(state=ClassSession.State.CANCELLED)
+        .select_related("section__course", "section__term")
+        .order_by("starts_at")
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("student/", views.student_dashboard, name="student-dashboard"),
     path("student/profile/", views.student_profile, name="student-profile"),
+    path("today/sessions/<int:session_id>/open/", views.today_session_open, name="today-session-open"),
     path("student/my-data.json", views.student_data_export, name="student-data-export"),
     *campus_urlpatterns,
 ]

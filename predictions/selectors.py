@@ -185,3 +185,22 @@ def feedback_visible_to(user: User) -> QuerySet[FlagFeedback]:
     if user.is_authenticated and Role.ADVISOR in user_roles(user):
         return feedback.filter(student__advisor=user)
     return feedback.none()
+
+
+def risk_scores_newly_high(scores: QuerySet[RiskScore], run: ScoringRun) -> QuerySet[RiskScore]:
+    """Of `scores`, the run's high-band ones whose student was not high in the run before (not scored
+    then counts as not high; the term's first run: every high one is new), each with `has_intervention`
+    this term. One query for any number of rows."""
+    before = previous_run(run)
+    newly = scores.filter(run=run, band=RiskScore.Band.HIGH)
+    if before is not None:
+        was_high = RiskScore.objects.filter(run=before, student=OuterRef("student"), band=RiskScore.Band.HIGH)
+        newly = newly.exclude(Exists(was_high))
+    return newly.annotate(
+        has_intervention=Exists(Intervention.objects.filter(student=OuterRef("student"), term=run.term_id))
+    ).order_by("-probability", "student__student_number")
+
+
+def scoring_runs_latest(*, limit: int = 5) -> QuerySet[ScoringRun]:
+    """The most recent scoring runs of every term, failed and running ones too, newest first."""
+    return ScoringRun.objects.select_related("term", "model_version").order_by("-created_at", "-pk")[:limit]

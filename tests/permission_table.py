@@ -210,6 +210,9 @@ TABLE = [
     ("POST",   "two_factor_disable",        {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
     # --- Portal pages (anonymous: 302 to sign in; wrong role: 403; someone else's object: 404) -----
     ("GET",    "portal:index",              {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # "Today"'s one-click open for lecturers: their own section's session opens and shows its code (302 to the
+    # display); another lecturer's session is not found; other roles, registry staff included, use the session pages.
+    ("POST",   "portal:today-session-open", {"session_id": "open_session"}, None,    302, 403, 403, 302, 404, 403, 403, 403, 403),
     ("GET",    "portal:student-dashboard",  {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     ("GET",    "portal:student-profile",    {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     # "Download my data": a student's own, and only theirs (no parameter names anyone); staff 403.
