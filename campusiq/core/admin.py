@@ -10,6 +10,7 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from import_export import resources
 from import_export.admin import ExportActionMixin, ImportMixin
 from import_export.fields import Field
@@ -17,6 +18,9 @@ from import_export.formats import base_formats
 
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
+
+# The admin names the product, not the framework ("Django administration"), on every page and tab.
+admin.site.site_header = admin.site.site_title = admin.site.index_title = gettext_lazy("CampusIQ administration")
 
 # A spreadsheet evaluates a cell that starts with one of these (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
