@@ -134,10 +134,21 @@ def test_students_import_previews_then_writes_through_student_create(registrar_c
         (student_row("S1002", program="NOPE"), "program", "No program has the code NOPE."),
         (student_row("S1002", email="not-an-email"), "email", "not-an-email is not an email address."),
         (student_row("S1002", advisor="plain@campus.example"), "advisor", "does not hold the advisor role."),
-        (student_row("S1002", semester="two"), "semester", "'two' is not valid here"),
+        (student_row("S1002", semester="two"), "semester", "'two' is not a number."),
+        (student_row("S1002", semester="2.5"), "semester", "'2.5' is not a whole number."),
         (student_row("S1002", last_name=""), "last_name", "A value is required."),
     ],
-    ids=["semester", "number-taken-in-file", "email-taken", "program", "email", "advisor", "not-a-number", "blank"],
+    ids=[
+        "semester",
+        "number-taken-in-file",
+        "email-taken",
+        "program",
+        "email",
+        "advisor",
+        "not-a-number",
+        "not-whole",
+        "blank",
+    ],
 )
 def test_one_bad_student_row_writes_nothing_and_names_its_error(registrar_client, program, bad_row, column, message):
     UserFactory(email="plain@campus.example")
@@ -150,6 +161,29 @@ def test_one_bad_student_row_writes_nothing_and_names_its_error(registrar_client
     assert "confirm_form" not in response.context
     assert not Student.objects.exists() and User.objects.count() == users_before
     assert not AuditLogEntry.objects.exists()
+
+
+def test_status_is_read_in_any_case_by_value_or_label(registrar_client, program):
+    rows = [
+        student_row("S1001", status="Active"),
+        student_row("S1002", status="SUSPENDED"),
+        student_row("S1003", status=" graduated "),
+        student_row("S1004", status=""),
+    ]
+    response = preview(registrar_client, "student", csv_upload(rows))
+    assert not response.context["result"].has_validation_errors()
+    confirm(registrar_client, "student", response)
+    statuses = dict(Student.objects.values_list("student_number", "status"))
+    assert statuses == {"S1001": "active", "S1002": "suspended", "S1003": "graduated", "S1004": "active"}
+
+
+def test_an_unknown_status_names_the_allowed_values_and_writes_nothing(registrar_client, program):
+    rows = [student_row("S1001", status="active"), student_row("S1002", status="asleep")]
+    response = preview(registrar_client, "student", csv_upload(rows))
+    assert row_errors(response.context["result"]) == {
+        2: {"status": ["'asleep' is not one of: active, suspended, graduated, withdrawn."]}
+    }
+    assert not Student.objects.exists()
 
 
 def test_a_row_that_fails_only_at_confirmation_writes_nothing(registrar_client, program):
@@ -283,7 +317,11 @@ def test_enrollments_import_through_enrollment_create(registrar_client, registra
         (lambda s, sec: enrollment_row(s[0], sec, section="B"), "section", "No section CS101-B in term Fall 2026."),
         (lambda s, sec: enrollment_row(s[0], sec, student_number="S404"), "student_number", "No student has the"),
         (lambda s, sec: enrollment_row(s[0], sec, enrolled_on="2027-06-01"), "enrolled_on", "is outside term"),
-        (lambda s, sec: enrollment_row(s[0], sec, enrolled_on="06/31/2026"), "enrolled_on", "is not valid here"),
+        (
+            lambda s, sec: enrollment_row(s[0], sec, enrolled_on="06/31/2026"),
+            "enrolled_on",
+            "'06/31/2026' is not a date: write it as YYYY-MM-DD.",
+        ),
     ],
     ids=["full", "twice", "section", "student", "date-outside-term", "not-a-date"],
 )
@@ -352,9 +390,18 @@ def test_an_unchanged_score_is_skipped(registrar_client, assessment):
         (lambda s, a: grade_row(s, a, "21"), "score", "Score must be between 0 and 20.00."),
         (lambda s, a: grade_row(StudentFactory(), a, "10"), "student_number", "is not enrolled in"),
         (lambda s, a: grade_row(s, a, "10", assessment="Final"), "assessment", "has no assessment Final."),
-        (lambda s, a: grade_row(s, a, "ten"), "score", "is not valid here"),
+        (lambda s, a: grade_row(s, a, "ten"), "score", "'ten' is not a number."),
+        (
+            lambda s, a: grade_row(s, a, "4,5x"),
+            "score",
+            "'4,5x' is not a number: write decimals with a point, as in 4.5.",
+        ),
+        (lambda s, a: grade_row(s, a, "4,5"), "score", "'4,5' is not a number: write decimals with a point"),
+        (lambda s, a: grade_row(s, a, "NaN"), "score", "'NaN' is not a number."),
+        (lambda s, a: grade_row(s, a, "-Infinity"), "score", "'-Infinity' is not a number."),
+        (lambda s, a: grade_row(s, a, "1e999999"), "score", "'1e999999' is too large a number."),
     ],
-    ids=["score", "not-enrolled", "assessment", "not-a-number"],
+    ids=["score", "not-enrolled", "assessment", "not-a-number", "comma-and-text", "comma", "nan", "infinity", "huge"],
 )
 def test_one_bad_grade_row_writes_nothing(registrar_client, assessment, make_row, column, message):
     first, second = (EnrollmentFactory(section=assessment.section).student for _ in range(2))
