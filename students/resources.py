@@ -236,7 +236,7 @@ class ServiceImportResource(CampusResource):
     @classmethod
     def import_template(cls) -> tablib.Dataset:
         """An empty file to fill in: the header row of the columns an import reads."""
-        return tablib.Dataset(headers=list(cls.import_columns), title=cls._meta.model._meta.verbose_name_plural)
+        return tablib.Dataset(headers=list(cls.import_columns), title=str(cls._meta.model._meta.verbose_name_plural))
 
     @classmethod
     def import_allowed_values(cls) -> dict[str, list[str]]:

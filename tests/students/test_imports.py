@@ -4,6 +4,7 @@ row writes nothing."""
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import openpyxl
@@ -11,6 +12,7 @@ import pytest
 import tablib
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
@@ -426,3 +428,77 @@ def test_grade_and_enrollment_resources_export_what_they_import(registrar, asses
         "ended_on": "",
         "final_grade": "",
     }
+
+
+# --- The import form: templates, allowed values, errors listed ------------------------------------------
+
+IMPORT_COLUMNS = {
+    "student": ["student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor"],
+    "enrollment": ["student_number", "course", "term", "section", "enrolled_on"],
+    "grade": ["student_number", "course", "term", "section", "assessment", "score"],
+}
+
+
+@pytest.mark.parametrize("model_name", list(IMPORT_COLUMNS))
+def test_each_import_offers_a_csv_and_an_xlsx_template_of_its_columns(registrar_client, model_name):
+    page = registrar_client.get(reverse(f"admin:students_{model_name}_import")).content.decode()
+    csv_url = reverse(f"admin:students_{model_name}_import_template", args=["csv"])
+    xlsx_url = reverse(f"admin:students_{model_name}_import_template", args=["xlsx"])
+    assert f'href="{csv_url}"' in page and f'href="{xlsx_url}"' in page
+
+    response = registrar_client.get(csv_url)
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    assert list(csv.reader(io.StringIO(response.content.decode()))) == [IMPORT_COLUMNS[model_name]]
+
+    response = registrar_client.get(xlsx_url)
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    assert [cell.value for cell in next(sheet.iter_rows())] == IMPORT_COLUMNS[model_name]
+    assert sheet.max_row == 1
+
+
+def test_a_filled_in_template_imports(registrar_client, program):
+    template = registrar_client.get(reverse("admin:students_student_import_template", args=["csv"]))
+    header = next(csv.reader(io.StringIO(template.content.decode())))
+    row = dict.fromkeys(header, "") | student_row("S1001") | {"status": "Active"}
+    confirm(registrar_client, "student", preview(registrar_client, "student", csv_upload([row])))
+    assert Student.objects.get().status == "active"
+
+
+def test_templates_need_the_import_permission_and_a_known_format(registrar_client):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_student"))
+    client = Client()
+    client.force_login(viewer)
+    assert client.get(reverse("admin:students_student_import_template", args=["csv"])).status_code == 403
+    assert registrar_client.get(reverse("admin:students_student_import_template", args=["ods"])).status_code == 404
+
+
+def test_the_students_import_lists_the_allowed_statuses(registrar_client):
+    page = registrar_client.get(reverse("admin:students_student_import")).content.decode()
+    allowed = page[page.index('class="import-allowed-values"') :]
+    allowed = allowed[: allowed.index("</ul>")]
+    assert "<code>status</code>: " in allowed
+    for value in Student.Status.values:
+        assert f"<code>{value}</code>" in allowed
+
+
+def test_row_errors_are_listed_by_row_and_column_above_the_preview(registrar_client, assessment):
+    student = EnrollmentFactory(section=assessment.section).student
+    rows = [
+        grade_row(student, assessment, "14"),
+        grade_row(student, assessment, "4,5x"),
+        grade_row(student, assessment, "3", assessment="Final"),
+    ]
+    page = preview(registrar_client, "grade", csv_upload(rows)).content.decode()
+    start = page.index('<table class="import-row-errors">')
+    listed = page[start : page.index("</table>", start)]
+    cells = [
+        re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", listed.partition("<tbody>")[2])
+    ]
+    assert cells == [
+        ["2", "score", "&#x27;4,5x&#x27; is not a number: write decimals with a point, as in 4.5."],
+        ["3", "assessment", f"{assessment.section} has no assessment Final."],
+    ]
+    assert "Nothing was imported: 2 errors to correct in the file." in page
+    assert "ConversionSyntax" not in page and "decimal." not in page
+    assert not Grade.objects.exists()
