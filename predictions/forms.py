@@ -37,8 +37,10 @@ class AtRiskFilterForm(_PortalForm):
         required=False,
         max_length=SEARCH_MAX,
         label=_("Name or student number"),
-        help_text=_("The start of a first or last name, or of a student number."),
-        widget=forms.TextInput(attrs={"type": "search", "autocomplete": "off"}),
+        # A hint, not the label: the start of a first or last name, or of a number, matches.
+        widget=forms.TextInput(
+            attrs={"type": "search", "autocomplete": "off", "placeholder": _("e.g. S1000001 or Ana Ex")}
+        ),
     )
     term = forms.ModelChoiceField(queryset=Term.objects.none(), required=False, empty_label=None, label=_("Term"))
     department = forms.ModelChoiceField(
