@@ -111,8 +111,13 @@ class CalibrationChart:
 
     @property
     def ticks(self) -> list[tuple[str, float]]:
-        """(label, offset along an axis) at 0, 0.25, ... 1."""
+        """(label, x) at 0, 0.25, ... 1 along the predicted axis."""
         return [(f"{step / 4:.2f}", self.size * step / 4) for step in range(5)]
+
+    @property
+    def y_ticks(self) -> list[tuple[str, float]]:
+        """(label, y) along the observed axis, 0 at the bottom (SVG's y grows downwards)."""
+        return [(label, self.size - offset) for label, offset in self.ticks]
 
 
 def calibration_chart(metrics: dict) -> CalibrationChart | None:

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from campusiq.core.models import AuditLogEntry
+from predictions.model_report import model_version_report
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from tests.factories import (
     FlagFeedbackFactory,
@@ -208,3 +209,9 @@ def test_an_older_version_without_calibration_bins_says_not_recorded(registrar_c
     assert "0.812" in page  # the tables still show
     empty = version_page(registrar_client, ModelVersionFactory(metrics={}))
     assert report_of(empty).count("not recorded") == 2
+
+
+def test_the_calibration_charts_axes_run_from_zero_at_the_bottom_left():
+    chart = model_version_report(full_metrics())["calibration"]
+    assert chart.ticks[0] == ("0.00", 0) and chart.ticks[-1] == ("1.00", 240)
+    assert chart.y_ticks[0] == ("0.00", 240) and chart.y_ticks[-1] == ("1.00", 0)
