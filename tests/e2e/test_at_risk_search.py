@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from accounts.roles import Role
 from tests.e2e.test_at_risk import console_of
 from tests.e2e.test_portal import assert_no_csp_violation, sign_in
-from tests.factories import RiskScoreFactory, ScoringRunFactory, StudentFactory, TermFactory, UserFactory
+from tests.factories import RiskScoreFactory, ScoringRunFactory, StudentFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SCREEN = {"width": 1280, "height": 800}
@@ -27,16 +27,9 @@ def factors(texts: list[str]) -> list[dict]:
 
 
 @pytest.fixture
-def advisees():
-    today = timezone.localdate()
-    term = TermFactory(
-        name="This term",
-        start_date=today - datetime.timedelta(days=30),
-        end_date=today + datetime.timedelta(days=60),
-        add_drop_deadline=today - datetime.timedelta(days=16),
-    )
+def advisees(this_term):
     advisor = UserFactory(roles=[Role.ADVISOR], email="adele@campus.example", first_name="Adele", last_name="Adams")
-    run = ScoringRunFactory(term=term, as_of=timezone.now() - datetime.timedelta(hours=6))
+    run = ScoringRunFactory(term=this_term, as_of=timezone.now() - datetime.timedelta(hours=6))
     for index in range(14):
         student = StudentFactory(
             advisor=advisor,
