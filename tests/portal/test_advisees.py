@@ -44,11 +44,8 @@ def section(term):
 
 @pytest.fixture
 def ana(section, advisor):
-    student = StudentFactory(
-        user__first_name="Ana", user__last_name="Almeida", student_number="S1000001", advisor=advisor
-    )
-    EnrollmentFactory(student=student, section=section)
-    return student
+    names = {"student__user__first_name": "Ana", "student__user__last_name": "Almeida"}
+    return EnrollmentFactory(section=section, student__advisor=advisor, **names).student
 
 
 def sessions(section, *, held: int, upcoming: int) -> list[ClassSession]:
