@@ -146,11 +146,13 @@ def risk_dashboard_scores(
     program: Program | None = None,
     section: Section | None = None,
     band: str = "",
+    search: str = "",
     sort: str = "probability",
 ) -> QuerySet[RiskScore]:
     """The run's scores the viewer may see, with their change and whether an intervention exists
-    (run_scores_with_change), filtered and sorted. One query for any number of rows."""
-    scores = run_scores_with_change(risk_scores_visible_to(viewer), run)
+    (run_scores_with_change), filtered, searched (risk_scores_search) and sorted. One query for any
+    number of rows."""
+    scores = risk_scores_search(run_scores_with_change(risk_scores_visible_to(viewer), run), search)
     if department is not None:
         scores = scores.filter(student__program__department=department)
     if program is not None:
@@ -163,6 +165,19 @@ def risk_dashboard_scores(
     if band:
         scores = scores.filter(band=band)
     return scores.order_by(*RISK_SORTS.get(sort, RISK_SORTS["probability"]))
+
+
+def risk_scores_search(scores: QuerySet[RiskScore], search: str) -> QuerySet[RiskScore]:
+    """Scores of students whose number starts with `search`, or whose first or last name starts with
+    each of its words ("ana ex" finds Ana Example). Prefix matches, so an index on the column can serve
+    them; a blank search keeps every score."""
+    words = search.split()
+    if not words:
+        return scores
+    by_name = Q()
+    for word in words:
+        by_name &= Q(student__user__first_name__istartswith=word) | Q(student__user__last_name__istartswith=word)
+    return scores.filter(Q(student__student_number__istartswith=search.strip()) | by_name)
 
 
 def student_score_history(*, viewer: User, student: Student, term: Term) -> QuerySet[RiskScore]:

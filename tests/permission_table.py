@@ -257,7 +257,11 @@ TABLE = [
     ("GET",    "predictions:at-risk",       {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk",       {"?section": "section_y"}, None,         302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk",       {"?section": "section"}, None,           302, 403, 403, 403, 403, 200, 200, 200, 200),
+    # A search matching both students' numbers, and one matching O's: each advisor still sees only their own.
+    ("GET",    "predictions:at-risk",       {"?q": "=S-"},          None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk",       {"?q": "=S-OTHER"},     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk-csv",   {"?q": "=S-"},          None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {"?section": "section_y"}, None,         302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {"?section": "section"}, None,           302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:report",        {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
