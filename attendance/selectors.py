@@ -345,3 +345,8 @@ def class_session_never_taken(session: ClassSession) -> bool:
         and session.opened_at is None
         and not AttendanceRecord.objects.filter(session=session).exists()
     )
+
+
+def session_marking_roster(session: ClassSession) -> list[Student]:
+    """The students enrolled at the session in the roster grid's order (student number): one query."""
+    return list(enrolled_at_session(session).select_related("user").order_by("student_number").distinct())

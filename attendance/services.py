@@ -505,13 +505,22 @@ def marks_reason_may_be_needed(session: ClassSession, *, now: datetime.datetime 
 
 @transaction.atomic
 def attendance_marks_save(
-    *, session: ClassSession, marks: dict[int, str], actor: User | None, reason: str = "", method: str = "manual"
+    *,
+    session: ClassSession,
+    marks: dict[int, str],
+    actor: User | None,
+    reason: str = "",
+    unmarked_to: str = "",
+    method: str = "manual",
 ) -> MarksSaved:
     """Saves many students' marks in a session at once, all or nothing, with one audit entry.
     Marking while the session is being taken needs no reason; changing a closed session's marks, or
     a recorded mark once the session has ended, does. A student whose check-in lands while this runs
-    keeps it (never two records). Taking a not-taken session closes it, the unmarked absent."""
-    saved = _marks_apply(session=session, marks=marks, actor=actor, reason=reason, method=method)
+    keeps it (never two records). `unmarked_to`: the mark of every student with no record and none
+    given here. Taking a not-taken session closes it, the students still unmarked absent."""
+    saved = _marks_apply(
+        session=session, marks=marks, actor=actor, reason=reason, method=method, unmarked_to=unmarked_to
+    )
     if saved.changed or saved.marked_absent:
         numbers = dict(Student.objects.filter(pk__in=saved.changed).values_list("pk", "student_number"))
         changes: dict[str, list] = {"marks_changed": [None, len(saved.changed)]}
@@ -543,7 +552,7 @@ def attendance_record_set(
 
 
 def _marks_apply(
-    *, session: ClassSession, marks: dict[int, str], actor: User | None, reason: str, method: str
+    *, session: ClassSession, marks: dict[int, str], actor: User | None, reason: str, method: str, unmarked_to: str = ""
 ) -> MarksSaved:
     """The one write path of marks by hand: checks every mark before writing any, then a fixed number
     of statements for any number of students."""
@@ -551,21 +560,26 @@ def _marks_apply(
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
     codes = [status.code for status in session_statuses(session)]
-    if unknown := sorted({str(code) for code in marks.values() if code not in codes}):
+    given = {*marks.values(), unmarked_to} - {""}
+    if unknown := sorted(str(code) for code in given if code not in codes):
         raise ServiceError(
             Code.STATUS_INVALID, f"Unknown mark {', '.join(unknown)}: use one of {', '.join(codes)}.", field="status"
         )
-    enrolled = set(enrolled_at_session(session).filter(pk__in=list(marks)).values_list("pk", flat=True))
+    roster = enrolled_at_session(session)
+    enrolled = set((roster if unmarked_to else roster.filter(pk__in=list(marks))).values_list("pk", flat=True))
     if strangers := set(marks) - enrolled:
-        raise ServiceError(
-            Code.NOT_ENROLLED,
-            f"{len(strangers)} of these students were not enrolled on the session's day.",
-            field="student",
+        detail = (
+            "The student was not enrolled on the session's day."
+            if len(strangers) == 1
+            else f"{len(strangers)} of these students were not enrolled on the session's day."
         )
+        raise ServiceError(Code.NOT_ENROLLED, detail, field="student")
     existing = {
         record.student_id: record
-        for record in AttendanceRecord.objects.select_for_update().filter(session=session, student_id__in=list(marks))
+        for record in AttendanceRecord.objects.select_for_update().filter(session=session, student_id__in=enrolled)
     }
+    if unmarked_to:
+        marks = {student_id: unmarked_to for student_id in enrolled if student_id not in existing} | marks
     now = timezone.now()
     updated = [record for student_id, record in existing.items() if record.status != marks[student_id]]
     new = [student_id for student_id in marks if student_id not in existing]
