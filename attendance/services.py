@@ -581,7 +581,9 @@ def _marks_apply(
     if unmarked_to:
         marks = {student_id: unmarked_to for student_id in enrolled if student_id not in existing} | marks
     now = timezone.now()
-    updated = [record for student_id, record in existing.items() if record.status != marks[student_id]]
+    updated = [
+        record for student_id, record in existing.items() if marks.get(student_id, record.status) != record.status
+    ]
     new = [student_id for student_id in marks if student_id not in existing]
     recorded_changed = bool(updated) and now > session.ends_at
     if (updated or new) and (session.state == State.CLOSED or recorded_changed) and not reason.strip():
