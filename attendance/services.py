@@ -156,7 +156,8 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
     A session never opened and with nothing recorded is not taken instead: nobody is marked, it counts
     for nobody, and its lecturers are reminded to take or cancel it. Safe to run again (by the
     lecturer, then by the periodic task): it only fills what is missing. Returns how many it marked."""
-    session = ClassSession.objects.select_for_update().get(pk=session.pk)
+    # NO KEY UPDATE: check-ins inserting records meanwhile (a key share lock on the session) go on.
+    session = ClassSession.objects.select_for_update(no_key=True).get(pk=session.pk)
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "A cancelled session is not closed.")
     if session.state == State.NOT_TAKEN:
@@ -556,7 +557,8 @@ def _marks_apply(
 ) -> MarksSaved:
     """The one write path of marks by hand: checks every mark before writing any, then a fixed number
     of statements for any number of students."""
-    session = ClassSession.objects.select_for_update().get(pk=session.pk)
+    # NO KEY UPDATE: check-ins inserting records meanwhile (a key share lock on the session) go on.
+    session = ClassSession.objects.select_for_update(no_key=True).get(pk=session.pk)
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
     codes = [status.code for status in session_statuses(session)]
