@@ -517,11 +517,11 @@ def test_a_voided_check_in_saved_as_absent_stays_voided(session):
     assert saved.changed == {} and record.voided
 
 
-def count_statements(action) -> int:
+def count_statements(action, **kwargs) -> int:
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
-        action()
+        action(**kwargs)
     return len(queries)
 
 
@@ -541,9 +541,7 @@ def test_marks_save_runs_as_many_statements_for_500_students_as_for_5():
         with time_machine.travel(DURING_SESSION):
             counts.append(
                 count_statements(
-                    lambda: services.attendance_marks_save(
-                        session=session, marks=marks, actor=None, unmarked_to="absent"
-                    )
+                    services.attendance_marks_save, session=session, marks=marks, actor=None, unmarked_to="absent"
                 )
             )
         assert len(marks_of(session)) == size
@@ -649,9 +647,7 @@ def test_a_not_taken_session_counts_for_no_one():
     from attendance.selectors import attendance_rates_for_section
 
     session = never_opened()
-    held = ClassSessionFactory(
-        section=session.section, starts_at=START + datetime.timedelta(days=1), ends_at=START + datetime.timedelta(days=1, hours=1)
-    )  # fmt: skip
+    held = ClassSessionFactory(section=session.section, starts_at=START + datetime.timedelta(days=1))
     student = Student.objects.get(enrollments__section=session.section)
     AttendanceRecordFactory(session=held, student=student, status="present")
     with time_machine.travel(AFTER_SESSION):
@@ -688,12 +684,9 @@ def test_not_taken_sessions_of_a_lecturer_most_recent_first():
 
     older = never_opened()
     lecturer = older.section.lecturers.get()
-    newer = ClassSessionFactory(
-        section=older.section, starts_at=START + datetime.timedelta(days=7), ends_at=START + datetime.timedelta(days=7, hours=1)
-    )  # fmt: skip
+    newer = ClassSessionFactory(section=older.section, starts_at=START + datetime.timedelta(days=7))
     someone_elses = never_opened("max@campus.example")
-    ClassSessionFactory(section=older.section, starts_at=START + datetime.timedelta(days=14),
-                        ends_at=START + datetime.timedelta(days=14, hours=1))  # fmt: skip
+    ClassSessionFactory(section=older.section, starts_at=START + datetime.timedelta(days=14))
     with time_machine.travel(START + datetime.timedelta(days=8)):
         for session in (older, newer, someone_elses):
             services.class_session_close(session=session, actor=None)
