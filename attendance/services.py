@@ -590,12 +590,15 @@ def _marks_apply(
     recorded_changed = bool(updated) and now > session.ends_at
     if (updated or new) and (session.state == State.CLOSED or recorded_changed) and not reason.strip():
         raise ServiceError(Code.REASON_REQUIRED, "Say why these marks change.", field="reason")
-    changed: dict[int, list[str | None]] = {}
+    changed = {record.student_id: [record.status, marks[record.student_id]] for record in updated}
+    by_mark: dict[str, list[int]] = {}
     for record in updated:
-        changed[record.student_id] = [record.status, marks[record.student_id]]
-        record.status, record.recorded_by, record.voided = marks[record.student_id], actor, False
-        record.note, record.updated_at = reason, now
-    AttendanceRecord.objects.bulk_update(updated, ["status", "recorded_by", "voided", "note", "updated_at"])
+        by_mark.setdefault(marks[record.student_id], []).append(record.pk)
+    # One UPDATE per mark given (a handful), not a CASE over every row as bulk_update writes.
+    for mark, record_ids in by_mark.items():
+        AttendanceRecord.objects.filter(pk__in=record_ids).update(
+            status=mark, recorded_by=actor, voided=False, note=reason, updated_at=now
+        )
     inserted = _records_insert_missing(
         [
             AttendanceRecord(
