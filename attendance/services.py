@@ -578,7 +578,10 @@ def _marks_apply(
         raise ServiceError(Code.NOT_ENROLLED, detail, field="student")
     existing = {
         record.student_id: record
-        for record in AttendanceRecord.objects.select_for_update().filter(session=session, student_id__in=enrolled)
+        # order_by(): the default ordering joins the session, which FOR UPDATE would then lock outright.
+        for record in AttendanceRecord.objects.select_for_update(of=("self",))
+        .filter(session=session, student_id__in=enrolled)
+        .order_by()
     }
     if unmarked_to:
         marks = {student_id: unmarked_to for student_id in enrolled if student_id not in existing} | marks
