@@ -2,6 +2,7 @@
 (saved through the same bulk service as the marking page), and its CSV and XLSX exports."""
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 
@@ -200,46 +201,46 @@ def _export_table(sessions: list[ClassSession], rows: list[GridRow]) -> tuple[li
     return headers, table
 
 
-def _export(request: HttpRequest, section_id: int, extension: str):
-    """(section, sessions, rows, filename) of an export, or the grid page with the range's errors."""
+def _csv(headers: list[str], table: list[list]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(headers)
+    writer.writerows(table)
+    return out.getvalue().encode()
+
+
+def _xlsx(headers: list[str], table: list[list]) -> bytes:
+    return tablib.Dataset(*table, headers=headers, title="Attendance").export("xlsx")
+
+
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", _csv),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", _xlsx),
+}
+
+
+def _export(request: HttpRequest, section_id: int, extension: str) -> HttpResponse:
+    """The grid as a file (the sessions from/to the days asked, if any), or the grid page saying
+    what is wrong with the range."""
     section = taught_section_or_404(request.user, section_id)
     form = RosterRangeForm(request.GET or None)
     if request.GET and not form.is_valid():
-        page = _roster_page(request, section, error=_("Choose a valid date range. Nothing was exported."))
-        return None, page
+        return _roster_page(request, section, error=_("Choose a valid date range. Nothing was exported."))
     sessions, rows = _grid(request.user, section, sessions_in=form if request.GET else None)
+    content_type, write = EXPORTS[extension]
+    response = HttpResponse(write(*_export_table(sessions, rows)), content_type=content_type)
     filename = f"attendance-{section.course.code}-{section.code}-{section.term.name}"
-    disposition = f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]+", "-", filename)}.{extension}"'
-    return (sessions, rows, disposition), None
+    response["Content-Disposition"] = f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]+", "-", filename)}.{extension}"'
+    return response
 
 
 @require_GET
 @lecturer_required
 def section_roster_csv(request: HttpRequest, section_id: int) -> HttpResponse:
-    export, refused = _export(request, section_id, "csv")
-    if refused is not None:
-        return refused
-    sessions, rows, disposition = export
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = disposition
-    writer = csv.writer(response)
-    headers, table = _export_table(sessions, rows)
-    writer.writerow(headers)
-    writer.writerows(table)
-    return response
+    return _export(request, section_id, "csv")
 
 
 @require_GET
 @lecturer_required
 def section_roster_xlsx(request: HttpRequest, section_id: int) -> HttpResponse:
-    export, refused = _export(request, section_id, "xlsx")
-    if refused is not None:
-        return refused
-    sessions, rows, disposition = export
-    headers, table = _export_table(sessions, rows)
-    dataset = tablib.Dataset(*table, headers=headers, title="Attendance")
-    response = HttpResponse(
-        dataset.export("xlsx"), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
-    response["Content-Disposition"] = disposition
-    return response
+    return _export(request, section_id, "xlsx")

@@ -43,13 +43,7 @@
 
   function refresh() {
     window
-      .fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
+      .campusiqFetchJson(url)
       .then(apply)
       .catch(function () {})
       .then(function () {

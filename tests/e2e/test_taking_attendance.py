@@ -2,51 +2,33 @@
 (the page shows the check-in on its own), sets every unmarked student absent, and closes the session
 after the confirmation says how many it will mark absent."""
 
-import datetime
-
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from accounts.roles import Role
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.services import attendance_check_in, class_session_open
-from tests.e2e.test_attendance import console_of
+from students.models import Student
+from tests.e2e.test_attendance import console_of, lecture  # noqa: F401  (lecture: a fixture)
 from tests.e2e.test_portal import assert_no_csp_violation, sign_in
-from tests.factories import (
-    ClassSessionFactory,
-    CourseFactory,
-    EnrollmentFactory,
-    SectionFactory,
-    StudentFactory,
-    TermFactory,
-    UserFactory,
-)
+from tests.factories import EnrollmentFactory, StudentFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def lecture():
-    today = timezone.localdate()
-    term = TermFactory(
-        name="This term",
-        start_date=today - datetime.timedelta(days=30),
-        end_date=today + datetime.timedelta(days=60),
-        add_drop_deadline=today - datetime.timedelta(days=16),
-    )
-    lecturer = UserFactory(roles=[Role.LECTURER], email="lena@campus.example", first_name="Lena", last_name="Lee")
-    section = SectionFactory(term=term, lecturers=[lecturer], course=CourseFactory(code="CS101"))
-    students = []
-    for number, first in (("S1", "Ana"), ("S2", "Ben"), ("S3", "Cleo")):
-        student = StudentFactory(student_number=number, user__first_name=first, user__last_name="Example")
-        EnrollmentFactory(student=student, section=section, enrolled_on=today - datetime.timedelta(days=20))
-        students.append(student)
-    now = timezone.now()
-    session = ClassSessionFactory(
-        section=section, starts_at=now - datetime.timedelta(minutes=2), ends_at=now + datetime.timedelta(minutes=88)
-    )
-    return class_session_open(session=session, actor=lecturer), students
+def class_of_three(request):
+    """test_attendance's lecture (Ana in CS101, a session that started two minutes ago), opened, with
+    Ben and Cleo besides, numbered in the order the page lists them."""
+    world = request.getfixturevalue("lecture")
+    session, ana = world["session"], world["ana"]
+    Student.objects.filter(pk=ana.pk).update(student_number="S1")
+    others = []
+    for number, first in (("S2", "Ben"), ("S3", "Cleo")):
+        student = StudentFactory(student_number=number, user__first_name=first)
+        EnrollmentFactory(student=student, section=session.section, enrolled_on=timezone.localdate())
+        others.append(student)
+    return class_session_open(session=session, actor=None), [ana, *others]
 
 
 def tab_to(page: Page, condition: str, *, limit: int = 80) -> None:
@@ -62,8 +44,8 @@ def focused_text(name: str) -> str:
     return f"el.textContent.trim() === {name!r}"
 
 
-def test_lecturer_takes_attendance_with_the_keyboard_and_closes(page: Page, live_server, lecture):
-    session, (ana, ben, cleo) = lecture
+def test_lecturer_takes_attendance_with_the_keyboard_and_closes(page: Page, live_server, class_of_three):
+    session, (ana, ben, cleo) = class_of_three
     console = console_of(page)
     page.goto(f"{live_server.url}/attendance/sessions/{session.pk}/take/")
     sign_in(page, "lena@campus.example")
