@@ -1285,3 +1285,11 @@ def test_marking_pages_queries_do_not_grow_with_students(url, term, lecturer, cl
         enrol_students(section, sessions[1:], size)
         counts.append(count_queries(signed_in(lecturer), url(sessions[0])))
     assert counts[0] == counts[1] == counts[2], counts
+
+
+def test_students_strip_shows_a_not_taken_session_as_not_counted(section, ana, clock):
+    held = past_sessions(section, 1)[0]
+    ClassSession.objects.filter(pk=held.pk).update(state=ClassSession.State.NOT_TAKEN)
+    page = text(signed_in(ana.user).get(reverse("attendance:my-attendance")))
+    assert "strip-not_taken" in page and "attendance not taken" in page
+    assert "strip-missing" not in page
