@@ -30,7 +30,7 @@ State = ClassSession.State
 @dataclass(frozen=True)
 class StripCell:
     session: ClassSession
-    kind: str  # present, late, excused, absent, missing (held, no record yet), upcoming, cancelled
+    kind: str  # present, late, excused, absent, missing (held, no record yet), upcoming, cancelled, not_taken
     label: str
     letter: str
     x: int

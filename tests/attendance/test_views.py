@@ -1292,4 +1292,4 @@ def test_students_strip_shows_a_not_taken_session_as_not_counted(section, ana, c
     ClassSession.objects.filter(pk=held.pk).update(state=ClassSession.State.NOT_TAKEN)
     page = text(signed_in(ana.user).get(reverse("attendance:my-attendance")))
     assert "strip-not_taken" in page and "attendance not taken" in page
-    assert "strip-missing" not in page
+    assert "strip-cell strip-missing" not in page and "strip-cell strip-not_taken" in page
