@@ -39,6 +39,8 @@ class ClassSession(TimeStampedModel):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
         CANCELLED = "cancelled", "Cancelled"
+        # Never opened and nothing recorded when it ended: counts for nobody until taken or cancelled.
+        NOT_TAKEN = "not_taken", "Not taken"
 
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="class_sessions")
     starts_at = models.DateTimeField()
@@ -62,7 +64,7 @@ class ClassSession(TimeStampedModel):
                 violation_error_message="A session must end after it starts.",
             ),
             models.CheckConstraint(
-                condition=Q(state__in=["scheduled", "open", "closed", "cancelled"]),
+                condition=Q(state__in=["scheduled", "open", "closed", "cancelled", "not_taken"]),
                 name="class_session_state_valid",
                 violation_error_message="Unknown session state.",
             ),

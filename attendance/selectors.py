@@ -2,9 +2,9 @@
 
     rate = (present + late) / (sessions held since the student enrolled - excused)
 
-"Held" = sessions of the section, not cancelled, that started on or after the enrolment day, up to
-`as_of` (and, for a student who left, before the day they left). Cancelled sessions count for
-nobody; a voided check-in is an absence. No held session yet: the rate is None.
+"Held" = sessions of the section, neither cancelled nor not taken, that started on or after the
+enrolment day, up to `as_of` (and, for a student who left, before the day they left). Cancelled and
+not-taken sessions count for nobody; a voided check-in is an absence. No held session yet: the rate is None.
 """
 
 import datetime
@@ -15,6 +15,8 @@ from decimal import Decimal
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.access import is_registry_staff
 from accounts.models import User
@@ -25,7 +27,10 @@ from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
 
 Status = AttendanceRecord.Status
+State = ClassSession.State
 ATTENDED = (Status.PRESENT, Status.LATE)
+# Sessions in these states count for nobody in any rate.
+NOT_HELD = (State.CANCELLED, State.NOT_TAKEN)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ def _left_on():
 
 def _session_counts(as_of: datetime.datetime, *, only_held: bool):
     """Correlated count of the enrollment's sessions (held so far, or all planned)."""
-    sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state=ClassSession.State.CANCELLED)
+    sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state__in=NOT_HELD)
     sessions = sessions.filter(starts_at__date__gte=OuterRef("enrolled_on"))
     if only_held:
         sessions = sessions.filter(starts_at__lte=as_of)
@@ -99,7 +104,7 @@ def _record_counts(as_of: datetime.datetime, statuses: tuple[str, ...]):
         session__starts_at__lte=as_of,
         session__starts_at__date__gte=OuterRef("enrolled_on"),
         session__starts_at__date__lt=_left_on(),
-    ).exclude(session__state=ClassSession.State.CANCELLED)
+    ).exclude(session__state__in=NOT_HELD)
     return Coalesce(
         Subquery(records.order_by().values("student").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
         Value(0),
@@ -322,12 +327,6 @@ def class_sessions_next_for(*, lecturer: User, day: datetime.date, limit: int = 
     )
 
 
-def class_sessions_not_taken_for(lecturer: User) -> QuerySet[ClassSession]:
-    """The lecturer's sessions whose attendance was never taken. A placeholder until the full rule lands
-    (another change owns it): none yet."""
-    return class_sessions_taught_by(lecturer).none()
-
-
 def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> QuerySet[ClassSession]:
     """Sessions on `day` (local time) of the sections the student is enrolled in, not cancelled, in order."""
     start, end = _local_day_bounds(day)
@@ -340,3 +339,65 @@ def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> 
         .select_related("section__course", "section__term")
         .order_by("starts_at")
     )
+
+
+# --- Taking attendance --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    """A mark a lecturer may give in a session. `kind` is what the rate counts it as."""
+
+    code: str
+    label: str
+    acronym: str
+    kind: str
+    points: int | None
+
+
+def session_statuses(session: ClassSession) -> list[SessionStatus]:
+    """The marks offered in the session, in the order shown. For now the four built-in statuses
+    everywhere; per-department status sets will answer here instead."""
+    return [
+        SessionStatus(Status.PRESENT, _("Present"), pgettext("attendance status letter", "P"), Status.PRESENT, 2),
+        SessionStatus(Status.LATE, _("Late"), pgettext("attendance status letter", "L"), Status.LATE, 1),
+        SessionStatus(Status.ABSENT, _("Absent"), pgettext("attendance status letter", "A"), Status.ABSENT, 0),
+        SessionStatus(Status.EXCUSED, _("Excused"), pgettext("attendance status letter", "E"), Status.EXCUSED, None),
+    ]
+
+
+def session_marks(session: ClassSession) -> dict[int, AttendanceRecord]:
+    """Student id -> their record in the session (only the fields a marking page shows): one query."""
+    records = AttendanceRecord.objects.filter(session=session).only(
+        "student_id", "status", "voided", "method", "recorded_at"
+    )
+    return {record.student_id: record for record in records}
+
+
+def class_sessions_not_taken_for(lecturer: User) -> QuerySet[ClassSession]:
+    """The lecturer's sessions that ended without attendance being taken, most recent first: each
+    waits for them to take attendance or cancel it."""
+    return (
+        ClassSession.objects.select_related("section__course", "section__term")
+        .filter(section__lecturers=lecturer, state=State.NOT_TAKEN)
+        .order_by("-starts_at", "-pk")
+    )
+
+
+def session_unmarked(session: ClassSession) -> QuerySet[Student]:
+    """Students enrolled at the session who have no record in it: those closing marks absent."""
+    return enrolled_at_session(session).exclude(attendance_records__session=session)
+
+
+def class_session_never_taken(session: ClassSession) -> bool:
+    """Scheduled, never opened and nothing recorded: closing it now records it as not taken."""
+    return (
+        session.state == State.SCHEDULED
+        and session.opened_at is None
+        and not AttendanceRecord.objects.filter(session=session).exists()
+    )
+
+
+def session_marking_roster(session: ClassSession) -> list[Student]:
+    """The students enrolled at the session in the roster grid's order (student number): one query."""
+    return list(enrolled_at_session(session).select_related("user").order_by("student_number").distinct())

@@ -27,3 +27,11 @@ def attendance_evidence_purge() -> int:
     purged = services.attendance_evidence_purge()
     log.info("attendance.evidence_purged", count=purged)
     return purged
+
+
+@shared_task(name="attendance.not_taken_remind", soft_time_limit=60, time_limit=90)
+def class_session_not_taken_remind(*, session_id: int) -> bool:
+    """Reminds the lecturers of a session that was never taken; sends once however often it runs."""
+    sent = services.class_session_not_taken_remind(session_id=session_id)
+    log.info("attendance.not_taken_reminded", session_id=session_id, sent=sent)
+    return sent

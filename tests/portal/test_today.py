@@ -217,12 +217,13 @@ def test_one_click_needs_the_csrf_token(section, lecturer):
     assert session.state == State.SCHEDULED
 
 
-def test_not_taken_sessions_come_from_attendances_selector(section, lecturer, monkeypatch):
-    # The selector is another change's; the page lists whatever it returns.
-    forgotten = session_at(section, -24 * 7)
-    monkeypatch.setattr(
-        "portal.today.class_sessions_not_taken_for", lambda user: ClassSession.objects.filter(pk=forgotten.pk)
-    )
+def test_sessions_never_taken_wait_on_the_lecturers_today_page(section, lecturer):
+    from attendance.services import class_session_close
+
+    forgotten = session_at(section, -24 * 7)  # last week's, never opened
+    class_session_close(session=forgotten, actor=None)
+    forgotten.refresh_from_db()
+    assert forgotten.state == State.NOT_TAKEN
     page = part(page_of(lecturer), "today-teaching")
     assert "Sessions needing attention" in page
     assert reverse("attendance:session-detail", kwargs={"session_id": forgotten.pk}) in page.split("today-not-taken")[1]
