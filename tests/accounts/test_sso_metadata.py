@@ -2,7 +2,7 @@
 its signature checked by xmlsec1 against the configured certificate with real keys made here, kept in the
 database and read by sign-ins, which no longer fetch. Tampered, unsigned, foreign-signed, expired,
 wrapped and other-entity documents are refused and the last good copy kept; a provider that is down or
-slow is given up on in bounded time; a file with a certificate is checked too."""
+slow is given up on in bounded time; the task and the command refresh only what is due."""
 
 import datetime
 import hashlib
@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 import requests
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -22,6 +23,7 @@ from accounts.models import LinkedIdentity, SamlMetadata, User
 from accounts.sso import metadata
 from accounts.sso.config import sso_providers
 from accounts.sso.metadata import saml_metadata_refresh, saml_metadata_refresh_due
+from accounts.tasks import sso_metadata_refresh
 from tests.accounts.metadata_support import MetadataServer, idp_metadata, key_pair, signed
 from tests.accounts.sso_support import SAML_PEOPLE, SAML_SLUG, saml_provider_config, saml_sign_in, sso_configure
 from tests.support.identity_providers import SamlIdp
@@ -243,6 +245,37 @@ def test_a_copy_from_another_url_or_checked_against_another_certificate_is_not_u
     federation.documents["/new.xml"] = signed(idp_metadata(ENTITY), keys.other)
     configure(idp_metadata=federation.url("/new.xml"), idp_metadata_cert=str(keys.other.cert))
     assert signs_in_at_the_idp(client) and federation.hits == 3
+
+
+def test_the_task_is_idempotent_and_refreshes_only_copies_older_than_the_providers_hours(campus, configure,
+                                                                                        federation):  # fmt: skip
+    assert sso_metadata_refresh.delay().get() == {SAML_SLUG: "stored"}
+    assert sso_metadata_refresh.delay().get() == {SAML_SLUG: "fresh"} and federation.hits == 1
+    SamlMetadata.objects.update(fetched_at=timezone.now() - datetime.timedelta(hours=7))
+    configure(metadata_refresh_hours=12)
+    assert sso_metadata_refresh.delay().get() == {SAML_SLUG: "fresh"} and federation.hits == 1
+    configure()  # every 6 hours, the default
+    assert sso_metadata_refresh.delay().get() == {SAML_SLUG: "unchanged"} and federation.hits == 2
+
+
+def test_the_task_is_on_the_beat_schedule(settings):
+    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == "accounts.sso_metadata_refresh"]
+    assert entry["schedule"].hour == set(range(24))  # hourly: the shortest metadata_refresh_hours is 1
+
+
+def test_the_command_says_what_it_did_and_fails_when_a_refresh_failed(campus, federation, keys, good, capsys):
+    call_command("sso_metadata_refresh")
+    assert f"{SAML_SLUG}: stored a new copy: sha256 {hashlib.sha256(good).hexdigest()}" in capsys.readouterr().out
+    call_command("sso_metadata_refresh", "--provider", SAML_SLUG)
+    assert f"{SAML_SLUG}: fresh, skipped" in capsys.readouterr().out
+    call_command("sso_metadata_refresh", "--force")
+    assert "fetched again, unchanged" in capsys.readouterr().out
+    federation.documents["/idp.xml"] = tampered(keys, good)
+    with pytest.raises(CommandError, match=f"Refresh failed for {SAML_SLUG}"):
+        call_command("sso_metadata_refresh", "--force")
+    assert "failed (signature_invalid); kept the copy fetched" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="No SAML provider 'nope'"):
+        call_command("sso_metadata_refresh", "--provider", "nope")
 
 
 def test_a_metadata_file_given_a_certificate_is_checked_too(configure, keys, good, tmp_path, client):
