@@ -297,6 +297,17 @@ def test_the_stored_copy_is_measured_at_scrape_time(campus):
     assert [sample.value for sample in valid_until.samples] == [IN_A_WEEK.timestamp()]
 
 
+def test_the_stored_copy_is_shown_read_only_in_the_admin(campus, staff_user, client):
+    saml_metadata_refresh(provider=campus)
+    stored = SamlMetadata.objects.get()
+    client.force_login(staff_user)
+    listing = client.get("/admin/accounts/samlmetadata/")
+    assert listing.status_code == 200 and stored.sha256 in listing.text
+    page = client.get(f"/admin/accounts/samlmetadata/{stored.pk}/change/")
+    assert page.status_code == 200 and stored.source in page.text and 'name="_save"' not in page.text
+    assert client.get("/admin/accounts/samlmetadata/add/").status_code == 403
+
+
 # --- Against a real IdP ----------------------------------------------------------------------------------
 
 
