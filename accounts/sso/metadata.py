@@ -287,8 +287,8 @@ def _retry_key(provider: SsoProvider) -> str:
 
 # --- What sign-ins read ----------------------------------------------------------------------------
 
-# A checked metadata file, per path: (its size and time, the certificate's fingerprint) -> its text.
-_checked_files: dict[str, tuple[tuple, str]] = {}
+# A checked metadata file, per path: (its size and time, the certificate's fingerprint) -> what was checked.
+_checked_files: dict[str, tuple[tuple, CheckedMetadata]] = {}
 
 
 def saml_idp_metadata(provider: SsoProvider) -> dict:
@@ -320,11 +320,14 @@ def _checked_file(provider: SsoProvider) -> str:
         stamp = (status.st_size, status.st_mtime_ns, signing_cert_sha256(provider.idp_metadata_cert))
         known = _checked_files.get(path)
         if known is not None and known[0] == stamp:
-            return known[1]
-        if status.st_size > MAX_BYTES:
+            checked = known[1]
+        elif status.st_size > MAX_BYTES:
             raise MetadataRefused(MetadataFailure.TOO_LARGE, f"{status.st_size} bytes")
-        checked = saml_metadata_check(Path(path).read_bytes(), provider=provider)
+        else:
+            checked = saml_metadata_check(Path(path).read_bytes(), provider=provider)
+            _checked_files[path] = (stamp, checked)
     except OSError as error:
         raise MetadataRefused(MetadataFailure.UNREACHABLE, f"{path}: {type(error).__name__}") from error
-    _checked_files[path] = (stamp, checked.xml)
+    if checked.valid_until is not None and checked.valid_until <= timezone.now():
+        raise MetadataRefused(MetadataFailure.EXPIRED, f"validUntil {checked.valid_until.isoformat()}")
     return checked.xml

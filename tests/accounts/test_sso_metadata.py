@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+import time_machine
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -287,6 +288,11 @@ def test_a_metadata_file_given_a_certificate_is_checked_too(configure, keys, goo
     os.utime(path, (time.time() + 5, time.time() + 5))
     assert not signs_in_at_the_idp(client)
     assert not SamlMetadata.objects.exists()  # a file is read where the operator put it
+    path.write_bytes(good)
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    assert signs_in_at_the_idp(client)
+    with time_machine.travel(IN_A_WEEK + datetime.timedelta(minutes=1)):  # checked before, expired since
+        assert not signs_in_at_the_idp(client)
 
 
 def test_the_stored_copy_is_measured_at_scrape_time(campus):
