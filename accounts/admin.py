@@ -16,12 +16,12 @@ from import_export import resources
 from import_export.fields import Field
 
 from accounts.forms import UserChangeForm, UserCreationForm
-from accounts.models import ApiToken, LinkedIdentity, User
+from accounts.models import ApiToken, LinkedIdentity, SamlMetadata, User
 from accounts.roles import Role, group_name
 from accounts.services import user_role_grant, user_role_revoke, user_roles, user_session_register
 from accounts.sso.config import sso_providers
 from accounts.tokens import api_token_issue, api_token_lifetime_validate, api_token_revoke
-from campusiq.core.admin import CampusExportActionMixin
+from campusiq.core.admin import CampusExportActionMixin, ReadOnlyAdmin
 
 # Autocomplete of these fields offers only the people who hold the role.
 AUTOCOMPLETE_ROLES = {
@@ -135,6 +135,17 @@ class LinkedIdentityAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser or super().has_view_permission(request, obj)
+
+
+@admin.register(SamlMetadata)
+class SamlMetadataAdmin(ReadOnlyAdmin):
+    """The checked copy of each SAML provider's metadata read from a URL (accounts/sso/metadata.py): shown,
+    never edited; the schedule or `manage.py sso_metadata_refresh` replaces it."""
+
+    list_display = ["provider", "fetched_at", "valid_until", "sha256", "failed_at", "failure"]
+    fields = ["provider", "source", "signing_cert_sha256", "sha256", "fetched_at", "valid_until", "failed_at",
+              "failure", "xml"]  # fmt: skip
+    readonly_fields = fields
 
 
 @admin.register(User)

@@ -27,7 +27,9 @@ class AccountsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from accounts import schema  # noqa: F401  (registers the OpenAPI authentication schemes)
+        from accounts.metrics import saml_metadata_metrics
         from accounts.roles import Role, role_permissions_grant
+        from campusiq.core.metrics import metrics_collector_register
 
         # Registrars manage people (roles are granted by admins) and read the audit log.
         role_permissions_grant(
@@ -40,6 +42,7 @@ class AccountsConfig(AppConfig):
         # Cached API tokens carry their user (and student profile: students connects that change).
         post_save.connect(_forget_cached_tokens, sender="accounts.User", dispatch_uid="accounts.forget_tokens_user")
         _connect_sign_in_signals()
+        metrics_collector_register("accounts.saml_metadata", saml_metadata_metrics)
         from accounts.sso.config import sso_providers
 
         sso_providers()  # a wrong SSO_CONFIG_FILE stops the start, not a sign-in

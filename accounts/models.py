@@ -149,3 +149,32 @@ class LinkedIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.subject}"
+
+
+class SamlMetadata(models.Model):
+    """The last good copy of a SAML provider's metadata read from a URL: fetched, its signature checked
+    against the provider's idp_metadata_cert, its validUntil and IdP entity checked
+    (accounts/sso/metadata.py). Sign-ins read it; a failed refresh keeps it and says why here."""
+
+    provider = models.CharField(max_length=40, unique=True, help_text="The provider's slug in SSO_CONFIG_FILE.")
+    source = models.URLField(max_length=500, help_text="The URL it was fetched from.")
+    signing_cert_sha256 = models.CharField(
+        max_length=64, help_text="SHA-256 of the certificate its signature was checked against."
+    )
+    xml = models.TextField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the document as fetched.")
+    fetched_at = models.DateTimeField(help_text="When this copy was last fetched and checked.")
+    valid_until = models.DateTimeField(null=True, blank=True, help_text="The document's validUntil, if it has one.")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="The last refresh that failed since then.")
+    failure = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        verbose_name = "SAML metadata"
+        verbose_name_plural = "SAML metadata"
+        ordering = ["provider"]
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(xml="") & ~models.Q(sha256=""), name="saml_metadata_xml_set"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} ({self.fetched_at:%Y-%m-%d %H:%M})"

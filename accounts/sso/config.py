@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import environ
+from cryptography import x509
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -19,6 +20,7 @@ from campusiq.core.secrets import read_secret
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 PROTOCOLS = {"oidc", "saml"}
+MAX_REFRESH_HOURS = 7 * 24
 # What a first sign-in may be linked by, where configured: stable, institution-issued identifiers
 # only, never a display name.
 LINK_ATTRIBUTES = {"email", "student_number"}
@@ -56,6 +58,10 @@ class SsoProvider:
     discovery_url: str = ""
     # SAML: the IdP's metadata (a file path or an https URL) and the SP key pair CampusIQ signs with.
     idp_metadata: str = ""
+    # The certificate (PEM) the metadata must be signed with: required for a URL, optional for a file.
+    # A URL's checked copy is kept in the database and refreshed this often (accounts/sso/metadata.py).
+    idp_metadata_cert: str = ""
+    metadata_refresh_hours: int = 6
     sp_key_file: str = ""
     sp_cert_file: str = ""
     scopes: tuple[str, ...] = ("openid", "email", "profile")
@@ -75,9 +81,37 @@ class SsoProvider:
     def managed_roles(self) -> set[Role]:
         return set(self.roles.values())
 
+    @property
+    def idp_metadata_remote(self) -> bool:
+        return self.idp_metadata.startswith("https://")
+
     def email_domain_allowed(self, email: str) -> bool:
         domain = email.rpartition("@")[2].casefold()
         return bool(domain) and domain in self.email_domains
+
+
+def _metadata_source(raw: dict, where: str) -> tuple[str, str, int]:
+    """A SAML provider's idp_metadata, idp_metadata_cert and metadata_refresh_hours, checked."""
+    source, cert = raw["idp_metadata"], raw.get("idp_metadata_cert", "")
+    if "://" in source and not source.startswith("https://"):
+        raise ImproperlyConfigured(f"{where}: idp_metadata must be a file path or an https:// URL.")
+    if not isinstance(cert, str):
+        raise ImproperlyConfigured(f"{where}: idp_metadata_cert must be a file path.")
+    if source.startswith("https://") and not cert:
+        raise ImproperlyConfigured(f"{where}: idp_metadata_cert is required for metadata read from a URL.")
+    if cert:
+        try:
+            x509.load_pem_x509_certificate(Path(cert).read_bytes())
+        except (OSError, ValueError) as error:
+            raise ImproperlyConfigured(
+                f"{where}: idp_metadata_cert {cert}: not a readable PEM certificate ({error})."
+            ) from error
+    hours = raw.get("metadata_refresh_hours", 6)
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_REFRESH_HOURS:
+        raise ImproperlyConfigured(
+            f"{where}: metadata_refresh_hours must be a whole number from 1 to {MAX_REFRESH_HOURS}."
+        )
+    return source, cert, hours
 
 
 def _provider(raw: dict, env: environ.Env) -> SsoProvider:
@@ -91,6 +125,7 @@ def _provider(raw: dict, env: environ.Env) -> SsoProvider:
     for required in ("name", "issuer", *(("idp_metadata",) if saml else ("client_id", "client_secret_env"))):
         if not isinstance(raw.get(required), str) or not raw[required]:
             raise ImproperlyConfigured(f"{where}: {required} is required.")
+    idp_metadata, idp_metadata_cert, refresh_hours = _metadata_source(raw, where) if saml else ("", "", 6)
     secret = "" if saml else read_secret(env, raw["client_secret_env"], default="")
     if not saml and not secret:
         raise ImproperlyConfigured(f"{where}: the client secret in {raw['client_secret_env']} is not set.")
@@ -120,7 +155,9 @@ def _provider(raw: dict, env: environ.Env) -> SsoProvider:
         client_id=raw.get("client_id", ""),
         client_secret=secret,
         discovery_url="" if saml else raw.get("discovery_url") or f"{issuer}/.well-known/openid-configuration",
-        idp_metadata=raw.get("idp_metadata", ""),
+        idp_metadata=idp_metadata,
+        idp_metadata_cert=idp_metadata_cert,
+        metadata_refresh_hours=refresh_hours,
         sp_key_file=raw.get("sp_key_file", ""),
         sp_cert_file=raw.get("sp_cert_file", ""),
         scopes=tuple(raw.get("scopes", ("openid", "email", "profile"))),

@@ -29,6 +29,7 @@ from saml2.samlp import STATUS_SUCCESS
 from saml2.sigver import SIGNER_ALGS, SignatureError, extract_rsa_key_from_x509_cert, pem_format
 
 from accounts.sso.config import SsoProvider
+from accounts.sso.metadata import saml_idp_metadata
 from accounts.sso.services import AssertedIdentity, SsoProtocolError, url_origin
 from campusiq.core.counters import counters_add
 
@@ -52,13 +53,10 @@ def _sp_urls(request: HttpRequest, provider: SsoProvider) -> dict[str, str]:
 
 def _client(request: HttpRequest, provider: SsoProvider) -> Saml2Client:
     # A client per request: pysaml2's keeps every identity it saw in memory, which a long-lived one would
-    # accumulate. Its cost is reading the IdP's metadata (a local file: milliseconds; docs/SSO.md).
+    # accumulate. Its cost is parsing the IdP's metadata: a local file or the checked copy stored in the
+    # database, never a fetch (accounts/sso/metadata.py; docs/SSO.md).
     urls = _sp_urls(request, provider)
-    metadata = (
-        {"remote": [{"url": provider.idp_metadata}]}
-        if provider.idp_metadata.startswith("https://")
-        else {"local": [provider.idp_metadata]}
-    )
+    metadata = saml_idp_metadata(provider)
     config = {
         "entityid": urls["entity_id"],
         "xmlsec_binary": shutil.which("xmlsec1") or "/usr/bin/xmlsec1",

@@ -294,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {"task": "core.idempotency_keys_purge", "schedule": crontab(hour=3, minute=45)},
     "expired-sessions-purge": {"task": "core.expired_sessions_purge", "schedule": crontab(hour=3, minute=50)},
     "predictions-score-current-term": {"task": "predictions.score_current_term", "schedule": crontab(hour=2, minute=0)},
+    # Each SAML provider's metadata read from a URL, when its copy is older than its metadata_refresh_hours.
+    "accounts-sso-metadata-refresh": {"task": "accounts.sso_metadata_refresh", "schedule": crontab(minute=20)},
 }
 
 # --- Email ----------------------------------------------------------------------------------
