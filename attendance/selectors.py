@@ -20,7 +20,15 @@ from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
+from attendance.models import (
+    BUILT_IN_STATUSES,
+    AbsenceExcuse,
+    AttendanceRecord,
+    AttendanceStatus,
+    AttendanceStatusSet,
+    ClassSession,
+    ProxyFlag,
+)
 from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
 
@@ -182,6 +190,43 @@ def enrolled_at_session(session: ClassSession):
         enrollments__section_id=session.section_id,
         enrollments__enrolled_on__lte=day,
     )
+
+
+# --- Status sets ---------------------------------------------------------------------------------
+
+
+def status_set_for_section(section_id: int) -> AttendanceStatusSet | None:
+    """The section's own set, else its department's, else the campus default (None: no set at all),
+    with its statuses: two queries."""
+    sets = AttendanceStatusSet.objects.filter(
+        Q(section_id=section_id) | Q(department__courses__sections=section_id) | Q(is_campus_default=True)
+    ).prefetch_related("statuses")
+    return min(sets, key=lambda s: (s.section_id is None, s.department_id is None), default=None)
+
+
+def section_statuses(section_id: int) -> list[AttendanceStatus]:
+    """The statuses a lecturer may give in the section, in their order."""
+    status_set = status_set_for_section(section_id)
+    if status_set is None:
+        return [
+            AttendanceStatus(code=code, label=label, acronym=acronym, kind=kind, points=points, order=order)
+            for order, (code, label, acronym, kind, points) in enumerate(BUILT_IN_STATUSES)
+        ]
+    return list(status_set.statuses.all())
+
+
+def session_statuses(session: ClassSession) -> list[AttendanceStatus]:
+    """The statuses available for a session (its section's set), in order: each has .code, .label,
+    .acronym, .kind, .points (None for excused: not counted)."""
+    return section_statuses(session.section_id)
+
+
+def status_defaults_by_kind(statuses: list[AttendanceStatus]) -> dict[str, AttendanceStatus]:
+    """Kind -> the set's first status of that kind: what a record with no status_choice stands for."""
+    defaults: dict[str, AttendanceStatus] = {}
+    for status in statuses:
+        defaults.setdefault(status.kind, status)
+    return defaults
 
 
 # --- For the portal pages -----------------------------------------------------------------------

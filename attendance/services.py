@@ -24,15 +24,17 @@ from attendance.models import (
     ClassSession,
     DeviceSighting,
     ProxyFlag,
+    SectionAttendanceGrade,
     StudentCard,
     TermHoliday,
 )
-from attendance.selectors import enrolled_at_session
+from attendance.selectors import enrolled_at_session, section_statuses, status_defaults_by_kind
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
-from students.models import Enrollment, Section, Student
+from students.models import Assessment, Enrollment, Section, Student
+from students.services import assessment_save, grades_computed_set
 
 Status = AttendanceRecord.Status
 State = ClassSession.State
@@ -185,6 +187,7 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
         )
     section_id = session.section_id
     transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
+    attendance_grades_refresh(section_id=section_id)
     return len(missing)
 
 
@@ -415,27 +418,40 @@ def attendance_card_check_in(*, card_uid: str, reader_id: str, recorded_by: User
 def attendance_record_set(
     *, session: ClassSession, student: Student, status: str, actor: User | None, reason: str, method: str = "manual"
 ) -> AttendanceRecord:
-    """Sets a student's record in a session by hand (creating it if needed). Audited: who, old -> new, why."""
+    """Sets a student's record in a session by hand (creating it if needed). Audited: who, old -> new, why.
+    `status` is a code of the section's status set, or a kind (present, late, absent, excused): the
+    set's first status of that kind."""
     if not reason.strip():
         raise ServiceError(Code.REASON_REQUIRED, "Give a reason for the change.", field="reason")
-    if status not in Status.values:
-        raise ServiceError(Code.STATUS_INVALID, f"Status must be one of {', '.join(Status.values)}.", field="status")
+    statuses = section_statuses(session.section_id)
+    choice = next((s for s in statuses if s.code == status), None)
+    if choice is None and status not in Status.values:
+        codes = ", ".join(s.code for s in statuses)
+        raise ServiceError(Code.STATUS_INVALID, f"Status must be one of {codes}.", field="status")
+    kind = status if choice is None else choice.kind
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
     if not enrolled_at_session(session).filter(pk=student.pk).exists():
         raise ServiceError(Code.NOT_ENROLLED, f"{student} was not enrolled on the session's day.", field="student")
     record = AttendanceRecord.objects.select_for_update().filter(session=session, student=student).first()
     before = None if record is None else record.status
+    before_code = None if record is None or record.status_choice is None else record.status_choice.code
     if record is None:
         record = AttendanceRecord(session=session, student=student, recorded_at=timezone.now(), method=method)
-    record.status, record.recorded_by, record.voided, record.note = status, actor, False, reason
+    record.status, record.recorded_by, record.voided, record.note = kind, actor, False, reason
+    # A built-in status (no set in the database) has no row: the record then stands for its kind's default.
+    record.status_choice = choice if choice is not None and choice.pk else None
     if record._state.adding:
         record.save()
     else:
-        record.save(update_fields=["status", "recorded_by", "voided", "note", "updated_at"])
-    audit_log_write(
-        actor=actor, verb="attendance.changed", target=record, changes={"status": [before, status]}, reason=reason
-    )
+        record.save(update_fields=["status", "status_choice", "recorded_by", "voided", "note", "updated_at"])
+    changes = {"status": [before, kind]}
+    # The code is worth its own entry only where it says more than the kind (a status like "remote").
+    codes = [before_code or before, choice.code if choice is not None else kind]
+    if codes != changes["status"]:
+        changes["code"] = codes
+    audit_log_write(actor=actor, verb="attendance.changed", target=record, changes=changes, reason=reason)
+    _attendance_grade_refresh_after_change(session)
     return record
 
 
@@ -450,11 +466,12 @@ def attendance_record_void(*, record: AttendanceRecord, actor: User | None, reas
     if record.voided:
         return record
     before = record.status
-    record.status, record.voided, record.note = Status.ABSENT, True, reason
-    record.save(update_fields=["status", "voided", "note", "updated_at"])
+    record.status, record.status_choice, record.voided, record.note = Status.ABSENT, None, True, reason
+    record.save(update_fields=["status", "status_choice", "voided", "note", "updated_at"])
     audit_log_write(
         actor=actor, verb="attendance.voided", target=record, changes={"status": [before, "absent"]}, reason=reason
     )
+    _attendance_grade_refresh_after_change(record.session)
     return record
 
 
@@ -481,8 +498,9 @@ def absence_excuse_decide(*, excuse: AbsenceExcuse, approve: bool, actor: User |
     # Only a record that is still an absence becomes excused (a voided check-in included: the
     # student was not there); one changed to present or late since the excuse stays as it is.
     if approve and record.status == Status.ABSENT:
-        record.status, record.voided = Status.EXCUSED, False
-        record.save(update_fields=["status", "voided", "updated_at"])
+        record.status, record.status_choice, record.voided = Status.EXCUSED, None, False
+        record.save(update_fields=["status", "status_choice", "voided", "updated_at"])
+        _attendance_grade_refresh_after_change(record.session)
     audit_log_write(
         actor=actor,
         verb="attendance.excuse_decided",
@@ -564,3 +582,123 @@ def attendance_warnings_send(*, section_id: int) -> int:
             state.below = below
             state.save()
     return sent
+
+
+# --- Attendance as a grade -------------------------------------------------------------------
+
+HUNDRED = Decimal(100)
+
+
+def attendance_grades_refresh(*, section_id: int) -> None:
+    """Recomputes the section's attendance grades after this transaction commits (a no-op task where
+    the section has none)."""
+    transaction.on_commit(lambda: enqueue("attendance.grades_compute", section_id=section_id))
+
+
+def _attendance_grade_refresh_after_change(session: ClassSession) -> None:
+    # Only closed sessions count towards the grade: a mark changed in an open one changes nothing yet.
+    if session.state == State.CLOSED:
+        attendance_grades_refresh(section_id=session.section_id)
+
+
+def attendance_grade_score(points: list[Decimal], *, best: Decimal, drop_lowest: int) -> Decimal | None:
+    """100 x the points kept (the lowest `drop_lowest` left out) / the most they could have been; None
+    when nothing is left to count or no status earns points."""
+    kept = sorted(points)[drop_lowest:]
+    if not kept or best <= 0:
+        return None
+    # A mark given under a former set may earn more than today's best status: never above 100.
+    return min(HUNDRED * sum(kept, Decimal(0)) / (best * len(kept)), HUNDRED)
+
+
+@transaction.atomic
+def section_attendance_grades_compute(*, section_id: int, actor: User | None = None) -> int:
+    """Sets every enrolled student's score of the section's attendance assessment from the points of
+    their marks in its closed sessions since they enrolled (docs/ATTENDANCE.md). Idempotent; returns how
+    many grades changed (0 where the section has no attendance grade)."""
+    config = SectionAttendanceGrade.objects.select_related("assessment").filter(section_id=section_id).first()
+    if config is None:
+        return 0
+    statuses = section_statuses(section_id)
+    defaults = status_defaults_by_kind(statuses)
+    best = max((s.points for s in statuses if s.points is not None), default=Decimal(0))
+    session_days = {
+        pk: timezone.localtime(starts_at).date()
+        for pk, starts_at in ClassSession.objects.filter(section_id=section_id, state=State.CLOSED).values_list(
+            "pk", "starts_at"
+        )
+    }
+    marks: dict[tuple[int, int], tuple[str, Decimal | None, bool]] = {
+        (student_id, session_id): (kind, choice_points, choice_id is not None)
+        for student_id, session_id, kind, choice_points, choice_id in AttendanceRecord.objects.filter(
+            session_id__in=session_days
+        ).values_list("student_id", "session_id", "status", "status_choice__points", "status_choice_id")
+    }
+    scores = {}
+    enrolled = Enrollment.objects.filter(section_id=section_id, status=Enrollment.Status.ENROLLED)
+    for student_id, enrolled_on in enrolled.values_list("student_id", "enrolled_on"):
+        points = []
+        for session_id, day in session_days.items():
+            if day < enrolled_on:
+                continue
+            kind, choice_points, chosen = marks.get((student_id, session_id), (Status.ABSENT, None, False))
+            if kind == Status.EXCUSED:
+                continue
+            default = defaults.get(kind)
+            points.append(choice_points if chosen else (default.points if default else Decimal(0)))
+        scores[student_id] = attendance_grade_score(points, best=best, drop_lowest=config.drop_lowest)
+    return grades_computed_set(
+        assessment=config.assessment, scores=scores, actor=actor, reason="Computed from attendance."
+    )
+
+
+def _drop_lowest_validate(drop_lowest: int) -> None:
+    if not 0 <= drop_lowest <= 100:
+        raise ServiceError(
+            Code.DROP_LOWEST_INVALID, "Drop between 0 and 100 of the lowest sessions.", field="drop_lowest"
+        )
+
+
+@transaction.atomic
+def section_attendance_grade_enable(
+    *, section: Section, weight: Decimal, drop_lowest: int = 0, name: str = "Attendance", actor: User | None
+) -> SectionAttendanceGrade:
+    """Counts the section's attendance as an assessment of `weight` percent (max score 100), its scores
+    computed at once and after every session closes."""
+    _drop_lowest_validate(drop_lowest)
+    if SectionAttendanceGrade.objects.filter(section=section).exists():
+        raise ServiceError(Code.ATTENDANCE_GRADE_EXISTS, f"{section} already counts attendance as a grade.", status=409)
+    if Assessment.objects.filter(section=section, name=name).exists():
+        raise ServiceError(
+            Code.ATTENDANCE_GRADE_EXISTS, f"{section} already has an assessment named {name}.", field="name"
+        )
+    assessment = assessment_save(
+        assessment=Assessment(section=section, name=name, weight=weight, max_score=HUNDRED, computed=True), actor=actor
+    )
+    config = SectionAttendanceGrade.objects.create(section=section, assessment=assessment, drop_lowest=drop_lowest)
+    audit_log_write(
+        actor=actor,
+        verb="attendance_grade.enabled",
+        target=config,
+        action=AuditLogEntry.Action.CREATE,
+        changes={"weight": [None, str(weight)], "drop_lowest": [None, drop_lowest]},
+    )
+    section_attendance_grades_compute(section_id=section.pk, actor=actor)
+    return config
+
+
+@transaction.atomic
+def section_attendance_grade_update(
+    *, config: SectionAttendanceGrade, drop_lowest: int, actor: User | None
+) -> SectionAttendanceGrade:
+    """Changes how many of the lowest sessions are left out, and recomputes the scores."""
+    _drop_lowest_validate(drop_lowest)
+    config = SectionAttendanceGrade.objects.select_for_update().get(pk=config.pk)
+    if config.drop_lowest != drop_lowest:
+        before, config.drop_lowest = config.drop_lowest, drop_lowest
+        config.save(update_fields=["drop_lowest", "updated_at"])
+        audit_log_write(
+            actor=actor, verb="attendance_grade.changed", target=config, changes={"drop_lowest": [before, drop_lowest]}
+        )
+        section_attendance_grades_compute(section_id=config.section_id, actor=actor)
+    return config

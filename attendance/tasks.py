@@ -27,3 +27,11 @@ def attendance_evidence_purge() -> int:
     purged = services.attendance_evidence_purge()
     log.info("attendance.evidence_purged", count=purged)
     return purged
+
+
+@shared_task(name="attendance.grades_compute", soft_time_limit=300, time_limit=360)
+def attendance_grades_compute(*, section_id: int) -> int:
+    """Recomputes the section's attendance grades from its closed sessions. Idempotent."""
+    changed = services.section_attendance_grades_compute(section_id=section_id)
+    log.info("attendance.grades_computed", section_id=section_id, count=changed)
+    return changed
