@@ -229,6 +229,15 @@ def status_defaults_by_kind(statuses: list[AttendanceStatus]) -> dict[str, Atten
     return defaults
 
 
+def statuses_in_use(status_ids: list[int]) -> set[int]:
+    """Those of the statuses that some record was given: one query."""
+    return set(
+        AttendanceRecord.objects.filter(status_choice_id__in=status_ids)
+        .values_list("status_choice_id", flat=True)
+        .distinct()
+    )
+
+
 # --- For the portal pages -----------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ from attendance.metrics import check_ins_counted
 from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
+    AttendanceStatusSet,
     CardReader,
     ClassSession,
     DeviceSighting,
@@ -582,6 +583,34 @@ def attendance_warnings_send(*, section_id: int) -> int:
             state.below = below
             state.save()
     return sent
+
+
+# --- Status sets -----------------------------------------------------------------------------
+
+
+def status_set_kinds_validate(kinds: list[str]) -> None:
+    """Every kind needs a status: check-in gives present or late, closing absent, an excuse excused."""
+    missing = [str(label) for value, label in Status.choices if value not in kinds]
+    if missing:
+        raise ServiceError(
+            Code.STATUS_SET_INCOMPLETE,
+            f"A status set needs at least one status of each kind; add one for: {', '.join(missing)}.",
+        )
+
+
+@transaction.atomic
+def attendance_status_set_saved(*, status_set: AttendanceStatusSet, actor: User | None, adding: bool) -> None:
+    """Checks a set as saved together with its statuses (the admin saves both in one transaction:
+    a refusal rolls back both) and audits what it now holds."""
+    statuses = list(status_set.statuses.all())
+    status_set_kinds_validate([s.kind for s in statuses])
+    audit_log_write(
+        actor=actor,
+        verb="attendance_status_set.created" if adding else "attendance_status_set.changed",
+        target=status_set,
+        action=AuditLogEntry.Action.CREATE if adding else AuditLogEntry.Action.UPDATE,
+        changes={"statuses": [None, [f"{s.code} ({s.kind}, {s.points})" for s in statuses]]},
+    )
 
 
 # --- Attendance as a grade -------------------------------------------------------------------
