@@ -405,8 +405,8 @@ class AttendanceWarningStateAdmin(ReadOnlyAdmin):
 
 
 class AttendanceStatusFormSet(forms.BaseInlineFormSet):
-    """A set keeps a status of every kind, and a status some record was given is neither removed nor
-    given another kind (the record's kind would no longer match it)."""
+    """A set keeps a status of every kind, and a status some record was given keeps its kind (the
+    record's kind would no longer match it). Removing one in use the admin refuses by itself (PROTECT)."""
 
     def clean(self):
         super().clean()
@@ -420,11 +420,7 @@ class AttendanceStatusFormSet(forms.BaseInlineFormSet):
         existing = [form for form in self.forms if form.instance.pk is not None and form.cleaned_data]
         used = statuses_in_use([form.instance.pk for form in existing])
         for form in existing:
-            if form.instance.pk not in used:
-                continue
-            if form.cleaned_data.get("DELETE"):
-                raise ValidationError(f"{form.instance.label} was given to students: it cannot be removed.")
-            if "kind" in form.changed_data:
+            if form.instance.pk in used and "kind" in form.changed_data:
                 raise ValidationError(f"{form.instance.label} was given to students: its kind cannot change.")
 
 
@@ -508,7 +504,12 @@ class SectionAttendanceGradeAdmin(CampusModelAdmin):
     list_display = ["section", "assessment", "weight", "drop_lowest"]
     search_fields = ["section__course__code", "section__term__name"]
     autocomplete_fields = ["section"]
-    list_select_related = ("section__course", "section__term", "assessment")
+    list_select_related = (
+        "section__course",
+        "section__term",
+        "assessment__section__course",
+        "assessment__section__term",
+    )
 
     def get_fields(self, request, obj=None):
         return ["section", "weight", "drop_lowest"] if obj is None else ["section", "assessment", "drop_lowest"]
