@@ -645,7 +645,13 @@ def section_attendance_grades_compute(*, section_id: int, actor: User | None = N
     """Sets every enrolled student's score of the section's attendance assessment from the points of
     their marks in its closed sessions since they enrolled (docs/ATTENDANCE.md). Idempotent; returns how
     many grades changed (0 where the section has no attendance grade)."""
-    config = SectionAttendanceGrade.objects.select_related("assessment").filter(section_id=section_id).first()
+    # Locked: a close and a corrected mark may recompute the same section at once; one waits for the other.
+    config = (
+        SectionAttendanceGrade.objects.select_for_update(of=("self",))
+        .select_related("assessment")
+        .filter(section_id=section_id)
+        .first()
+    )
     if config is None:
         return 0
     statuses = section_statuses(section_id)

@@ -383,3 +383,13 @@ def test_enabling_twice_is_refused(graded_section):
         services.section_attendance_grade_enable(section=graded_section.section, weight=Decimal(5), actor=None)
     assert error.value.code == "attendance_grade_exists"
     assert Assessment.objects.count() == 1
+
+
+def test_the_worked_example_of_the_docs(graded_section):
+    """docs/ATTENDANCE.md: P, Remote, L, A, E, P with the lowest 1 dropped is 87.5."""
+    section = graded_section.section
+    ana = EnrollmentFactory(section=section).student
+    for day, code in enumerate(["p", "remote", "l", "a", "e", "p"]):
+        mark(closed_session(section, day), ana, code)
+    services.section_attendance_grade_update(config=graded_section, drop_lowest=1, actor=None)
+    assert score_of(ana, graded_section.assessment) == Decimal("87.50")
