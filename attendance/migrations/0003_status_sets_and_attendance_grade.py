@@ -35,10 +35,6 @@ def default_set_create(apps, schema_editor):
     )
 
 
-def default_set_delete(apps, schema_editor):
-    apps.get_model("attendance", "AttendanceStatusSet").objects.filter(is_campus_default=True).delete()
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("attendance", "0002_proxyflag_no_device_id"),
@@ -262,5 +258,6 @@ class Migration(migrations.Migration):
                 violation_error_message="Drop at most 100 sessions.",
             ),
         ),
-        migrations.RunPython(default_set_create, default_set_delete),
+        # Backwards, the tables this created are dropped next: nothing to delete first.
+        migrations.RunPython(default_set_create, migrations.RunPython.noop),
     ]
