@@ -619,9 +619,10 @@ HUNDRED = Decimal(100)
 
 
 def attendance_grades_refresh(*, section_id: int) -> None:
-    """Recomputes the section's attendance grades after this transaction commits (a no-op task where
-    the section has none)."""
-    transaction.on_commit(lambda: enqueue("attendance.grades_compute", section_id=section_id))
+    """Recomputes the section's attendance grades after this transaction commits, where it has them
+    (most sections do not: their closes send no task)."""
+    if SectionAttendanceGrade.objects.filter(section_id=section_id).exists():
+        transaction.on_commit(lambda: enqueue("attendance.grades_compute", section_id=section_id))
 
 
 def _attendance_grade_refresh_after_change(session: ClassSession) -> None:

@@ -393,3 +393,20 @@ def test_the_worked_example_of_the_docs(graded_section):
         mark(closed_session(section, day), ana, code)
     services.section_attendance_grade_update(config=graded_section, drop_lowest=1, actor=None)
     assert score_of(ana, graded_section.assessment) == Decimal("87.50")
+
+
+def test_a_close_sends_the_grades_task_only_where_the_section_counts_attendance(
+    graded_section, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent = []
+    monkeypatch.setattr(services, "enqueue", lambda name, **kwargs: sent.append((name, kwargs)))
+    plain = ClassSessionFactory(state=ClassSession.State.OPEN)
+    graded = ClassSessionFactory(section=graded_section.section, state=ClassSession.State.OPEN)
+    for session in (plain, graded):
+        with time_machine.travel(session.ends_at), django_capture_on_commit_callbacks(execute=True):
+            services.class_session_close(session=session, actor=None)
+    assert sent == [
+        ("attendance.warnings_send", {"section_id": plain.section_id}),
+        ("attendance.warnings_send", {"section_id": graded.section_id}),
+        ("attendance.grades_compute", {"section_id": graded.section_id}),
+    ]
