@@ -171,3 +171,23 @@ class CheckInCodeForm(_PortalForm):
 def _aware(day: datetime.date, time: datetime.time) -> datetime.datetime:
     """A campus wall-clock time as an aware datetime (the first of two, on the night clocks go back)."""
     return timezone.make_aware(datetime.datetime.combine(day, time), timezone.get_current_timezone())
+
+
+class AttendanceGradeForm(forms.Form):
+    """Attendance counted as a grade: its weight and how many of the lowest sessions to leave out."""
+
+    weight = forms.DecimalField(
+        label=_("Weight (% of the final grade)"),
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}),
+    )
+    drop_lowest = forms.IntegerField(
+        label=_("Leave out the lowest sessions"),
+        min_value=0,
+        max_value=100,
+        initial=0,
+        help_text=_("How many of each student's lowest-scoring sessions do not count."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )

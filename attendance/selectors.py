@@ -28,6 +28,7 @@ from attendance.models import (
     AttendanceStatusSet,
     ClassSession,
     ProxyFlag,
+    SectionAttendanceGrade,
 )
 from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
@@ -227,6 +228,11 @@ def status_defaults_by_kind(statuses: list[AttendanceStatus]) -> dict[str, Atten
     for status in statuses:
         defaults.setdefault(status.kind, status)
     return defaults
+
+
+def section_attendance_grade_get(section: Section) -> SectionAttendanceGrade | None:
+    """The section's attendance grade with its assessment, or None where attendance is not graded."""
+    return SectionAttendanceGrade.objects.select_related("assessment").filter(section=section).first()
 
 
 def statuses_in_use(status_ids: list[int]) -> set[int]:

@@ -725,11 +725,15 @@ def section_attendance_grade_enable(
 
 @transaction.atomic
 def section_attendance_grade_update(
-    *, config: SectionAttendanceGrade, drop_lowest: int, actor: User | None
+    *, config: SectionAttendanceGrade, drop_lowest: int, actor: User | None, weight: Decimal | None = None
 ) -> SectionAttendanceGrade:
-    """Changes how many of the lowest sessions are left out, and recomputes the scores."""
+    """Changes how many of the lowest sessions are left out (and recomputes the scores), and the
+    weight if given (the section's weights still at most 100)."""
     _drop_lowest_validate(drop_lowest)
-    config = SectionAttendanceGrade.objects.select_for_update().get(pk=config.pk)
+    config = SectionAttendanceGrade.objects.select_for_update().select_related("assessment").get(pk=config.pk)
+    if weight is not None and config.assessment.weight != weight:
+        config.assessment.weight = weight
+        assessment_save(assessment=config.assessment, actor=actor)
     if config.drop_lowest != drop_lowest:
         before, config.drop_lowest = config.drop_lowest, drop_lowest
         config.save(update_fields=["drop_lowest", "updated_at"])

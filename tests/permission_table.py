@@ -237,6 +237,8 @@ TABLE = [
     ("POST",   "attendance:series-create",  {"section_id": "section"}, "form:series", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:section-roster", {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:section-roster-csv", {"section_id": "section"}, None,     302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("GET",    "attendance:attendance-grade", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "attendance:attendance-grade", {"section_id": "section"}, "form:attendance_grade", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:session-detail", {"session_id": "open_session"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:session-open",   {"session_id": "open_session"}, None,    302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("POST",   "attendance:session-close",  {"session_id": "open_session"}, None,    302, 403, 403, 302, 404, 403, 403, 302, 302),

@@ -171,6 +171,7 @@ def world(db):
         "form:record_set": {"student": student.pk, "status": "excused", "reason": "medical note"},
         "form:record_set_o": {"student": other.pk, "status": "excused", "reason": "medical note"},
         "form:decide": {"decision": "approve", "note": ""},
+        "form:attendance_grade": {"weight": "10", "drop_lowest": 1},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},

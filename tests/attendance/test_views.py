@@ -7,6 +7,7 @@ import datetime
 import html
 import io
 import re
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -24,6 +25,7 @@ from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Student
 from tests.factories import (
     AbsenceExcuseFactory,
+    AssessmentFactory,
     AttendanceRecordFactory,
     ClassSessionFactory,
     CourseFactory,
@@ -1041,3 +1043,58 @@ def test_pages_have_no_inline_script_or_style_and_label_every_input(section, ses
         assert page.count("<h1") == 1, url
         for input_id in re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', page):
             assert f'for="{input_id}"' in page, (url, input_id)
+
+
+# --- The attendance grade page ---------------------------------------------------------------------
+
+
+def grade_page(section) -> str:
+    return reverse("attendance:attendance-grade", kwargs={"section_id": section.pk})
+
+
+def test_a_lecturer_counts_attendance_as_a_grade_and_the_scores_follow(lecturer, section, ana, ben):
+    closed = ClassSessionFactory(section=section, starts_at=SESSION_START, ends_at=SESSION_START + datetime.timedelta(
+        minutes=90), state=ClassSession.State.CLOSED)  # fmt: skip
+    AttendanceRecordFactory(session=closed, student=ana, status=Status.LATE)
+    AttendanceRecordFactory(session=closed, student=ben, status=Status.PRESENT)
+    client = signed_in(lecturer)
+    page = text(client.get(grade_page(section)))
+    assert "does not count towards the grade" in page
+    assert '<label for="id_weight">' in page and '<label for="id_drop_lowest">' in page
+    response = client.post(grade_page(section), {"weight": "10", "drop_lowest": "0"}, follow=True)
+    assert response.redirect_chain == [(grade_page(section), 302)]
+    page = text(response)
+    assert "Attendance counts as a grade" in page and "10 % of the final grade" in page
+    scores = dict(section.assessments.get(name="Attendance").grades.values_list("student_id", "score"))
+    assert scores == {ana.pk: Decimal("50.00"), ben.pk: Decimal("100.00")}
+    assert AuditLogEntry.objects.get(verb="attendance_grade.enabled").actor == lecturer
+    client.post(grade_page(section), {"weight": "15", "drop_lowest": "1"})
+    assessment = section.assessments.get(name="Attendance")
+    assert assessment.weight == Decimal(15) and not assessment.grades.exists()  # one session, left out
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"weight": "70", "drop_lowest": "0"}, "would weigh more than 100 %"),
+        ({"weight": "ten", "drop_lowest": "0"}, "Enter a number."),
+        ({"weight": "10", "drop_lowest": "-2"}, "greater than or equal to 0"),
+    ],
+)
+def test_a_refused_attendance_grade_says_why_and_writes_nothing(lecturer, section, body, message):
+    AssessmentFactory(section=section, weight=Decimal(40))
+    response = signed_in(lecturer).post(grade_page(section), body)
+    assert response.status_code == 200
+    assert "Nothing was saved" in text(response) and message in text(response)
+    assert section.assessments.count() == 1 and not AuditLogEntry.objects.exists()
+
+
+def test_another_lecturer_cannot_reach_the_attendance_grade(other_lecturer, section):
+    assert signed_in(other_lecturer).post(grade_page(section), {"weight": "10", "drop_lowest": "0"}).status_code == 404
+    assert not section.assessments.exists()
+
+
+def test_the_attendance_grade_form_is_csrf_protected(lecturer, section):
+    client = signed_in(lecturer, enforce_csrf_checks=True)
+    assert client.post(grade_page(section), {"weight": "10", "drop_lowest": "0"}).status_code == 403
+    assert not section.assessments.exists()
