@@ -682,7 +682,9 @@ def section_attendance_grades_compute(*, section_id: int, actor: User | None = N
                 continue
             default = defaults.get(kind)
             points.append(choice_points if chosen else (default.points if default else Decimal(0)))
-        scores[student_id] = attendance_grade_score(points, best=best, drop_lowest=config.drop_lowest)
+        score = attendance_grade_score(points, best=best, drop_lowest=config.drop_lowest)
+        # On the assessment's own scale: 100 unless a registrar changed its maximum since.
+        scores[student_id] = None if score is None else score * config.assessment.max_score / HUNDRED
     return grades_computed_set(
         assessment=config.assessment, scores=scores, actor=actor, reason="Computed from attendance."
     )

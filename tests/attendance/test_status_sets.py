@@ -410,3 +410,13 @@ def test_a_close_sends_the_grades_task_only_where_the_section_counts_attendance(
         ("attendance.warnings_send", {"section_id": graded.section_id}),
         ("attendance.grades_compute", {"section_id": graded.section_id}),
     ]
+
+
+def test_scores_follow_the_assessments_maximum_if_it_was_changed(graded_section):
+    section = graded_section.section
+    ana = EnrollmentFactory(section=section).student
+    mark(closed_session(section, 0), ana, "l")
+    Assessment.objects.filter(pk=graded_section.assessment_id).update(max_score=Decimal(20))
+    graded_section.refresh_from_db()
+    services.section_attendance_grades_compute(section_id=section.pk)
+    assert score_of(ana, graded_section.assessment) == Decimal("10.00")  # half of 20
