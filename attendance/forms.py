@@ -191,3 +191,29 @@ class AttendanceGradeForm(forms.Form):
         help_text=_("How many of each student's lowest-scoring sessions do not count."),
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
+
+
+class RosterRangeForm(_PortalForm):
+    """The sessions an export covers: from one day to another, both optional, in the campus's time zone."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The last day cannot be before the first."))
+        return cleaned
+
+    def filter_sessions(self, sessions):
+        start, end = self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
+        if start:
+            sessions = sessions.filter(starts_at__gte=_aware(start, datetime.time.min))
+        if end:
+            sessions = sessions.filter(starts_at__lt=_aware(end + datetime.timedelta(days=1), datetime.time.min))
+        return sessions

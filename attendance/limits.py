@@ -22,3 +22,17 @@ def check_in_limits_enforce(request: HttpRequest, person: str) -> None:
             RateLimit("attendance-check-in-ip", client_network(request), settings.ATTENDANCE_CHECK_IN_RATE_PER_IP),
         ]
     )
+
+
+# A lecturer saves marks a few times a session; far more is a script or a stuck button.
+MARKS_SAVE_RATE_PER_USER = "30/m"
+# The marking page asks every few seconds; a few tabs open stay well within this.
+MARKS_POLL_RATE_PER_USER = "120/m"
+
+
+def marks_save_limits_enforce(request: HttpRequest) -> None:
+    rate_limits_enforce([RateLimit("attendance-marks-save", person_for_user(request.user), MARKS_SAVE_RATE_PER_USER)])
+
+
+def marks_poll_limits_enforce(request: HttpRequest) -> None:
+    rate_limits_enforce([RateLimit("attendance-marks-poll", person_for_user(request.user), MARKS_POLL_RATE_PER_USER)])

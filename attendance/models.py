@@ -40,6 +40,8 @@ class ClassSession(TimeStampedModel):
         OPEN = "open", "Open"
         CLOSED = "closed", "Closed"
         CANCELLED = "cancelled", "Cancelled"
+        # Never opened and nothing recorded when it ended: counts for nobody until taken or cancelled.
+        NOT_TAKEN = "not_taken", "Not taken"
 
     section = models.ForeignKey(Section, on_delete=models.PROTECT, related_name="class_sessions")
     starts_at = models.DateTimeField()
@@ -63,7 +65,7 @@ class ClassSession(TimeStampedModel):
                 violation_error_message="A session must end after it starts.",
             ),
             models.CheckConstraint(
-                condition=Q(state__in=["scheduled", "open", "closed", "cancelled"]),
+                condition=Q(state__in=["scheduled", "open", "closed", "cancelled", "not_taken"]),
                 name="class_session_state_valid",
                 violation_error_message="Unknown session state.",
             ),
@@ -182,7 +184,7 @@ class AttendanceStatus(models.Model):
         return f"{self.acronym} {self.label}"
 
 
-# The campus default set as migration 0003 created it; also what a section falls back to should no set
+# The campus default set as migration 0004 created it; also what a section falls back to should no set
 # exist at all (a database emptied by a test). (code, label, acronym, kind, points)
 BUILT_IN_STATUSES = [
     ("present", "Present", "P", StatusKind.PRESENT, Decimal(2)),

@@ -2,13 +2,14 @@
 
     rate = (present + late) / (sessions held since the student enrolled - excused)
 
-"Held" = sessions of the section, not cancelled, that started on or after the enrolment day, up to
-`as_of` (and, for a student who left, before the day they left). Cancelled sessions count for
-nobody; a voided check-in is an absence. No held session yet: the rate is None.
+"Held" = sessions of the section, neither cancelled nor not taken, that started on or after the
+enrolment day, up to `as_of` (and, for a student who left, before the day they left). Cancelled and
+not-taken sessions count for nobody; a voided check-in is an absence. No held session yet: the rate is None.
 """
 
 import datetime
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,7 +35,10 @@ from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
 
 Status = AttendanceRecord.Status
+State = ClassSession.State
 ATTENDED = (Status.PRESENT, Status.LATE)
+# Sessions in these states count for nobody in any rate.
+NOT_HELD = (State.CANCELLED, State.NOT_TAKEN)
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def _left_on():
 
 def _session_counts(as_of: datetime.datetime, *, only_held: bool):
     """Correlated count of the enrollment's sessions (held so far, or all planned)."""
-    sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state=ClassSession.State.CANCELLED)
+    sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state__in=NOT_HELD)
     sessions = sessions.filter(starts_at__date__gte=OuterRef("enrolled_on"))
     if only_held:
         sessions = sessions.filter(starts_at__lte=as_of)
@@ -108,7 +112,7 @@ def _record_counts(as_of: datetime.datetime, statuses: tuple[str, ...]):
         session__starts_at__lte=as_of,
         session__starts_at__date__gte=OuterRef("enrolled_on"),
         session__starts_at__date__lt=_left_on(),
-    ).exclude(session__state=ClassSession.State.CANCELLED)
+    ).exclude(session__state__in=NOT_HELD)
     return Coalesce(
         Subquery(records.order_by().values("student").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
         Value(0),
@@ -235,6 +239,19 @@ def section_attendance_grade_get(section: Section) -> SectionAttendanceGrade | N
     return SectionAttendanceGrade.objects.select_related("assessment").filter(section=section).first()
 
 
+def record_code_reader(statuses: list[AttendanceStatus]) -> Callable[[AttendanceRecord], str]:
+    """Reads a record's mark as a code of these statuses: the status chosen, else its kind's first."""
+    defaults = status_defaults_by_kind(statuses)
+    codes_by_id = {status.pk: status.code for status in statuses if status.pk}
+
+    def code_of(record: AttendanceRecord) -> str:
+        if record.status_choice_id is None:
+            return defaults[record.status].code if record.status in defaults else record.status
+        return codes_by_id.get(record.status_choice_id, record.status)
+
+    return code_of
+
+
 def statuses_in_use(status_ids: list[int]) -> set[int]:
     """Those of the statuses that some record was given: one query."""
     return set(
@@ -343,3 +360,94 @@ def absence_excuses_of_sections_taught_by(*, lecturer: User | None) -> QuerySet[
     if lecturer is None:
         return excuses
     return excuses.filter(record__session__section__lecturers=lecturer)
+
+
+# --- For the "today" page ---------------------------------------------------------------------
+
+
+def _local_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    """The day's first moment and the next day's, in the campus's time zone (a class at 00:30 is today's)."""
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    return start, timezone.make_aware(datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time.min))
+
+
+def class_sessions_taught_by(lecturer: User) -> QuerySet[ClassSession]:
+    """Sessions of the sections `lecturer` teaches, each with `checked_in` (present or late)."""
+    # A subquery, not a join through the lecturers: a session of a section taught by two is listed once.
+    taught = Section.lecturers.through.objects.filter(section_id=OuterRef("section_id"), user_id=lecturer.pk)
+    return (
+        ClassSession.objects.filter(Exists(taught))
+        .select_related("section__course", "section__term")
+        .annotate(checked_in=Count("records", filter=Q(records__status__in=ATTENDED)))
+    )
+
+
+def class_sessions_today_for(*, lecturer: User, day: datetime.date) -> QuerySet[ClassSession]:
+    """The lecturer's sessions on `day` (local time), cancelled ones too (they say so), in order."""
+    start, end = _local_day_bounds(day)
+    return class_sessions_taught_by(lecturer).filter(starts_at__gte=start, starts_at__lt=end).order_by("starts_at")
+
+
+def class_sessions_next_for(*, lecturer: User, day: datetime.date, limit: int = 5) -> QuerySet[ClassSession]:
+    """The lecturer's next `limit` sessions after `day`, not cancelled."""
+    _, end = _local_day_bounds(day)
+    return (
+        class_sessions_taught_by(lecturer)
+        .filter(starts_at__gte=end)
+        .exclude(state=ClassSession.State.CANCELLED)
+        .order_by("starts_at")[:limit]
+    )
+
+
+def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> QuerySet[ClassSession]:
+    """Sessions on `day` (local time) of the sections the student is enrolled in, not cancelled, in order."""
+    start, end = _local_day_bounds(day)
+    enrolled = Enrollment.objects.filter(
+        section_id=OuterRef("section_id"), student=student, status=Enrollment.Status.ENROLLED
+    )
+    return (
+        ClassSession.objects.filter(Exists(enrolled), starts_at__gte=start, starts_at__lt=end)
+        .exclude(state=ClassSession.State.CANCELLED)
+        .select_related("section__course", "section__term")
+        .order_by("starts_at")
+    )
+
+
+# --- Taking attendance --------------------------------------------------------------------------
+
+
+def session_marks(session: ClassSession) -> dict[int, AttendanceRecord]:
+    """Student id -> their record in the session (only the fields a marking page shows): one query."""
+    records = AttendanceRecord.objects.filter(session=session).only(
+        "student_id", "status", "status_choice_id", "voided", "method", "recorded_at"
+    )
+    return {record.student_id: record for record in records}
+
+
+def class_sessions_not_taken_for(lecturer: User) -> QuerySet[ClassSession]:
+    """The lecturer's sessions that ended without attendance being taken, most recent first: each
+    waits for them to take attendance or cancel it."""
+    return (
+        ClassSession.objects.select_related("section__course", "section__term")
+        .filter(section__lecturers=lecturer, state=State.NOT_TAKEN)
+        .order_by("-starts_at", "-pk")
+    )
+
+
+def session_unmarked(session: ClassSession) -> QuerySet[Student]:
+    """Students enrolled at the session who have no record in it: those closing marks absent."""
+    return enrolled_at_session(session).exclude(attendance_records__session=session)
+
+
+def class_session_never_taken(session: ClassSession) -> bool:
+    """Scheduled, never opened and nothing recorded: closing it now records it as not taken."""
+    return (
+        session.state == State.SCHEDULED
+        and session.opened_at is None
+        and not AttendanceRecord.objects.filter(session=session).exists()
+    )
+
+
+def session_marking_roster(session: ClassSession) -> list[Student]:
+    """The students enrolled at the session in the roster grid's order (student number): one query."""
+    return list(enrolled_at_session(session).select_related("user").order_by("student_number").distinct())

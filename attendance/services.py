@@ -29,7 +29,15 @@ from attendance.models import (
     StudentCard,
     TermHoliday,
 )
-from attendance.selectors import enrolled_at_session, section_statuses, status_defaults_by_kind
+from attendance.selectors import (
+    class_session_never_taken,
+    enrolled_at_session,
+    record_code_reader,
+    section_statuses,
+    session_statuses,
+    session_unmarked,
+    status_defaults_by_kind,
+)
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.outbox import enqueue
@@ -156,17 +164,48 @@ def class_session_cancel(*, session: ClassSession, actor: User | None, reason: s
 @transaction.atomic
 def class_session_close(*, session: ClassSession, actor: User | None) -> int:
     """Closes a session: every student enrolled at its start without a record is marked absent.
-    Safe to run again (by the lecturer, then by the periodic task): it only fills what is missing."""
-    session = ClassSession.objects.select_for_update().get(pk=session.pk)
+    A session never opened and with nothing recorded is not taken instead: nobody is marked, it counts
+    for nobody, and its lecturers are reminded to take or cancel it. Safe to run again (by the
+    lecturer, then by the periodic task): it only fills what is missing. Returns how many it marked."""
+    # NO KEY UPDATE: check-ins inserting records meanwhile (a key share lock on the session) go on.
+    session = ClassSession.objects.select_for_update(no_key=True).get(pk=session.pk)
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "A cancelled session is not closed.")
+    if session.state == State.NOT_TAKEN:
+        return 0
     now = timezone.now()
     if now < session.starts_at:
         # Closing marks the missing absent: before the start nobody has had the chance to come.
         raise ServiceError(Code.SESSION_NOT_STARTED, "A session cannot be closed before it starts.")
-    missing = list(
-        enrolled_at_session(session).exclude(attendance_records__session=session).values_list("pk", flat=True)
-    )
+    if class_session_never_taken(session):
+        session.state = State.NOT_TAKEN
+        session.save(update_fields=["state", "updated_at"])
+        audit_log_write(
+            actor=actor, verb="class_session.not_taken", target=session, changes={"state": ["scheduled", "not_taken"]}
+        )
+        session_id = session.pk
+        transaction.on_commit(lambda: enqueue("attendance.not_taken_remind", session_id=session_id))
+        return 0
+    marked = _absent_fill(session, now)
+    if session.state != State.CLOSED:
+        before = session.state
+        session.state, session.closed_at = State.CLOSED, now
+        session.save(update_fields=["state", "closed_at", "updated_at"])
+        audit_log_write(
+            actor=actor,
+            verb="class_session.closed",
+            target=session,
+            changes={"state": [before, "closed"], "marked_absent": [None, marked]},
+        )
+    section_id = session.section_id
+    transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
+    attendance_grades_refresh(section_id=section_id)
+    return marked
+
+
+def _absent_fill(session: ClassSession, now: datetime.datetime) -> int:
+    """Marks absent every student enrolled at the session who has no record in it; returns how many."""
+    missing = list(session_unmarked(session).values_list("pk", flat=True))
     AttendanceRecord.objects.bulk_create(
         [
             AttendanceRecord(
@@ -176,20 +215,36 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
         ],
         ignore_conflicts=True,
     )
-    if session.state != State.CLOSED:
-        before = session.state
-        session.state, session.closed_at = State.CLOSED, now
-        session.save(update_fields=["state", "closed_at", "updated_at"])
-        audit_log_write(
-            actor=actor,
-            verb="class_session.closed",
-            target=session,
-            changes={"state": [before, "closed"], "marked_absent": [None, len(missing)]},
-        )
-    section_id = session.section_id
-    transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
-    attendance_grades_refresh(section_id=section_id)
     return len(missing)
+
+
+@transaction.atomic
+def class_session_not_taken_remind(*, session_id: int) -> bool:
+    """Emails the lecturers of a not-taken session, once: take attendance or cancel it. Returns
+    whether it sent (a session since taken or cancelled, or one already reminded, gets nothing)."""
+    from django.core.mail import send_mail
+
+    session = ClassSession.objects.select_for_update().select_related("section__course").get(pk=session_id)
+    reminded = AuditLogEntry.objects.filter(
+        verb="class_session.not_taken_reminded", object_type=session._meta.label_lower, object_id=str(session.pk)
+    )
+    if session.state != State.NOT_TAKEN or reminded.exists():
+        return False
+    recipients = list(session.section.lecturers.values_list("email", flat=True))
+    if recipients:
+        when = timezone.localtime(session.starts_at)
+        send_mail(
+            subject=f"Attendance not taken: {session.section.course.code} on {when:%a %d %b %H:%M}",
+            message=(
+                f"Check-in for the session of {session.section} on {when:%A %d %B %Y at %H:%M} was never opened "
+                f"and nothing was recorded, so it counts for no one's attendance. Take attendance or cancel it "
+                f"at /attendance/sessions/{session.pk}/take/."
+            ),
+            from_email=None,
+            recipient_list=recipients,
+        )
+    audit_log_write(actor=None, verb="class_session.not_taken_reminded", target=session)
+    return True
 
 
 def _refuse_finished(session: ClassSession) -> None:
@@ -295,11 +350,19 @@ def _require_enrolled(*, session: ClassSession, student: Student) -> None:
         raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
 
 
+def _record_fields() -> list:
+    return [f for f in AttendanceRecord._meta.concrete_fields if not f.primary_key]
+
+
+def _record_values(record: AttendanceRecord, fields: list) -> list:
+    return [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
+
+
 @functools.cache
 def _record_insert_if_enrolled_sql(vendor: str) -> tuple[list, str]:
     """(the fields inserted, the statement) of _record_insert_if_enrolled, built once per process."""
     meta, quote = AttendanceRecord._meta, connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = _record_fields()
     enrollment = Enrollment._meta
     # Identifiers come from the models' metadata, every value is a parameter.
     sql = (
@@ -317,8 +380,7 @@ def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
     """Inserts the record in one statement if the student is enrolled in the section and has no record
     in the session yet (the unique constraint decides races). Sets record.pk and returns True if it did."""
     fields, sql = _record_insert_if_enrolled_sql(connection.vendor)
-    values = [f.get_db_prep_save(f.pre_save(record, True), connection) for f in fields]
-    params = [*values, record.student_id, record.session.section_id, Enrollment.Status.ENROLLED]
+    params = [*_record_values(record, fields), record.student_id, record.session.section_id, Enrollment.Status.ENROLLED]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -328,6 +390,31 @@ def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
     record._state.adding = False
     record._state.db = connection.alias
     return True
+
+
+INSERT_BATCH = 500
+
+
+def _records_insert_missing(records: list[AttendanceRecord]) -> set[int]:
+    """Inserts records of one session, a statement per INSERT_BATCH; a student who has a record by
+    then (a check-in landing meanwhile) keeps it, as the unique constraint decides. Returns the
+    student ids inserted."""
+    meta, quote = AttendanceRecord._meta, connection.ops.quote_name
+    fields = _record_fields()
+    one_row = f"({', '.join(['%s'] * len(fields))})"
+    inserted: set[int] = set()
+    for start in range(0, len(records), INSERT_BATCH):
+        batch = records[start : start + INSERT_BATCH]
+        sql = (
+            # Bandit B608: identifiers from model metadata; values are parameters.
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608  # nosec B608
+            f"VALUES {', '.join([one_row] * len(batch))} "
+            f"ON CONFLICT ({quote('session_id')}, {quote('student_id')}) DO NOTHING RETURNING {quote('student_id')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for record in batch for value in _record_values(record, fields)])
+            inserted.update(row[0] for row in cursor.fetchall())
+    return inserted
 
 
 def proxy_signs(*, session: ClassSession, student: Student, ip: str | None, device_id: str) -> list[tuple[str, str]]:
@@ -415,45 +502,162 @@ def attendance_card_check_in(*, card_uid: str, reader_id: str, recorded_by: User
 # --- Lecturers' corrections, excuses ----------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MarksSaved:
+    session: ClassSession
+    changed: dict[int, list[str | None]]  # student id -> [mark before (None: no record), mark after]
+    # Students who checked in while the marks were being saved: their check-in stands.
+    checked_in_meanwhile: list[int]
+    marked_absent: int  # a not-taken session being taken: the students left without a mark
+
+
+def marks_reason_may_be_needed(session: ClassSession, *, now: datetime.datetime | None = None) -> bool:
+    """Whether saving marks in this session can need a reason (the page asks for one only then)."""
+    return session.state == State.CLOSED or (now or timezone.now()) > session.ends_at
+
+
+@transaction.atomic
+def attendance_marks_save(
+    *,
+    session: ClassSession,
+    marks: dict[int, str],
+    actor: User | None,
+    reason: str = "",
+    unmarked_to: str = "",
+    method: str = "manual",
+) -> MarksSaved:
+    """Saves many students' marks in a session at once, all or nothing, with one audit entry.
+    Marking while the session is being taken needs no reason; changing a closed session's marks, or
+    a recorded mark once the session has ended, does. A student whose check-in lands while this runs
+    keeps it (never two records). `unmarked_to`: the mark of every student with no record and none
+    given here. Taking a not-taken session closes it, the students still unmarked absent."""
+    saved = _marks_apply(
+        session=session, marks=marks, actor=actor, reason=reason, method=method, unmarked_to=unmarked_to
+    )
+    if saved.changed or saved.marked_absent:
+        numbers = dict(Student.objects.filter(pk__in=saved.changed).values_list("pk", "student_number"))
+        changes: dict[str, list] = {"marks_changed": [None, len(saved.changed)]}
+        if saved.marked_absent:
+            changes |= {"state": ["not_taken", "closed"], "marked_absent": [None, saved.marked_absent]}
+        changes |= {numbers[student_id]: change for student_id, change in saved.changed.items()}
+        audit_log_write(
+            actor=actor, verb="attendance.marks_saved", target=saved.session, changes=changes, reason=reason
+        )
+    return saved
+
+
 @transaction.atomic
 def attendance_record_set(
     *, session: ClassSession, student: Student, status: str, actor: User | None, reason: str, method: str = "manual"
 ) -> AttendanceRecord:
-    """Sets a student's record in a session by hand (creating it if needed). Audited: who, old -> new, why.
-    `status` is a code of the section's status set, or a kind (present, late, absent, excused): the
-    set's first status of that kind."""
+    """Sets a student's record in a session by hand (creating it if needed), through the same path as
+    attendance_marks_save; a single correction always says why. Audited: who, old -> new, why."""
     if not reason.strip():
         raise ServiceError(Code.REASON_REQUIRED, "Give a reason for the change.", field="reason")
-    statuses = section_statuses(session.section_id)
-    choice = next((s for s in statuses if s.code == status), None)
-    if choice is None and status not in Status.values:
-        codes = ", ".join(s.code for s in statuses)
-        raise ServiceError(Code.STATUS_INVALID, f"Status must be one of {codes}.", field="status")
-    kind = status if choice is None else choice.kind
+    saved = _marks_apply(session=session, marks={student.pk: status}, actor=actor, reason=reason, method=method)
+    record = AttendanceRecord.objects.get(session=session, student=student)
+    if student.pk in saved.changed:
+        audit_log_write(
+            actor=actor, verb="attendance.changed", target=record, changes={"status": saved.changed[student.pk]},
+            reason=reason,
+        )  # fmt: skip
+    return record
+
+
+def _marks_apply(
+    *, session: ClassSession, marks: dict[int, str], actor: User | None, reason: str, method: str, unmarked_to: str = ""
+) -> MarksSaved:
+    """The one write path of marks by hand: checks every mark before writing any, then a fixed number
+    of statements for any number of students."""
+    # NO KEY UPDATE: check-ins inserting records meanwhile (a key share lock on the session) go on.
+    session = ClassSession.objects.select_for_update(no_key=True).get(pk=session.pk)
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
-    if not enrolled_at_session(session).filter(pk=student.pk).exists():
-        raise ServiceError(Code.NOT_ENROLLED, f"{student} was not enrolled on the session's day.", field="student")
-    record = AttendanceRecord.objects.select_for_update().filter(session=session, student=student).first()
-    before = None if record is None else record.status
-    before_code = None if record is None or record.status_choice is None else record.status_choice.code
-    if record is None:
-        record = AttendanceRecord(session=session, student=student, recorded_at=timezone.now(), method=method)
-    record.status, record.recorded_by, record.voided, record.note = kind, actor, False, reason
-    # A built-in status (no set in the database) has no row: the record then stands for its kind's default.
-    record.status_choice = choice if choice is not None and choice.pk else None
-    if record._state.adding:
-        record.save()
-    else:
-        record.save(update_fields=["status", "status_choice", "recorded_by", "voided", "note", "updated_at"])
-    changes = {"status": [before, kind]}
-    # The code is worth its own entry only where it says more than the kind (a status like "remote").
-    codes = [before_code or before, choice.code if choice is not None else kind]
-    if codes != changes["status"]:
-        changes["code"] = codes
-    audit_log_write(actor=actor, verb="attendance.changed", target=record, changes=changes, reason=reason)
+    statuses = session_statuses(session)
+    by_code, defaults = {status.code: status for status in statuses}, status_defaults_by_kind(statuses)
+    code_of = record_code_reader(statuses)
+
+    def status_of(mark: str):
+        # A code of the section's set, or a kind: the set's first status of that kind.
+        return by_code.get(mark) or defaults.get(mark)
+
+    given = {*marks.values(), unmarked_to} - {""}
+    if unknown := sorted(str(code) for code in given if status_of(code) is None):
+        raise ServiceError(
+            Code.STATUS_INVALID, f"Unknown mark {', '.join(unknown)}: use one of {', '.join(by_code)}.", field="status"
+        )
+    marks = {student_id: status_of(mark).code for student_id, mark in marks.items()}
+    unmarked_to = status_of(unmarked_to).code if unmarked_to else ""
+    roster = enrolled_at_session(session)
+    enrolled = set((roster if unmarked_to else roster.filter(pk__in=list(marks))).values_list("pk", flat=True))
+    if strangers := set(marks) - enrolled:
+        detail = (
+            "The student was not enrolled on the session's day."
+            if len(strangers) == 1
+            else f"{len(strangers)} of these students were not enrolled on the session's day."
+        )
+        raise ServiceError(Code.NOT_ENROLLED, detail, field="student")
+    existing = {
+        record.student_id: record
+        # order_by(): the default ordering joins the session, which FOR UPDATE would then lock outright.
+        for record in AttendanceRecord.objects.select_for_update(of=("self",))
+        .filter(session=session, student_id__in=enrolled)
+        .order_by()
+    }
+    if unmarked_to:
+        marks = {student_id: unmarked_to for student_id in enrolled if student_id not in existing} | marks
+    now = timezone.now()
+    updated = [
+        record for student_id, record in existing.items() if marks.get(student_id, code_of(record)) != code_of(record)
+    ]
+    new = [student_id for student_id in marks if student_id not in existing]
+    recorded_changed = bool(updated) and now > session.ends_at
+    if (updated or new) and (session.state == State.CLOSED or recorded_changed) and not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Say why these marks change.", field="reason")
+    changed = {record.student_id: [code_of(record), marks[record.student_id]] for record in updated}
+    by_mark: dict[str, list[int]] = {}
+    for record in updated:
+        by_mark.setdefault(marks[record.student_id], []).append(record.pk)
+    # One UPDATE per mark given (a handful), not a CASE over every row as bulk_update writes.
+    for mark, record_ids in by_mark.items():
+        AttendanceRecord.objects.filter(pk__in=record_ids).update(
+            status=by_code[mark].kind,
+            status_choice_id=by_code[mark].pk,
+            recorded_by=actor,
+            voided=False,
+            note=reason,
+            updated_at=now,
+        )
+    inserted = _records_insert_missing(
+        [
+            AttendanceRecord(
+                session=session,
+                student_id=student_id,
+                status=by_code[marks[student_id]].kind,
+                status_choice_id=by_code[marks[student_id]].pk,
+                recorded_at=now,
+                method=method,
+                recorded_by=actor,
+                note=reason,
+            )
+            for student_id in new
+        ]
+    )
+    changed |= {student_id: [None, marks[student_id]] for student_id in new if student_id in inserted}
+    marked_absent = 0
+    if session.state == State.NOT_TAKEN:
+        marked_absent = _absent_fill(session, now)
+        session.state, session.closed_at = State.CLOSED, now
+        session.save(update_fields=["state", "closed_at", "updated_at"])
+        section_id = session.section_id
+        transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
     _attendance_grade_refresh_after_change(session)
-    return record
+    return MarksSaved(
+        session=session,
+        changed=changed,
+        checked_in_meanwhile=[student_id for student_id in new if student_id not in inserted],
+        marked_absent=marked_absent,
+    )
 
 
 @transaction.atomic

@@ -35,3 +35,11 @@ def attendance_grades_compute(*, section_id: int) -> int:
     changed = services.section_attendance_grades_compute(section_id=section_id)
     log.info("attendance.grades_computed", section_id=section_id, count=changed)
     return changed
+
+
+@shared_task(name="attendance.not_taken_remind", soft_time_limit=60, time_limit=90)
+def class_session_not_taken_remind(*, session_id: int) -> bool:
+    """Reminds the lecturers of a session that was never taken; sends once however often it runs."""
+    sent = services.class_session_not_taken_remind(session_id=session_id)
+    log.info("attendance.not_taken_reminded", session_id=session_id, sent=sent)
+    return sent

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from attendance.views import check_in, display, excuses, grading, my_attendance, roster, sessions
+from attendance.views import check_in, display, excuses, grading, my_attendance, roster, sessions, taking
 
 app_name = "attendance"
 urlpatterns = [
@@ -21,10 +21,13 @@ urlpatterns = [
     path("attendance/sections/<int:section_id>/roster/", roster.section_roster, name="section-roster"),
     path("attendance/sections/<int:section_id>/roster.csv", roster.section_roster_csv, name="section-roster-csv"),
     path("attendance/sections/<int:section_id>/attendance-grade/", grading.attendance_grade, name="attendance-grade"),
+    path("attendance/sections/<int:section_id>/roster.xlsx", roster.section_roster_xlsx, name="section-roster-xlsx"),
     path("attendance/sessions/<int:session_id>/", sessions.session_detail, name="session-detail"),
     path("attendance/sessions/<int:session_id>/open/", sessions.session_open, name="session-open"),
     path("attendance/sessions/<int:session_id>/close/", sessions.session_close, name="session-close"),
     path("attendance/sessions/<int:session_id>/cancel/", sessions.session_cancel, name="session-cancel"),
+    path("attendance/sessions/<int:session_id>/take/", taking.session_take, name="session-take"),
+    path("attendance/sessions/<int:session_id>/marks.json", taking.session_marks_json, name="session-marks-json"),
     path("attendance/sessions/<int:session_id>/display/", display.session_display, name="session-display"),
     path(
         "attendance/sessions/<int:session_id>/display.json", display.session_display_json, name="session-display-json"

@@ -3,7 +3,7 @@ pages of students/urls.py, under one namespace so their names stay what they hav
 
 from django.urls import path
 
-from portal import views
+from portal import advisees, views
 from students.urls import urlpatterns as campus_urlpatterns
 
 app_name = "portal"
@@ -11,6 +11,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("student/", views.student_dashboard, name="student-dashboard"),
     path("student/profile/", views.student_profile, name="student-profile"),
+    path("today/sessions/<int:session_id>/open/", views.today_session_open, name="today-session-open"),
     path("student/my-data.json", views.student_data_export, name="student-data-export"),
+    path("advisor/advisees/<int:student_id>/", advisees.advisee_detail, name="advisee-detail"),
     *campus_urlpatterns,
 ]

@@ -1,24 +1,30 @@
-"""The portal pages that read several apps: the home page, the student's dashboard (with their own risk
-estimate where the institution shows it), their profile (with attendance's evidence retention) and
-their data download. Thin: reads go through each app's scoped selectors (what a viewer may not see is a
-404)."""
+"""The portal pages that read several apps: the home page ("Today" once signed in), the student's
+dashboard (with their own risk estimate where the institution shows it), their profile (with
+attendance's evidence retention) and their data download. Thin: reads go through each app's scoped
+selectors (what a viewer may not see is a 404)."""
 
 import json
 import re
 
 import structlog
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import role_required
 from accounts.models import User
 from accounts.roles import Role
+from attendance.selectors import class_sessions_taught_by
+from attendance.services import class_session_open
+from attendance.views.messages import action_error
+from campusiq.core.errors import ServiceError
+from portal.today import today_for
 from predictions.selectors import student_latest_score, student_sees_own_risk
 from students.exports import student_personal_data
 from students.models import Student
@@ -34,8 +40,23 @@ def _own_student(user: User) -> Student:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Signed-in people get a link to each dashboard their roles open (a lecturer may also advise)."""
-    return render(request, "home.html")
+    """Visitors get the public welcome; signed-in people "Today", a part for each role they hold (portal/today.py)."""
+    if not request.user.is_authenticated:
+        return render(request, "home.html")
+    return render(request, "portal/today.html", {"today": today_for(request.user)})
+
+
+@require_POST
+@role_required(Role.LECTURER)
+def today_session_open(request: HttpRequest, session_id: int) -> HttpResponse:
+    """One click from "Today" while the class waits: opens check-in and puts the code on the screen."""
+    session = get_object_or_404(class_sessions_taught_by(request.user), pk=session_id)
+    try:
+        class_session_open(session=session, actor=request.user)
+    except ServiceError as error:
+        messages.error(request, action_error(error))
+        return redirect("home")
+    return redirect("attendance:session-display", session_id=session.pk)
 
 
 @require_GET

@@ -9,11 +9,13 @@ Scores, interventions and feedback are written by the scoring and the advisors' 
 import structlog
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from campusiq.core.admin import ReadOnlyAdmin, ReasonActionForm
 from campusiq.core.errors import ServiceError
+from predictions.model_report import figure, model_version_report
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.services import scoring_run_start
 from predictions.training import model_version_activate, model_version_retire
@@ -26,7 +28,7 @@ def _metric(version: ModelVersion, *path: str):
     value = version.metrics
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    return "—" if value is None else f"{value:.3f}"
+    return figure(value)
 
 
 @admin.register(ModelVersion)
@@ -34,17 +36,29 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     action_form = ReasonActionForm
     list_display = [
         "name", "status", "trained_at", "holdout_term", "holdout_roc_auc", "holdout_pr_auc",
-        "attendance_rule_pr_auc", "holdout_brier", "holdout_recall", "holdout_precision", "threshold",
+        "attendance_rule_pr_auc", "holdout_brier", "holdout_recall", "holdout_precision", "threshold_rounded",
     ]  # fmt: skip
     list_filter = ["status"]
     search_fields = ["name", "status_reason"]
     readonly_fields = [
         "name", "status", "status_reason", "trained_at", "activated_at", "training_terms", "holdout_term",
-        "threshold", "feature_schema_version", "feature_names", "artifact", "artifact_sha256",
-        "training_data_sha256", "metrics",
+        "threshold_rounded", "feature_schema_version", "feature_names", "artifact", "artifact_sha256",
+        "training_data_sha256", "metrics_report",
     ]  # fmt: skip
     fields = readonly_fields
     actions = ["promote", "retire"]
+
+    class Media:
+        css = {"all": ["css/admin-model-version.css"]}
+
+    @admin.display(description="threshold")
+    def threshold_rounded(self, version):
+        return figure(version.threshold)
+
+    @admin.display(description="metrics")
+    def metrics_report(self, version):
+        # Tables and a calibration chart instead of the raw JSON (its 17-digit floats read as noise).
+        return render_to_string("admin/predictions/modelversion/metrics.html", model_version_report(version.metrics))
 
     def has_change_permission(self, request, obj=None) -> bool:
         # The actions change status through the services; the form itself stays read-only (no save button).

@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession
+from attendance.selectors import NOT_HELD
 from students.models import Assessment, Course, Enrollment, Grade, Section, Student, Term, TermOutcome
 
 FEATURE_SCHEMA_VERSION = 1
@@ -165,10 +166,10 @@ class _Sql:
             "FROM {enrollment} e JOIN {section} sec ON sec.id = e.section_id "
             "JOIN {session} s ON s.section_id = e.section_id "
             "LEFT JOIN {record} r ON r.session_id = s.id AND r.student_id = e.student_id "
-            "WHERE sec.term_id = %s AND s.state <> %s AND s.starts_at <= %s "
+            "WHERE sec.term_id = %s AND s.state NOT IN (%s, %s) AND s.starts_at <= %s "
             "AND {day} >= e.enrolled_on AND (e.ended_on IS NULL OR {day} < e.ended_on)"
         )
-        params = [self.term.pk, ClassSession.State.CANCELLED, self.as_of, *self.session_day_params]
+        params = [self.term.pk, *NOT_HELD, self.as_of, *self.session_day_params]
         params += [*self.session_day_params]
         return sql, params
 

@@ -27,9 +27,21 @@ class SectionChoiceField(forms.ModelChoiceField):
         return f"{section.course.code} {section.code} · {section.course.title}"
 
 
+SEARCH_MAX = 100
+
+
 class AtRiskFilterForm(_PortalForm):
     """The dashboard's filters (GET). A value that names nothing is reported on its field and ignored."""
 
+    q = forms.CharField(
+        required=False,
+        max_length=SEARCH_MAX,
+        label=_("Name or student number"),
+        # A hint, not the label: the start of a first or last name, or of a number, matches.
+        widget=forms.TextInput(
+            attrs={"type": "search", "autocomplete": "off", "placeholder": _("e.g. S1000001 or Ana Ex")}
+        ),
+    )
     term = forms.ModelChoiceField(queryset=Term.objects.none(), required=False, empty_label=None, label=_("Term"))
     department = forms.ModelChoiceField(
         queryset=Department.objects.order_by("code"),
@@ -64,7 +76,18 @@ class AtRiskFilterForm(_PortalForm):
 
     def value(self, name: str):
         """The cleaned value of a filter, or its empty value when it was not given or not valid."""
-        return self.cleaned_data.get(name) or ("" if name in ("band", "sort") else None)
+        return self.cleaned_data.get(name) or ("" if name in ("q", "band", "sort") else None)
+
+    @property
+    def filters_left_out(self) -> bool:
+        return any(name != "q" for name in self.errors)
+
+    def clean_q(self) -> str:
+        # Control characters (a pasted tab or NUL) match no name or number: refused, not searched.
+        query = self.cleaned_data["q"]
+        if any(ord(character) < 32 or ord(character) == 127 for character in query):
+            raise forms.ValidationError(_("Remove the tab or other control character from the search."))
+        return query
 
 
 class InterventionForm(_PortalForm):

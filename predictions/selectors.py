@@ -146,11 +146,13 @@ def risk_dashboard_scores(
     program: Program | None = None,
     section: Section | None = None,
     band: str = "",
+    search: str = "",
     sort: str = "probability",
 ) -> QuerySet[RiskScore]:
     """The run's scores the viewer may see, with their change and whether an intervention exists
-    (run_scores_with_change), filtered and sorted. One query for any number of rows."""
-    scores = run_scores_with_change(risk_scores_visible_to(viewer), run)
+    (run_scores_with_change), filtered, searched (risk_scores_search) and sorted. One query for any
+    number of rows."""
+    scores = risk_scores_search(run_scores_with_change(risk_scores_visible_to(viewer), run), search)
     if department is not None:
         scores = scores.filter(student__program__department=department)
     if program is not None:
@@ -163,6 +165,19 @@ def risk_dashboard_scores(
     if band:
         scores = scores.filter(band=band)
     return scores.order_by(*RISK_SORTS.get(sort, RISK_SORTS["probability"]))
+
+
+def risk_scores_search(scores: QuerySet[RiskScore], search: str) -> QuerySet[RiskScore]:
+    """Scores of students whose number starts with `search`, or whose first or last name starts with
+    each of its words ("ana ex" finds Ana Example). Prefix matches, so an index on the column can serve
+    them; a blank search keeps every score."""
+    words = search.split()
+    if not words:
+        return scores
+    by_name = Q()
+    for word in words:
+        by_name &= Q(student__user__first_name__istartswith=word) | Q(student__user__last_name__istartswith=word)
+    return scores.filter(Q(student__student_number__istartswith=search.strip()) | by_name)
 
 
 def student_score_history(*, viewer: User, student: Student, term: Term) -> QuerySet[RiskScore]:
@@ -185,3 +200,22 @@ def feedback_visible_to(user: User) -> QuerySet[FlagFeedback]:
     if user.is_authenticated and Role.ADVISOR in user_roles(user):
         return feedback.filter(student__advisor=user)
     return feedback.none()
+
+
+def risk_scores_newly_high(scores: QuerySet[RiskScore], run: ScoringRun) -> QuerySet[RiskScore]:
+    """Of `scores`, the run's high-band ones whose student was not high in the run before (not scored
+    then counts as not high; the term's first run: every high one is new), each with `has_intervention`
+    this term. One query for any number of rows."""
+    before = previous_run(run)
+    newly = scores.filter(run=run, band=RiskScore.Band.HIGH)
+    if before is not None:
+        was_high = RiskScore.objects.filter(run=before, student=OuterRef("student"), band=RiskScore.Band.HIGH)
+        newly = newly.exclude(Exists(was_high))
+    return newly.annotate(
+        has_intervention=Exists(Intervention.objects.filter(student=OuterRef("student"), term=run.term_id))
+    ).order_by("-probability", "student__student_number")
+
+
+def scoring_runs_latest(*, limit: int = 5) -> QuerySet[ScoringRun]:
+    """The most recent scoring runs of every term, failed and running ones too, newest first."""
+    return ScoringRun.objects.select_related("term", "model_version").order_by("-created_at", "-pk")[:limit]

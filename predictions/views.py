@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 import structlog
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -96,6 +97,7 @@ def _dashboard(request: HttpRequest) -> Dashboard:
         program=form.value("program"),
         section=form.value("section"),
         band=form.value("band"),
+        search=form.value("q"),
         sort=form.value("sort") or "probability",
     )
     return Dashboard(form, run, scores, _term_query(term, current))
@@ -137,57 +139,78 @@ def at_risk_dashboard(request: HttpRequest) -> HttpResponse:
     )
 
 
-CSV_HEADER = [
+# Probability as a number of percent (73.4), not "73.4%": a spreadsheet sorts, filters and averages the
+# column as numbers in every locale, and its name says the unit. Each factor has its own column, since a
+# factor's text holds "; " itself.
+CSV_COLUMNS_BEFORE_FACTORS = [
     "student_number",
     "name",
     "program",
     "department",
-    "probability",
+    "probability_percent",
     "band",
     "change_points",
     "intervention",
-    "factors",
-    "term",
-    "scored_at",
-    "model_version",
 ]
+CSV_COLUMNS_AFTER_FACTORS = ["term", "scored_at", "model_version"]
 
 
 FILTERS_LOGGED = ("department", "program", "section", "band")
+
+
+def _csv_factor_columns(scores: list[RiskScore]) -> int:
+    """As many factor columns as the scoring keeps (so every export has the same header), more if an
+    older run kept more."""
+    return max([settings.PREDICTIONS_TOP_FACTORS, *(len(score.factors) for score in scores)])
 
 
 @require_GET
 @_risk_staff
 def at_risk_csv(request: HttpRequest) -> HttpResponse:
     dashboard = _dashboard(request)
-    form, run, scores = dashboard.form, dashboard.run, dashboard.scores
+    form, run, scores = dashboard.form, dashboard.run, list(dashboard.scores)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     filename = f"at-risk-{form.term.name if form.term else 'no-term'}"
     response["Content-Disposition"] = f'attachment; filename="{re.sub(r"[^A-Za-z0-9._-]+", "-", filename)}.csv"'
+    factor_columns = _csv_factor_columns(scores)
     writer = csv.writer(response)
-    writer.writerow(CSV_HEADER)
-    rows = 0
+    writer.writerow(
+        [
+            *CSV_COLUMNS_BEFORE_FACTORS,
+            *(f"factor_{number}" for number in range(1, factor_columns + 1)),
+            *CSV_COLUMNS_AFTER_FACTORS,
+        ]
+    )
     for score in scores:
         student = score.student
+        factors = [factor.get("text", "") for factor in score.factors]
         cells = [
             student.student_number,
             student.user.get_full_name(),
             student.program.code,
             student.program.department.code,
-            f"{score.probability:.4f}",
+            f"{score.probability * 100:.1f}",
             score.band,
             "new" if score.change is None else str(round(score.change * 100)),  # a number: no "+" to neutralise
             "yes" if score.has_intervention else "no",
-            "; ".join(factor.get("text", "") for factor in score.factors),
+            *factors,
+            *[""] * (factor_columns - len(factors)),
             form.term.name,
             timezone.localtime(score.scored_at).isoformat(timespec="minutes"),
             score.model_version.name,
         ]
         writer.writerow([formula_neutralise(cell) for cell in cells])
-        rows += 1
-    # The filters name which scores went out (a whole run's ids would make an enormous line).
+    # The filters name which scores went out (a whole run's ids would make an enormous line); a search's
+    # words are not logged, as they may be a name.
     filters = {name: str(getattr(form.value(name), "pk", form.value(name)) or "") for name in FILTERS_LOGGED}
-    log.info("risk_scores_exported", viewer=request.user.pk, run=run.pk if run else None, rows=rows, filters=filters)
+    log.info(
+        "risk_scores_exported",
+        viewer=request.user.pk,
+        run=run.pk if run else None,
+        rows=len(scores),
+        filters=filters,
+        searched=bool(form.value("q")),
+    )
     return response
 
 

@@ -11,6 +11,7 @@ import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import tablib
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
 from django.db import models
@@ -139,6 +140,52 @@ class TermOutcomeResource(CampusResource):
 
 # --- Imports --------------------------------------------------------------------------------
 
+# Digits before the point beyond which a cell is no score, count or semester (and Decimal's quantize fails).
+NUMBER_DIGITS_MAX = 12
+
+
+def number_read(raw: Any, *, whole: bool) -> Decimal | int:
+    """A number cell, as typed in a CSV or stored in an XLSX. ValueError with what is wrong: a decimal
+    comma, text, NaN or infinity, a fraction where a whole number belongs (never silently truncated)."""
+    text = str(raw).strip()
+    try:
+        number = Decimal(text)
+    except ArithmeticError:
+        number = None
+    if number is None or not number.is_finite():
+        hint = ": write decimals with a point, as in 4.5." if "," in text else "."
+        raise ValueError(f"{text!r} is not a number{hint}")
+    if number.adjusted() >= NUMBER_DIGITS_MAX:
+        raise ValueError(f"{text!r} is too large a number.")
+    if whole:
+        if number != number.to_integral_value():
+            raise ValueError(f"{text!r} is not a whole number.")
+        return int(number)
+    return number
+
+
+def cell_read(field: Field, row) -> Any:
+    """The cell of `field` in `row` as a Python value, or ValueError with a message a registrar can act on
+    (the widgets' own errors are Python's, e.g. "[<class 'decimal.ConversionSyntax'>]")."""
+    raw = row[field.column_name]
+    if isinstance(field.widget, (DecimalWidget, IntegerWidget)) and str(raw if raw is not None else "").strip():
+        return number_read(raw, whole=isinstance(field.widget, IntegerWidget))
+    try:
+        return field.clean(row)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        if isinstance(field.widget, DateWidget):
+            raise ValueError(f"{raw!r} is not a date: write it as YYYY-MM-DD.") from error
+        raise ValueError(f"{raw!r} could not be read.") from error
+
+
+def choice_read(value: str, choices: type[models.TextChoices]) -> str:
+    """A choice by its value or its label, in any case ("Active", "ACTIVE" -> "active")."""
+    wanted = value.casefold()
+    for choice in choices:
+        if wanted in (choice.value.casefold(), str(choice.label).casefold()):
+            return choice.value
+    raise ValueError(f"{value!r} is not one of: {', '.join(choices.values)}.")
+
 
 class ServiceImportResource(CampusResource):
     """Rows are parsed and looked up by `row_parse`, then written by `row_write`, which calls a service."""
@@ -147,6 +194,8 @@ class ServiceImportResource(CampusResource):
     import_columns: tuple[str, ...] = ()
     #: A service names the model field it refused; the column holding it, where the names differ.
     error_columns: dict[str, str] = {}
+    #: Columns that take one of a model's choices, by value or label, in any case.
+    choice_columns: dict[str, type[models.TextChoices]] = {}
 
     class Meta:
         # The services validate; import-export must neither full_clean() nor save() on its own.
@@ -184,6 +233,16 @@ class ServiceImportResource(CampusResource):
     def get_import_fields(self):
         return [self.fields[column] for column in self.import_columns]
 
+    @classmethod
+    def import_template(cls) -> tablib.Dataset:
+        """An empty file to fill in: the header row of the columns an import reads."""
+        return tablib.Dataset(headers=list(cls.import_columns), title=str(cls._meta.model._meta.verbose_name_plural))
+
+    @classmethod
+    def import_allowed_values(cls) -> dict[str, list[str]]:
+        """What each choice column accepts, for the import form."""
+        return {column: list(choices.values) for column, choices in cls.choice_columns.items()}
+
     def get_or_init_instance(self, instance_loader, row):
         existing, values = self.row_parse(self.cells(row))
         self._pending = (existing, values)
@@ -215,12 +274,14 @@ class ServiceImportResource(CampusResource):
                 values[column] = None
                 continue
             try:
-                value = self.fields[column].clean(row)
-            except (ValueError, TypeError, ArithmeticError) as error:
-                errors[column] = [f"{row[column]!r} is not valid here ({error})."]
+                value = cell_read(self.fields[column], row)
+                if isinstance(value, str):
+                    value = value.strip() or None
+                if value is not None and column in self.choice_columns:
+                    value = choice_read(value, self.choice_columns[column])
+            except ValueError as error:
+                errors[column] = [str(error)]
                 continue
-            if isinstance(value, str):
-                value = value.strip() or None
             if isinstance(value, datetime.datetime):  # an XLSX date cell
                 value = value.date()
             values[column] = value
@@ -282,6 +343,7 @@ class StudentResource(ServiceImportResource):
     advisor = text("advisor__email", "advisor")
 
     import_columns = ("student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor")
+    choice_columns = {"status": Student.Status}
     export_select_related = ("user", "program", "advisor")
 
     class Meta:
@@ -311,8 +373,6 @@ class StudentResource(ServiceImportResource):
             values["advisor"] = User.objects.filter(email__iexact=cells["advisor"]).first()
             if values["advisor"] is None:
                 errors.setdefault("advisor", []).append(f"Nobody has the email address {cells['advisor']}.")
-        if cells["status"] and cells["status"] not in Student.Status.values:
-            errors.setdefault("status", []).append(f"Status must be one of {', '.join(Student.Status.values)}.")
         if errors:
             raise ValidationError(errors)
         return existing, values

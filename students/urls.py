@@ -14,5 +14,4 @@ urlpatterns = [
         name="grade-entry",
     ),
     path("advisor/", views.advisor_dashboard, name="advisor-dashboard"),
-    path("advisor/advisees/<int:student_id>/", views.advisee_detail, name="advisee-detail"),
 ]

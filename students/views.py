@@ -29,7 +29,6 @@ from students.selectors import (
     grades_visible_to,
     section_taught_by_get,
     sections_taught_by,
-    student_record_get,
     students_visible_to,
     term_current,
     term_outcomes_visible_to,
@@ -234,11 +233,3 @@ def advisor_dashboard(request: HttpRequest) -> HttpResponse:
         {"student": s, "standings": standings.get(s.pk, []), "last_outcome": last_outcome.get(s.pk)} for s in advisees
     ]
     return render(request, "portal/advisor_dashboard.html", {"term": term, "rows": rows, "pass_mark": PASS_MARK})
-
-
-@require_GET
-@role_required(Role.ADVISOR)
-def advisee_detail(request: HttpRequest, student_id: int) -> HttpResponse:
-    student = get_object_or_404(_advisees(request.user), pk=student_id)
-    record = student_record_get(viewer=request.user, student=student)
-    return render(request, "portal/advisee_detail.html", {**record.as_context(), "pass_mark": PASS_MARK})

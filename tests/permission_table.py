@@ -210,6 +210,9 @@ TABLE = [
     ("POST",   "two_factor_disable",        {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
     # --- Portal pages (anonymous: 302 to sign in; wrong role: 403; someone else's object: 404) -----
     ("GET",    "portal:index",              {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
+    # "Today"'s one-click open for lecturers: their own section's session opens and shows its code (302 to the
+    # display); another lecturer's session is not found; other roles, registry staff included, use the session pages.
+    ("POST",   "portal:today-session-open", {"session_id": "open_session"}, None,    302, 403, 403, 302, 404, 403, 403, 403, 403),
     ("GET",    "portal:student-dashboard",  {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     ("GET",    "portal:student-profile",    {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     # "Download my data": a student's own, and only theirs (no parameter names anyone); staff 403.
@@ -239,9 +242,16 @@ TABLE = [
     ("GET",    "attendance:section-roster-csv", {"section_id": "section"}, None,     302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:attendance-grade", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:attendance-grade", {"section_id": "section"}, "form:attendance_grade", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "attendance:section-roster-xlsx", {"section_id": "section"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
+    # Changing one session's column of the grid (a closed session: with a reason).
+    ("POST",   "attendance:section-roster", {"section_id": "section"}, "form:grid",  302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:session-detail", {"session_id": "open_session"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:session-open",   {"session_id": "open_session"}, None,    302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "attendance:session-close",  {"session_id": "open_session"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:session-close",  {"session_id": "open_session"}, None,    302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "attendance:session-take",   {"session_id": "open_session"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "attendance:session-take",   {"session_id": "open_session"}, "form:marks", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "attendance:session-marks-json", {"session_id": "open_session"}, None, 302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:session-cancel", {"session_id": "open_session"}, "form:reason", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:session-display", {"session_id": "open_session"}, None,   302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:session-display-json", {"session_id": "open_session"}, None, 302, 403, 403, 200, 404, 403, 403, 200, 200),
@@ -256,7 +266,11 @@ TABLE = [
     ("GET",    "predictions:at-risk",       {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk",       {"?section": "section_y"}, None,         302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk",       {"?section": "section"}, None,           302, 403, 403, 403, 403, 200, 200, 200, 200),
+    # A search matching both students' numbers, and one matching O's: each advisor still sees only their own.
+    ("GET",    "predictions:at-risk",       {"?q": "=S-"},          None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk",       {"?q": "=S-OTHER"},     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
+    ("GET",    "predictions:at-risk-csv",   {"?q": "=S-"},          None,            302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {"?section": "section_y"}, None,         302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:at-risk-csv",   {"?section": "section"}, None,           302, 403, 403, 403, 403, 200, 200, 200, 200),
     ("GET",    "predictions:report",        {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),

@@ -170,6 +170,8 @@ def world(db):
                         "series-until": "2026-12-21", "series-room": "B-2", "series-late_after_minutes": 10},
         "form:record_set": {"student": student.pk, "status": "excused", "reason": "medical note"},
         "form:record_set_o": {"student": other.pk, "status": "excused", "reason": "medical note"},
+        "form:marks": {f"mark-{student.pk}": "late", "unmarked_to": "absent"},
+        "form:grid": {"session": session.pk, f"mark-{student.pk}": "excused", "reason": "checked by the table"},
         "form:decide": {"decision": "approve", "note": ""},
         "form:attendance_grade": {"weight": "10", "drop_lowest": 1},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},

@@ -30,7 +30,7 @@ State = ClassSession.State
 @dataclass(frozen=True)
 class StripCell:
     session: ClassSession
-    kind: str  # present, late, excused, absent, missing (held, no record yet), upcoming, cancelled
+    kind: str  # present, late, excused, absent, missing (held, no record yet), upcoming, cancelled, not_taken
     label: str
     letter: str
     x: int
@@ -79,6 +79,7 @@ def _strip_kinds() -> dict[str, tuple[str, str]]:
         "missing": (_("no check-in"), "\u2013"),
         "upcoming": (_("upcoming"), ""),
         "cancelled": (_("cancelled"), "\u00d7"),
+        "not_taken": (_("attendance not taken"), "\u00d7"),
     }
 
 
@@ -93,8 +94,8 @@ def _strip(
         if day < enrollment.enrolled_on or (enrollment.ended_on and day >= enrollment.ended_on):
             continue
         record = records.get(session.pk)
-        if session.state == State.CANCELLED:
-            kind = "cancelled"
+        if session.state in (State.CANCELLED, State.NOT_TAKEN):
+            kind = session.state
         elif record is not None:
             kind = "absent" if record.voided else record.status
         elif session.starts_at <= now:

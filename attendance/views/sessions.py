@@ -14,18 +14,21 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.forms import CancelSessionForm, ClassSessionForm, RecordSetForm, SessionSeriesForm, VoidRecordForm
 from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
 from attendance.selectors import (
     ATTENDED,
+    class_session_get,
+    class_session_never_taken,
     class_sessions_with_check_ins,
     records_visible_to,
     session_flags,
     session_records,
     session_roster,
+    session_unmarked,
 )
 from attendance.services import (
     attendance_record_set,
@@ -169,8 +172,7 @@ def _session_page(
             "cancel_form": CancelSessionForm(),
             "can_open": session.state == State.SCHEDULED,
             "opens_at": session.starts_at - datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES),
-            # Closing marks everyone without a record absent: never offered before the session starts.
-            "can_close": session.state in (State.SCHEDULED, State.OPEN) and session.starts_at <= timezone.now(),
+            "can_close": _can_close(session),
             "can_cancel": session.state != State.CANCELLED,
         },
     )
@@ -206,13 +208,28 @@ def session_open(request: HttpRequest, session_id: int) -> HttpResponse:
     return _session_action(request, session, act)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @lecturer_required
 def session_close(request: HttpRequest, session_id: int) -> HttpResponse:
+    """GET: what closing will do (how many get marked absent, or that it becomes not taken); POST: close."""
     session = taught_session_or_404(request.user, session_id)
+    if request.method == "GET":
+        return render(
+            request,
+            "attendance/session_close_confirm.html",
+            {
+                "session": session,
+                "section": session.section,
+                "unmarked": session_unmarked(session).count(),
+                "never_taken": class_session_never_taken(session),
+                "can_close": _can_close(session),
+            },
+        )
 
     def act() -> str:
         marked = class_session_close(session=session, actor=request.user)
+        if class_session_get(session_id=session.pk).state == State.NOT_TAKEN:
+            return _("Nothing was recorded in this session: it is marked not taken and counts for no one.")
         return ngettext(
             "Session closed. %(count)d student without a check-in was marked absent.",
             "Session closed. %(count)d students without a check-in were marked absent.",
@@ -221,6 +238,11 @@ def session_close(request: HttpRequest, session_id: int) -> HttpResponse:
 
     refusals = {Code.SESSION_NOT_STARTED: _("A session cannot be closed before it starts.")}
     return _session_action(request, session, act, refusals=refusals)
+
+
+def _can_close(session: ClassSession) -> bool:
+    # Closing marks everyone without a record absent: never offered before the session starts.
+    return session.state in (State.SCHEDULED, State.OPEN) and session.starts_at <= timezone.now()
 
 
 @require_POST

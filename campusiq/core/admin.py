@@ -1,15 +1,17 @@
 import re
+from dataclasses import dataclass
 
 import tablib
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy
 from import_export import resources
 from import_export.admin import ExportActionMixin, ImportMixin
 from import_export.fields import Field
@@ -17,6 +19,9 @@ from import_export.formats import base_formats
 
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
+
+# The admin names the product, not the framework ("Django administration"), on every page and tab.
+admin.site.site_header = admin.site.site_title = admin.site.index_title = gettext_lazy("CampusIQ administration")
 
 # A spreadsheet evaluates a cell that starts with one of these (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -119,32 +124,90 @@ class CampusModelAdmin(CampusExportActionMixin, admin.ModelAdmin):
             return HttpResponseRedirect(request.get_full_path())
 
 
+IMPORT_TEMPLATE_FORMATS = {"csv": base_formats.CSV, "xlsx": base_formats.XLSX}
+
+
+@dataclass(frozen=True)
+class ImportRowError:
+    row: int | None  # None: the file's, not a row's
+    column: str  # "" when the error is the whole row's
+    message: str
+
+    def __str__(self) -> str:
+        where = "" if self.row is None else f"row {self.row}, {self.column}" if self.column else f"row {self.row}"
+        return f"{where}: {self.message}" if where else self.message
+
+
 class CampusImportMixin(ImportMixin):
-    """CSV or XLSX import with a preview (a dry run) and per-row errors. Needs add and change permission."""
+    """CSV or XLSX import with a preview (a dry run) and per-row errors, listed by row and column above
+    the preview. The form offers an empty template file per format and the values each choice column
+    accepts, from the resource (its `import_template()` and `import_allowed_values()`, where it has
+    them). Needs add and change permission."""
 
     import_formats = [base_formats.CSV, base_formats.XLSX]
     import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+    import_template_name = "admin/import_export/campus_import.html"
 
     def has_import_permission(self, request) -> bool:
         return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def get_urls(self):
+        template = self.admin_site.admin_view(self.import_template_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_import_template"
+        return [path("import/template.<str:file_format>", template, name=name), *super().get_urls()]
+
+    def _template_resource(self, request):
+        resource = self.get_import_resource_classes(request)[0]
+        return resource if hasattr(resource, "import_template") else None
+
+    def import_template_view(self, request, file_format: str):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        resource = self._template_resource(request)
+        if resource is None or file_format not in IMPORT_TEMPLATE_FORMATS:
+            raise Http404
+        spreadsheet = IMPORT_TEMPLATE_FORMATS[file_format]()
+        response = HttpResponse(
+            spreadsheet.export_data(resource.import_template()), content_type=spreadsheet.get_content_type()
+        )
+        response["Content-Disposition"] = f'attachment; filename="{self.opts.model_name}-import-template.{file_format}"'
+        return response
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None)
+        if context is None:
+            return response
+        resource = self._template_resource(request)
+        if resource is not None:
+            name = f"admin:{self.opts.app_label}_{self.opts.model_name}_import_template"
+            context["import_templates"] = [
+                (file_format.upper(), reverse(name, args=[file_format])) for file_format in IMPORT_TEMPLATE_FORMATS
+            ]
+            context["import_allowed_values"] = list(resource.import_allowed_values().items())
+        result = context.get("result")
+        if result is not None and (result.has_errors() or result.has_validation_errors()):
+            context["import_row_errors"] = import_errors(result)
+        return response
 
     def process_result(self, result, request):
         if result.has_errors() or result.has_validation_errors():
             # A row that passed the preview failed on confirmation (the data changed in between); the
             # file's transaction rolled back.
-            self.message_user(request, "Nothing was imported: " + "; ".join(import_errors(result)), messages.ERROR)
+            errors = "; ".join(str(error) for error in import_errors(result))
+            self.message_user(request, "Nothing was imported: " + errors, messages.ERROR)
             return HttpResponseRedirect(reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"))
         return super().process_result(result, request)
 
 
-def import_errors(result) -> list[str]:
-    errors = [str(error.error) for error in result.base_errors]
+def import_errors(result) -> list[ImportRowError]:
+    errors = [ImportRowError(None, "", str(error.error)) for error in result.base_errors]
     for row in result.invalid_rows:
         for column, column_errors in row.error_dict.items():
-            where = f"row {row.number}" if column == NON_FIELD_ERRORS else f"row {row.number}, {column}"
-            errors += [f"{where}: {message}" for message in column_errors]
+            where = "" if column == NON_FIELD_ERRORS else column
+            errors += [ImportRowError(row.number, where, str(message)) for message in column_errors]
     for row in result.error_rows:
-        errors += [f"row {row.number}: {error.error}" for error in row.errors]
+        errors += [ImportRowError(row.number, "", str(error.error)) for error in row.errors]
     return errors
 
 

@@ -82,13 +82,7 @@
 
   function refresh() {
     window
-      .fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin", cache: "no-store" })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
+      .campusiqFetchJson(url)
       .then(function (data) {
         if (apply(data)) {
           schedule(Math.min(Math.max(deadline - Date.now(), 0) + AFTER_ROTATION_MS, POLL_MS));

@@ -405,3 +405,289 @@ def test_voiding_twice_is_one_change_and_cancelled_sessions_are_left_alone(sessi
     with pytest.raises(ServiceError) as error:
         services.attendance_record_void(record=kept, actor=None, reason="x")
     assert error.value.code == Code.SESSION_CANCELLED
+
+
+# --- taking attendance: the bulk save -----------------------------------------------------------
+
+DURING_SESSION = START + datetime.timedelta(minutes=20)
+AFTER_SESSION = START + datetime.timedelta(hours=3)
+
+
+def enrolled(session, count: int) -> list[Student]:
+    return [EnrollmentFactory(section=session.section).student for _ in range(count)]
+
+
+def marks_of(session) -> dict[int, str]:
+    return dict(AttendanceRecord.objects.filter(session=session).values_list("student_id", "status"))
+
+
+def test_marks_save_writes_every_mark_with_one_audit_entry(session):
+    lecturer = UserFactory(roles=[Role.LECTURER])
+    ana, ben, cleo = enrolled(session, 3)
+    check_in(session, cleo)
+    with time_machine.travel(DURING_SESSION):
+        saved = services.attendance_marks_save(
+            session=session, marks={ana.pk: "late", ben.pk: "absent", cleo.pk: "present"}, actor=lecturer
+        )
+    assert marks_of(session) == {ana.pk: "late", ben.pk: "absent", cleo.pk: "present"}
+    assert saved.changed == {ana.pk: [None, "late"], ben.pk: [None, "absent"]}  # Cleo's check-in unchanged
+    record = AttendanceRecord.objects.get(student=ana)
+    assert (record.method, record.recorded_by) == ("manual", lecturer)
+    entry = AuditLogEntry.objects.get(verb="attendance.marks_saved")
+    assert (entry.actor, entry.object_id, entry.reason) == (lecturer, str(session.pk), "")
+    assert entry.changes == {
+        "marks_changed": [None, 2],
+        ana.student_number: [None, "late"],
+        ben.student_number: [None, "absent"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("marks", "code"),
+    [
+        (lambda ana, stranger: {ana.pk: "present", stranger.pk: "present"}, Code.NOT_ENROLLED),
+        (lambda ana, stranger: {ana.pk: "present", ana.pk + 10_000: "late"}, Code.NOT_ENROLLED),
+        (lambda ana, stranger: {ana.pk: "sleeping"}, Code.STATUS_INVALID),
+    ],
+)
+def test_marks_save_is_all_or_nothing(marks, code, session):
+    ana, ben = enrolled(session, 2)
+    check_in(session, ben)
+    stranger = StudentFactory()
+    before = list(AttendanceRecord.objects.values_list("pk", "student_id", "status", "updated_at"))
+    with time_machine.travel(DURING_SESSION), pytest.raises(ServiceError) as error:
+        services.attendance_marks_save(session=session, marks={ben.pk: "absent", **marks(ana, stranger)}, actor=None)
+    assert error.value.code == code
+    assert list(AttendanceRecord.objects.values_list("pk", "student_id", "status", "updated_at")) == before
+    assert not AuditLogEntry.objects.filter(verb="attendance.marks_saved").exists()
+
+
+def test_marks_of_a_cancelled_session_are_refused(session):
+    [ana] = enrolled(session, 1)
+    ClassSession.objects.filter(pk=session.pk).update(state="cancelled")
+    with pytest.raises(ServiceError) as error:
+        services.attendance_marks_save(session=session, marks={ana.pk: "present"}, actor=None)
+    assert error.value.code == Code.SESSION_CANCELLED and not AttendanceRecord.objects.exists()
+
+
+def test_a_reason_is_needed_to_change_recorded_marks_after_the_end_not_to_take_them(session):
+    ana, ben = enrolled(session, 2)
+    check_in(session, ana)
+    with time_machine.travel(DURING_SESSION):  # during the session, changing a check-in needs no reason
+        services.attendance_marks_save(session=session, marks={ana.pk: "late"}, actor=None)
+    with time_machine.travel(AFTER_SESSION):
+        services.attendance_marks_save(session=session, marks={ben.pk: "absent"}, actor=None)  # a first mark
+        with pytest.raises(ServiceError) as error:
+            services.attendance_marks_save(session=session, marks={ana.pk: "present"}, actor=None)
+        assert (error.value.code, error.value.field) == (Code.REASON_REQUIRED, "reason")
+        assert marks_of(session) == {ana.pk: "late", ben.pk: "absent"}
+        services.attendance_marks_save(session=session, marks={ana.pk: "present"}, actor=None, reason="Sat at the back")
+    assert marks_of(session)[ana.pk] == "present"
+    assert AttendanceRecord.objects.get(student=ana).note == "Sat at the back"
+
+
+def test_every_change_of_a_closed_session_needs_a_reason(session):
+    ana, ben = enrolled(session, 2)
+    check_in(session, ana)
+    with time_machine.travel(DURING_SESSION):
+        services.class_session_close(session=session, actor=None)
+        with pytest.raises(ServiceError) as error:
+            services.attendance_marks_save(session=session, marks={ben.pk: "excused"}, actor=None)
+        assert error.value.code == Code.REASON_REQUIRED
+        # Marks as they are need no reason: nothing changes.
+        saved = services.attendance_marks_save(session=session, marks={ben.pk: "absent"}, actor=None)
+    assert saved.changed == {} and not AuditLogEntry.objects.filter(verb="attendance.marks_saved").exists()
+
+
+def test_set_all_unmarked_marks_only_those_without_a_mark(session):
+    ana, ben, cleo = enrolled(session, 3)
+    check_in(session, ana)
+    with time_machine.travel(DURING_SESSION):
+        services.attendance_marks_save(session=session, marks={ben.pk: "excused"}, actor=None, unmarked_to="absent")
+    assert marks_of(session) == {ana.pk: "present", ben.pk: "excused", cleo.pk: "absent"}
+
+
+def test_a_voided_check_in_saved_as_absent_stays_voided(session):
+    [ana] = enrolled(session, 1)
+    record = check_in(session, ana).record
+    services.attendance_record_void(record=record, actor=None, reason="proxy")
+    with time_machine.travel(DURING_SESSION):
+        saved = services.attendance_marks_save(session=session, marks={ana.pk: "absent"}, actor=None)
+    record.refresh_from_db()
+    assert saved.changed == {} and record.voided
+
+
+def count_statements(action, **kwargs) -> int:
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        action(**kwargs)
+    return len(queries)
+
+
+def test_marks_save_runs_as_many_statements_for_500_students_as_for_5():
+    counts = []
+    for size in (5, 50, 500):
+        session = ClassSessionFactory(state="open")
+        students = enrolled(session, size)
+        half = size // 2
+        AttendanceRecord.objects.bulk_create(
+            [
+                AttendanceRecord(session=session, student=s, status="present", recorded_at=START, method="qr")
+                for s in students[:half]
+            ]
+        )
+        marks = {s.pk: "late" for s in students[: half // 2]} | {s.pk: "excused" for s in students[half : half + 2]}
+        with time_machine.travel(DURING_SESSION):
+            counts.append(
+                count_statements(
+                    services.attendance_marks_save, session=session, marks=marks, actor=None, unmarked_to="absent"
+                )
+            )
+        assert len(marks_of(session)) == size
+    assert counts[0] == counts[1] == counts[2], counts
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_check_ins_landing_during_a_bulk_save_are_kept_once():
+    """Half the class checks in while the lecturer saves "everyone unmarked absent": each student ends
+    with exactly one record, and no check-in that succeeded is overwritten."""
+    session = ClassSessionFactory(state="open")
+    students = enrolled(session, 40)
+    lecturer = UserFactory(roles=[Role.LECTURER])
+    arriving = students[::2]
+    barrier, results, errors = threading.Barrier(len(arriving) + 1), {}, []
+
+    def tap(student) -> None:
+        try:
+            barrier.wait()
+            results[student.pk] = check_in(session, student, at=START + datetime.timedelta(minutes=3))
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def save() -> None:
+        try:
+            barrier.wait()
+            with time_machine.travel(DURING_SESSION, tick=True):
+                results["saved"] = services.attendance_marks_save(
+                    session=session, marks={}, actor=lecturer, unmarked_to="absent"
+                )
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tap, args=(s,)) for s in arriving] + [threading.Thread(target=save)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    marks = marks_of(session)
+    assert len(marks) == len(students)
+    assert AttendanceRecord.objects.filter(session=session).count() == len(students)
+    saved = results["saved"]
+    for student in arriving:
+        if results[student.pk].created:  # the check-in wrote the record: it stands
+            assert marks[student.pk] == "present", student.pk
+        else:  # the lecturer's mark came first: the check-in found it
+            assert marks[student.pk] == "absent" and student.pk in saved.changed
+    assert {s.pk for s in students if s not in arriving} <= set(saved.changed)
+    assert all(marks[s.pk] == "absent" for s in students if s not in arriving)
+    assert set(saved.checked_in_meanwhile).isdisjoint(saved.changed)
+
+
+# --- sessions not taken -----------------------------------------------------------------------
+
+
+def never_opened(email: str = "lena@campus.example") -> ClassSession:
+    lecturer = UserFactory(roles=[Role.LECTURER], email=email)
+    session = ClassSessionFactory(section=SectionFactory(lecturers=[lecturer]))
+    EnrollmentFactory(section=session.section, enrolled_on=START.date())
+    return session
+
+
+def test_closing_a_session_never_opened_makes_it_not_taken_and_reminds_once(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    session = never_opened()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.class_session_close(session=session, actor=None) == 0
+    session.refresh_from_db()
+    assert session.state == ClassSession.State.NOT_TAKEN and not AttendanceRecord.objects.exists()
+    assert [message.to for message in mailoutbox] == [["lena@campus.example"]]
+    assert "take" in mailoutbox[0].body.lower() and session.section.course.code in mailoutbox[0].subject
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.class_session_close(session=session, actor=None) == 0
+        assert services.class_session_not_taken_remind(session_id=session.pk) is False
+    assert len(mailoutbox) == 1
+
+
+def test_the_periodic_close_turns_sessions_never_taken_into_not_taken(mailoutbox, django_capture_on_commit_callbacks):
+    from attendance.tasks import close_finished_sessions
+
+    untaken = never_opened()
+    marked = never_opened("max@campus.example")
+    AttendanceRecordFactory(session=marked, student=Student.objects.filter(enrollments__section=marked.section)[0])
+    EnrollmentFactory(section=marked.section, enrolled_on=START.date())
+    with time_machine.travel(AFTER_SESSION), django_capture_on_commit_callbacks(execute=True):
+        assert close_finished_sessions.delay().get() == 2
+    untaken.refresh_from_db()
+    marked.refresh_from_db()
+    assert (untaken.state, marked.state) == ("not_taken", "closed")
+    assert AttendanceRecord.objects.filter(session=marked, status="absent").count() == 1  # a mark: closed as usual
+    reminders = [message.to for message in mailoutbox if message.subject.startswith("Attendance not taken")]
+    assert reminders == [["lena@campus.example"]]
+
+
+def test_a_not_taken_session_counts_for_no_one():
+    from attendance.selectors import attendance_rates_for_section
+
+    session = never_opened()
+    held = ClassSessionFactory(section=session.section, starts_at=START + datetime.timedelta(days=1))
+    student = Student.objects.get(enrollments__section=session.section)
+    AttendanceRecordFactory(session=held, student=student, status="present")
+    with time_machine.travel(AFTER_SESSION):
+        services.class_session_close(session=session, actor=None)
+    [rate] = attendance_rates_for_section(session.section, as_of=START + datetime.timedelta(days=2))
+    assert (rate.held, rate.attended, rate.planned, rate.rate) == (1, 1, 1, 1)
+
+
+def test_taking_a_not_taken_session_closes_it_the_unmarked_absent(django_capture_on_commit_callbacks):
+    session = never_opened()
+    late_one = EnrollmentFactory(section=session.section, enrolled_on=START.date()).student
+    first = Student.objects.filter(enrollments__section=session.section).exclude(pk=late_one.pk).get()
+    with time_machine.travel(AFTER_SESSION):
+        services.class_session_close(session=session, actor=None)
+        saved = services.attendance_marks_save(session=session, marks={late_one.pk: "late"}, actor=None)
+    session.refresh_from_db()
+    assert (session.state, saved.marked_absent) == ("closed", 1)
+    assert marks_of(session) == {late_one.pk: "late", first.pk: "absent"}
+    entry = AuditLogEntry.objects.get(verb="attendance.marks_saved")
+    assert entry.changes["state"] == ["not_taken", "closed"]
+
+
+def test_a_not_taken_session_can_be_cancelled():
+    session = never_opened()
+    with time_machine.travel(AFTER_SESSION):
+        services.class_session_close(session=session, actor=None)
+    services.class_session_cancel(session=session, actor=None, reason="Lecturer ill")
+    session.refresh_from_db()
+    assert session.state == "cancelled"
+
+
+def test_not_taken_sessions_of_a_lecturer_most_recent_first():
+    from attendance.selectors import class_sessions_not_taken_for
+
+    older = never_opened()
+    lecturer = older.section.lecturers.get()
+    newer = ClassSessionFactory(section=older.section, starts_at=START + datetime.timedelta(days=7))
+    someone_elses = never_opened("max@campus.example")
+    ClassSessionFactory(section=older.section, starts_at=START + datetime.timedelta(days=14))
+    with time_machine.travel(START + datetime.timedelta(days=8)):
+        for session in (older, newer, someone_elses):
+            services.class_session_close(session=session, actor=None)
+    assert list(class_sessions_not_taken_for(lecturer)) == [newer, older]

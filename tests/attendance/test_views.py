@@ -726,7 +726,7 @@ def test_opening_too_early_is_refused_with_a_message(section, lecturer, clock):
 
 def test_lecturer_actions_are_post_only(session, lecturer, clock):
     client = signed_in(lecturer)
-    for name in ("session-open", "session-close", "session-cancel", "record-set"):
+    for name in ("session-open", "session-cancel", "record-set"):
         assert client.get(reverse(f"attendance:{name}", args=[session.pk])).status_code == 405
 
 
@@ -1033,12 +1033,16 @@ def test_pages_have_no_inline_script_or_style_and_label_every_input(section, ses
         (lecturer, reverse("attendance:section-sessions", args=[section.pk])),
         (lecturer, reverse("attendance:session-detail", args=[session.pk])),
         (lecturer, reverse("attendance:section-roster", args=[section.pk])),
+        (lecturer, reverse("attendance:section-roster", args=[section.pk]) + f"?edit={session.pk}"),
+        (lecturer, reverse("attendance:session-take", args=[session.pk])),
+        (lecturer, reverse("attendance:session-close", args=[session.pk])),
         (lecturer, reverse("attendance:excuses")),
         (ana.user, reverse("attendance:my-attendance")),
         (ana.user, reverse("attendance:check-in-code")),
     ]
     for user, url in pages:
         page = signed_in(user).get(url).content.decode()
+        assert "<script>" not in page and not re.search(r"<script(?![^>]*\bsrc=)", page), url
         assert "<script>" not in page and "style=" not in page and not re.search(r"\son[a-z]+=", page), url
         assert page.count("<h1") == 1, url
         for input_id in re.findall(r'<(?:input|select|textarea)[^>]*\bid="([^"]+)"', page):
@@ -1098,3 +1102,251 @@ def test_the_attendance_grade_form_is_csrf_protected(lecturer, section):
     client = signed_in(lecturer, enforce_csrf_checks=True)
     assert client.post(grade_page(section), {"weight": "10", "drop_lowest": "0"}).status_code == 403
     assert not section.assessments.exists()
+
+
+# --- Taking attendance by hand ----------------------------------------------------------------------
+
+
+def take_url(session) -> str:
+    return reverse("attendance:session-take", args=[session.pk])
+
+
+def test_take_page_lists_the_roster_by_number_with_one_radio_group_each(session, lecturer, ana, ben, clock):
+    AttendanceRecordFactory(session=session, student=ben, status=Status.LATE)
+    page = text(signed_in(lecturer).get(take_url(session)))
+    assert page.index("S1000001") < page.index("S1000002")  # the roster grid's order
+    for student in (ana, ben):
+        for code in ("present", "late", "absent", "excused"):
+            assert f'name="mark-{student.pk}" value="{code}" id="mark-{student.pk}-{code}"' in page
+    assert f'value="late" id="mark-{ben.pk}-late" checked' in page
+    assert "checked" not in re.search(rf'<tr data-student="{ana.pk}">(.*?)</tr>', page, re.S)[1]
+    assert '<span class="visually-hidden">Present</span>' in page and 'aria-hidden="true">P</span>' in page
+    assert 'name="reason"' not in page  # no reason while the session runs
+    assert "1 student has no mark yet" in page
+
+
+def test_take_saves_every_mark_and_sets_the_unmarked(session, section, lecturer, ana, ben, clock):
+    cleo = StudentFactory(student_number="S1000003")
+    EnrollmentFactory(student=cleo, section=section)
+    AttendanceRecordFactory(session=session, student=ben)  # checked in
+    client = signed_in(lecturer)
+    response = client.post(take_url(session), {f"mark-{ana.pk}": "late", "unmarked_to": "absent"}, follow=True)
+    assert "2 marks saved." in text(response)
+    statuses = dict(AttendanceRecord.objects.values_list("student_id", "status"))
+    assert statuses == {ana.pk: "late", ben.pk: "present", cleo.pk: "absent"}
+    entry = AuditLogEntry.objects.get(verb="attendance.marks_saved")
+    assert entry.actor == lecturer and entry.changes[cleo.student_number] == [None, "absent"]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (lambda ana, ben: {f"mark-{ben.pk}": "present", f"mark-{ana.pk}": "asleep"}, "One of the marks is not offered"),
+        (lambda ana, ben: {f"mark-{ana.pk}": "late", "unmarked_to": "gone"}, "One of the marks is not offered"),
+        (lambda ana, ben: {f"mark-{ben.pk}": "present", "mark-x1": "late"}, "The form named a student that does not"),
+        (lambda ana, ben: {f"mark-{ben.pk}": "present", f"mark-{ana.pk + 999}": "late"}, "was not enrolled in the"),
+        (lambda ana, ben: {f"mark-{ben.pk}": "", "unmarked_to": ""}, "Choose a mark for at least one student"),
+    ],
+)
+def test_take_refusals_are_readable_and_save_nothing(data, message, session, lecturer, ana, ben, clock):
+    response = signed_in(lecturer).post(take_url(session), data(ana, ben))
+    assert response.status_code == 400 and message in text(response)
+    assert 'role="alert"' in response.content.decode()
+    assert not AttendanceRecord.objects.exists()
+
+
+def test_take_keeps_the_choices_of_a_refused_save(session, lecturer, ana, ben, clock):
+    response = signed_in(lecturer).post(take_url(session), {f"mark-{ana.pk}": "excused", f"mark-{ben.pk}": "zzz"})
+    assert f'value="excused" id="mark-{ana.pk}-excused" checked' in text(response)
+
+
+def test_take_is_csrf_protected(session, lecturer, ana, clock):
+    client = signed_in(lecturer, enforce_csrf_checks=True)
+    assert client.post(take_url(session), {f"mark-{ana.pk}": "present"}).status_code == 403
+    assert not AttendanceRecord.objects.exists()
+
+
+def test_changing_a_check_in_after_the_end_needs_a_reason(session, lecturer, ana, clock):
+    AttendanceRecordFactory(session=session, student=ana)
+    clock.shift(2 * 60 * 60)
+    client = signed_in(lecturer)
+    assert 'name="reason"' in text(client.get(take_url(session)))
+    refused = client.post(take_url(session), {f"mark-{ana.pk}": "absent"})
+    assert refused.status_code == 400 and "Say why these marks change" in text(refused)
+    assert AttendanceRecord.objects.get().status == Status.PRESENT
+    client.post(take_url(session), {f"mark-{ana.pk}": "absent", "reason": "Left after ten minutes"})
+    record = AttendanceRecord.objects.get()
+    assert (record.status, record.note) == (Status.ABSENT, "Left after ten minutes")
+    assert AuditLogEntry.objects.get(verb="attendance.marks_saved").reason == "Left after ten minutes"
+
+
+def test_marks_json_gives_the_session_marks(session, lecturer, ana, ben, clock):
+    AttendanceRecordFactory(session=session, student=ana, status=Status.LATE)
+    data = signed_in(lecturer).get(reverse("attendance:session-marks-json", args=[session.pk])).json()
+    assert data == {
+        "state": "open",
+        "checked_in": 1,
+        "marks": {str(ana.pk): {"status": "late", "voided": False, "method": "qr"}},
+    }
+
+
+def test_take_page_of_a_cancelled_session_offers_nothing(session, lecturer, ana, clock):
+    ClassSession.objects.filter(pk=session.pk).update(state=ClassSession.State.CANCELLED)
+    client = signed_in(lecturer)
+    assert 'name="mark-' not in text(client.get(take_url(session)))
+    refused = client.post(take_url(session), {f"mark-{ana.pk}": "present"})
+    assert refused.status_code == 400 and "This session was cancelled." in text(refused)
+
+
+def test_saving_marks_is_rate_limited(session, lecturer, ana, clock, settings):
+    client = signed_in(lecturer)
+    from attendance import limits
+
+    count, _ = limits.RateLimit("x", "y", limits.MARKS_SAVE_RATE_PER_USER).limit_and_period()
+    for _ in range(count):
+        assert client.post(take_url(session), {f"mark-{ana.pk}": "present"}).status_code == 302
+    assert client.post(take_url(session), {f"mark-{ana.pk}": "late"}).status_code == 429
+    assert AttendanceRecord.objects.get().status == Status.PRESENT
+
+
+# --- Closing behind a confirmation ------------------------------------------------------------------
+
+
+def test_close_asks_first_and_says_how_many_will_be_marked_absent(session, section, lecturer, ana, ben, clock):
+    AttendanceRecordFactory(session=session, student=ana)
+    client = signed_in(lecturer)
+    detail = text(client.get(reverse("attendance:session-detail", args=[session.pk])))
+    assert f'href="{reverse("attendance:session-close", args=[session.pk])}"' in detail
+    confirm = text(client.get(reverse("attendance:session-close", args=[session.pk])))
+    assert "1 student has no mark and will be marked absent." in confirm
+    assert not AttendanceRecord.objects.filter(student=ben).exists()  # asking wrote nothing
+    response = client.post(reverse("attendance:session-close", args=[session.pk]), follow=True)
+    assert "1 student without a check-in was marked absent" in text(response)
+    assert AttendanceRecord.objects.get(student=ben).status == Status.ABSENT
+
+
+def test_closing_a_session_never_opened_says_it_becomes_not_taken(section, lecturer, ana, clock):
+    session = ClassSessionFactory(section=section, starts_at=SESSION_START)
+    client = signed_in(lecturer)
+    confirm = text(client.get(reverse("attendance:session-close", args=[session.pk])))
+    assert "will be recorded as not taken" in confirm and "marked absent." not in confirm
+    response = client.post(reverse("attendance:session-close", args=[session.pk]), follow=True)
+    assert "it is marked not taken and counts for no one" in text(response)
+    session.refresh_from_db()
+    assert session.state == ClassSession.State.NOT_TAKEN and not AttendanceRecord.objects.exists()
+    take = text(client.get(take_url(session)))
+    assert "Check-in was never opened for this session" in take and "Not taken" in take
+    client.post(take_url(session), {f"mark-{ana.pk}": "present"})
+    session.refresh_from_db()
+    assert session.state == ClassSession.State.CLOSED and AttendanceRecord.objects.get().status == Status.PRESENT
+
+
+# --- The roster grid: a column at a time, and its exports ----------------------------------------------
+
+
+def roster_url(section) -> str:
+    return reverse("attendance:section-roster", args=[section.pk])
+
+
+def test_roster_column_is_changed_through_the_bulk_save(section, lecturer, ana, ben, clock):
+    held, other = past_sessions(section, 2)
+    AttendanceRecordFactory(session=held, student=ana)
+    AttendanceRecordFactory(session=held, student=ben, status=Status.ABSENT)
+    client = signed_in(lecturer)
+    page = text(client.get(roster_url(section) + f"?edit={held.pk}"))
+    assert f'<select name="mark-{ana.pk}" id="cell-{ana.pk}" form="grid-form">' in page
+    assert f'for="cell-{ana.pk}"' in page and f'name="session" value="{held.pk}"' in page
+    assert page.count("<select") == 2  # only that session's column
+    data = {"session": held.pk, f"mark-{ana.pk}": "present", f"mark-{ben.pk}": "excused"}
+    refused = client.post(roster_url(section), data)  # a closed session: say why
+    assert refused.status_code == 400 and "Say why these marks change" in text(refused)
+    response = client.post(roster_url(section), {**data, "reason": "Medical note"})
+    assert response.status_code == 302 and response.url.endswith(f"#session-{held.pk}")
+    assert AttendanceRecord.objects.get(session=held, student=ben).status == Status.EXCUSED
+    entry = AuditLogEntry.objects.get(verb="attendance.marks_saved")
+    assert entry.object_id == str(held.pk) and entry.changes == {
+        "marks_changed": [None, 1],
+        "S1000002": ["absent", "excused"],
+    }
+    assert not AttendanceRecord.objects.filter(session=other).exists()
+
+
+def test_roster_save_of_a_session_of_another_section_is_refused(section, term, lecturer, ana, clock):
+    foreign = past_sessions(SectionFactory(term=term), 1)[0]
+    response = signed_in(lecturer).post(
+        roster_url(section), {"session": foreign.pk, f"mark-{ana.pk}": "present", "reason": "x"}
+    )
+    assert response.status_code == 400 and "Choose a session of this section" in text(response)
+    assert not AttendanceRecord.objects.exists()
+
+
+def xlsx_rows(response) -> list[tuple]:
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    return list(book.active.iter_rows(values_only=True))
+
+
+def test_roster_xlsx_covers_the_chosen_days_and_neutralises_formulas(section, lecturer, clock):
+    evil = StudentFactory(user__first_name="=cmd|' /C calc'!A0", user__last_name="x", student_number="@S1")
+    EnrollmentFactory(student=evil, section=section)
+    newest, middle, oldest = past_sessions(section, 3)
+    for session in (newest, middle, oldest):
+        AttendanceRecordFactory(session=session, student=evil)
+    day = timezone_day(middle)
+    response = signed_in(lecturer).get(
+        reverse("attendance:section-roster-xlsx", args=[section.pk]), {"date_from": day, "date_to": day}
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    assert response["Content-Disposition"].endswith('.xlsx"')
+    header, row = xlsx_rows(response)
+    assert header[:3] == ("student_number", "name", "email") and len(header) == 12  # one session column
+    assert header[-1].startswith(day)
+    assert row[0] == "'@S1" and row[1].startswith("'=cmd") and row[-1] == "present"
+    everything = xlsx_rows(signed_in(lecturer).get(reverse("attendance:section-roster-xlsx", args=[section.pk])))
+    assert len(everything[0]) == 14
+
+
+def timezone_day(session) -> str:
+    from django.utils import timezone
+
+    return f"{timezone.localtime(session.starts_at):%Y-%m-%d}"
+
+
+@pytest.mark.parametrize("name", ["attendance:section-roster-xlsx", "attendance:section-roster-csv"])
+@pytest.mark.parametrize("query", [{"date_from": "2026-11-20", "date_to": "2026-11-01"}, {"date_from": "yesterday"}])
+def test_roster_export_with_a_bad_range_says_so(name, query, section, lecturer, clock):
+    response = signed_in(lecturer).get(reverse(name, args=[section.pk]), query)
+    assert response.status_code == 400 and "Choose a valid date range" in text(response)
+
+
+# --- Query counts of the marking pages: the same for 5, 50 and 500 students --------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        lambda session: take_url(session),
+        lambda session: reverse("attendance:session-marks-json", args=[session.pk]),
+        lambda session: reverse("attendance:session-close", args=[session.pk]),
+        lambda session: reverse("attendance:section-roster", args=[session.section_id]) + f"?edit={session.pk}",
+    ],
+    ids=["take", "marks-json", "close-confirm", "roster-edit"],
+)
+def test_marking_pages_queries_do_not_grow_with_students(url, term, lecturer, clock):
+    counts = []
+    for size in (5, 50, 500):
+        section = SectionFactory(term=term, lecturers=[lecturer])
+        sessions = past_sessions(section, 3)
+        enrol_students(section, sessions[1:], size)
+        counts.append(count_queries(signed_in(lecturer), url(sessions[0])))
+    assert counts[0] == counts[1] == counts[2], counts
+
+
+def test_students_strip_shows_a_not_taken_session_as_not_counted(section, ana, clock):
+    held = past_sessions(section, 1)[0]
+    ClassSession.objects.filter(pk=held.pk).update(state=ClassSession.State.NOT_TAKEN)
+    page = text(signed_in(ana.user).get(reverse("attendance:my-attendance")))
+    assert "strip-not_taken" in page and "attendance not taken" in page
+    assert "strip-cell strip-missing" not in page and "strip-cell strip-not_taken" in page

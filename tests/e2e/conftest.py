@@ -1,8 +1,11 @@
+import datetime
 import os
 
 import pytest
+from django.utils import timezone
 
 from tests.conftest import CHROMIUM_PATH
+from tests.factories import TermFactory
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test are safe here.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -24,3 +27,15 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+@pytest.fixture
+def this_term(db):
+    """A term running today (the live server's clock), past its add/drop deadline."""
+    today = timezone.localdate()
+    return TermFactory(
+        name="This term",
+        start_date=today - datetime.timedelta(days=30),
+        end_date=today + datetime.timedelta(days=60),
+        add_drop_deadline=today - datetime.timedelta(days=16),
+    )

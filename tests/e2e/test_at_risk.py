@@ -15,7 +15,6 @@ from tests.factories import (
     RiskScoreFactory,
     ScoringRunFactory,
     StudentFactory,
-    TermFactory,
     UserFactory,
 )
 
@@ -32,23 +31,16 @@ def console_of(page: Page) -> list[str]:
 
 
 @pytest.fixture
-def flagged():
-    today = timezone.localdate()
-    term = TermFactory(
-        name="This term",
-        start_date=today - datetime.timedelta(days=30),
-        end_date=today + datetime.timedelta(days=60),
-        add_drop_deadline=today - datetime.timedelta(days=16),
-    )
+def flagged(this_term):
     advisor = UserFactory(roles=[Role.ADVISOR], email="adele@campus.example", first_name="Adele", last_name="Adams")
     ana = StudentFactory(advisor=advisor, user__first_name="Ana", user__last_name="Almeida", student_number="S1000001")
     someone_elses = StudentFactory(
         advisor=UserFactory(roles=[Role.ADVISOR]), user__first_name="Olga", user__last_name="Other"
     )
-    run = ScoringRunFactory(term=term, as_of=timezone.now() - datetime.timedelta(hours=6))
+    run = ScoringRunFactory(term=this_term, as_of=timezone.now() - datetime.timedelta(hours=6))
     RiskScoreFactory(run=run, student=ana, probability=0.78, band="high")
     RiskScoreFactory(run=run, student=someone_elses, probability=0.95, band="high")
-    return {"advisor": advisor, "ana": ana, "term": term}
+    return {"advisor": advisor, "ana": ana, "term": this_term}
 
 
 def test_advisor_records_an_intervention_for_a_flagged_advisee(page: Page, live_server, flagged):

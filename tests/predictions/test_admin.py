@@ -1,12 +1,15 @@
 """The predictions admin: versions side by side with their metrics, promote and roll back (audited),
 a scoring run started from a button, read-only scores, and lists that do not grow queries with rows."""
 
+import re
+
 import pytest
 import time_machine
 from django.urls import reverse
 
 from accounts.roles import Role
 from campusiq.core.models import AuditLogEntry
+from predictions.model_report import model_version_report
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from tests.factories import (
     FlagFeedbackFactory,
@@ -117,3 +120,98 @@ def test_advisors_and_lecturers_cannot_reach_the_predictions_admin(client):
 )
 def test_changelist_query_count_does_not_grow_with_rows(registrar_client, model, build_one):
     assert_changelist_queries_do_not_grow(registrar_client, model, build_one)
+
+
+# --- The admin's name and a version's page ------------------------------------------------------------
+
+
+def test_the_admin_names_campusiq_not_django(registrar_client):
+    page = registrar_client.get(reverse("admin:index")).content.decode()
+    assert "<title>CampusIQ administration | CampusIQ administration</title>" in page
+    assert 'id="site-name"><a href="/admin/">CampusIQ administration</a>' in page
+    assert "Django administration" not in page and "Django site admin" not in page
+
+
+SEVENTEEN = 0.34567890123456789
+
+
+def full_metrics() -> dict:
+    """The shape risk_model_train stores, with the long floats it stores."""
+
+    def block(roc, pr, **extra):
+        return {"n": 400, "positives": 60, "threshold": SEVENTEEN, "roc_auc": roc, "pr_auc": pr, "brier": 0.1234567,
+                "accuracy": 0.8765432, "precision": 0.5555555, "recall": 0.7142857, "f1": 0.625, **extra}  # fmt: skip
+
+    calibration = [
+        {"bin_lower": 0.0, "bin_upper": 0.1, "n": 200, "mean_predicted": 0.0512345678, "observed_rate": 0.04},
+        {"bin_lower": 0.5, "bin_upper": 0.6, "n": 50, "mean_predicted": 0.5498765432, "observed_rate": 0.6},
+        {"bin_lower": 0.9, "bin_upper": 1.0, "n": 10, "mean_predicted": 0.95, "observed_rate": 0.9},
+    ]
+    return {
+        "holdout": block(0.81234567890123456, 0.61987654321, calibration=calibration),
+        "cross_validation": {"folds": 5, **block(0.79, 0.58)},
+        "baselines": {
+            "majority_class": block(0.5, 0.15),
+            "attendance_only": {"rule": "at risk when attendance this term < 0.70", **block(0.7, 0.41234)},
+        },
+        "groups": {"department": {"CS": block(0.83, 0.64), "MATH": block(0.77, 0.55)}, "program": {}},
+        "examples": {"train": 1200, "holdout": 400},
+    }
+
+
+def version_page(client, version) -> str:
+    response = client.get(reverse("admin:predictions_modelversion_change", args=[version.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def report_of(page: str) -> str:
+    """The metrics part of the page (the admin's own icons are SVGs too)."""
+    start = page.index('<div class="model-report">')
+    return page[start : page.index("</fieldset>", start)]
+
+
+def test_a_versions_page_shows_its_metrics_as_tables_not_json(registrar_client):
+    version = ModelVersionFactory(threshold=SEVENTEEN, metrics=full_metrics())
+    page = version_page(registrar_client, version)
+    assert "0.34567890" not in page and '"holdout"' not in page and "&quot;holdout&quot;" not in page
+    assert page.count("0.346") >= 2  # the version's threshold and the table's
+    header = re.search(r"<thead><tr><th scope=\"col\">Metric</th>(.*?)</tr></thead>", page).group(1)
+    assert re.findall(r'<th scope="col" class="num">(.*?)</th>', header) == [
+        "Model, hold-out term", "Model, cross-validation", "Attendance-only rule", "Majority class",
+    ]  # fmt: skip
+    pr_auc = re.search(r'<tr><th scope="row">PR-AUC</th>(.*?)</tr>', page).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', pr_auc) == ["0.620", "0.580", "0.412", "0.150"]
+    assert "at risk when attendance this term &lt; 0.70" in page
+    cs = re.search(r'<tr><th scope="row">CS</th>(.*?)</tr>', page).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', cs) == ["400", "60", "0.830", "0.640", "0.556", "0.714"]
+    assert "css/admin-model-version.css" in page
+
+
+def test_a_versions_page_draws_its_calibration_bins_without_inline_code(registrar_client):
+    page = version_page(registrar_client, ModelVersionFactory(metrics=full_metrics()))
+    report = report_of(page)
+    chart = report[report.index("<svg") : report.index("</svg>")]
+    circles = re.findall(r'<circle class="bin" cx="([\d.]+)" cy="([\d.]+)" r="([\d.]+)">', chart)
+    # x is the mean predicted, y the observed rate upwards, on a 240-unit plot; the biggest bin the biggest dot.
+    assert [(float(x), float(y)) for x, y, _ in circles] == [(12.3, 230.4), (132.0, 96.0), (228.0, 24.0)]
+    radii = [float(r) for _, _, r in circles]
+    assert radii[0] == max(radii) and radii[2] == min(radii)
+    assert "style=" not in report and "<script" not in report
+    assert "0.5\u20130.6: 50 students, predicted 0.550, observed 0.600" in chart
+
+
+def test_an_older_version_without_calibration_bins_says_not_recorded(registrar_client):
+    metrics = full_metrics()
+    del metrics["holdout"]["calibration"]
+    page = version_page(registrar_client, ModelVersionFactory(metrics=metrics))
+    assert "Calibration bins: not recorded" in page and "<svg" not in report_of(page)
+    assert "0.812" in page  # the tables still show
+    empty = version_page(registrar_client, ModelVersionFactory(metrics={}))
+    assert report_of(empty).count("not recorded") == 2
+
+
+def test_the_calibration_charts_axes_run_from_zero_at_the_bottom_left():
+    chart = model_version_report(full_metrics())["calibration"]
+    assert chart.ticks[0] == ("0.00", 0) and chart.ticks[-1] == ("1.00", 240)
+    assert chart.y_ticks[0] == ("0.00", 240) and chart.y_ticks[-1] == ("1.00", 0)

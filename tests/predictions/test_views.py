@@ -113,7 +113,11 @@ def campus(term, runs, advisor, other_advisor):
 
 
 def factor(text: str) -> list[dict]:
-    return [{"feature": "attendance_rate_4w", "value": 0.5, "contribution": 0.8, "text": text}]
+    return factor_list([text])
+
+
+def factor_list(texts: list[str]) -> list[dict]:
+    return [{"feature": "attendance_rate_4w", "value": 0.5, "contribution": 0.8, "text": text} for text in texts]
 
 
 def signed_in(user) -> Client:
@@ -128,7 +132,8 @@ def text(response) -> str:
 
 
 def row_order(response, numbers=("S1000001", "S1000002", "S1000003", "S1000009")) -> list[str]:
-    page = response.content.decode()
+    """The student numbers in the table's rows, in order (not those typed in the search box)."""
+    page = response.content.decode().partition("<tbody>")[2]
     found = [(page.index(number), number) for number in numbers if number in page]
     return [number for _, number in sorted(found)]
 
@@ -292,6 +297,70 @@ def test_a_filter_naming_nothing_is_reported_and_left_out(advisor, campus):
     assert row_order(response) == ["S1000001", "S1000002", "S1000003"]
 
 
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("", ["S1000001", "S1000002", "S1000003"]),
+        ("   ", ["S1000001", "S1000002", "S1000003"]),
+        ("S1000002", ["S1000002"]),
+        ("s100000", ["S1000001", "S1000002", "S1000003"]),  # a number's start, in any case
+        ("1000002", []),  # the middle of a number is not its start
+        ("ana", ["S1000001"]),
+        ("EXAMPLE", ["S1000001", "S1000002", "S1000003"]),
+        ("Bea Ex", ["S1000002"]),  # every word starts the first or the last name
+        ("Bea Carl", []),
+        ("ample", []),
+        ("Olga", []),  # another advisor's advisee is not found by name
+        ("S1000009", []),  # nor by number
+    ],
+)
+def test_search_by_name_or_student_number(advisor, campus, search, expected):
+    assert row_order(signed_in(advisor).get(DASHBOARD, {"q": search})) == expected
+
+
+def test_search_combines_with_filters_and_sort_and_says_when_nothing_matches(advisor, campus):
+    client = signed_in(advisor)
+    assert row_order(client.get(DASHBOARD, {"q": "example", "department": "MATH"})) == ["S1000003"]
+    response = client.get(DASHBOARD, {"q": "zed", "band": "high"})
+    assert row_order(response) == [] and "No student matches “zed” with these filters." in text(response)
+    # The search stays in the box and in the sort and CSV links.
+    page = client.get(DASHBOARD, {"q": "ana"}).content.decode()
+    assert 'name="q" value="ana"' in page and "?q=ana&amp;sort=probability" in page
+    assert f'href="{CSV_URL}?q=ana"' in page
+
+
+def test_registry_staff_find_any_student_by_search(registrar, campus):
+    assert row_order(signed_in(registrar).get(DASHBOARD, {"q": "olga"})) == ["S1000009"]
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [("a" * 101, "at most 100 characters"), ("an\ta", "control character"), ("ana\x00", "Null characters")],
+)
+def test_a_bad_search_is_reported_and_left_out(advisor, campus, search, message):
+    response = signed_in(advisor).get(DASHBOARD, {"q": search})
+    assert response.status_code == 200
+    words = text(response)
+    assert "The search was left out:" in words and message in words
+    assert "Some filters name nothing" not in words
+    assert row_order(response) == ["S1000001", "S1000002", "S1000003"]
+
+
+def test_csv_holds_the_searched_rows(advisor, campus):
+    rows = csv_rows(signed_in(advisor).get(CSV_URL, {"q": "bea"}))
+    assert [row[0] for row in rows[1:]] == ["S1000002"]
+
+
+def test_dashboard_rows_put_the_factors_in_an_expandable_summary(advisor, campus):
+    campus["scores"]["ana"].factors = factor_list(["first; reason", "second reason", "third reason"])
+    campus["scores"]["ana"].save(update_fields=["factors"])
+    page = signed_in(advisor).get(DASHBOARD, {"q": "ana"}).content.decode()
+    details = re.search(r'<details class="factor-details">(.*?)</details>', page, re.S).group(1)
+    summary = re.search(r"<summary>(.*?)</summary>", details, re.S).group(1)
+    assert "first; reason" in summary and "(+2 more)" in summary and "second reason" not in summary
+    assert re.findall(r"<li>(.*?)</li>", details) == ["second reason", "third reason"]
+
+
 def test_dashboard_pages_by_fifty(registrar, term, runs):
     run = runs[1]
     program = ProgramFactory()
@@ -325,20 +394,48 @@ def test_csv_holds_the_filtered_rows(advisor, campus):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv") and "attachment" in response["Content-Disposition"]
     rows = csv_rows(response)
-    assert rows[0][:8] == [
+    assert rows[0] == [
         "student_number",
         "name",
         "program",
         "department",
-        "probability",
+        "probability_percent",
         "band",
         "change_points",
         "intervention",
+        "factor_1",
+        "factor_2",
+        "factor_3",
+        "term",
+        "scored_at",
+        "model_version",
     ]
     assert [row[0] for row in rows[1:]] == ["S1000001", "S1000002"]
-    assert rows[1][1:9] == ["Ana Example", "BCS", "CS", "0.8100", "high", "20", "yes", "ana late"]
-    assert rows[2][6:8] == ["new", "no"]
-    assert rows[1][9:] == ["Autumn 2026", rows[1][10], "risk-2026-11-01"]
+    assert rows[1][1:11] == ["Ana Example", "BCS", "CS", "81.0", "high", "20", "yes", "ana late", "", ""]
+    assert rows[2][4:9] == ["45.0", "medium", "new", "no", "bea grades"]
+    assert rows[1][11:] == ["Autumn 2026", rows[1][12], "risk-2026-11-01"]
+
+
+def test_csv_gives_each_factor_its_own_column_even_with_semicolons_in_it(registrar, term, runs, settings):
+    settings.PREDICTIONS_TOP_FACTORS = 2
+    texts = [f"reason {n}: 54%; campus median 88%" for n in range(1, 5)]
+    RiskScoreFactory(
+        run=runs[1], student=StudentFactory(student_number="S2000001"), probability=0.7345, factors=factor_list(texts)
+    )
+    RiskScoreFactory(run=runs[1], student=StudentFactory(student_number="S2000002"), probability=0.2, factors=[])
+    rows = csv_rows(signed_in(registrar).get(CSV_URL, {"sort": "student_number"}))
+    header = rows[0]
+    # An older run kept four factors where the scoring now keeps two: four columns, so none is lost.
+    assert header[8:12] == ["factor_1", "factor_2", "factor_3", "factor_4"] and header[12] == "term"
+    first, second = rows[1], rows[2]
+    assert first[4] == "73.5" and first[8:12] == texts
+    assert second[4] == "20.0" and second[8:12] == ["", "", "", ""] and second[12] == "Autumn 2026"
+
+
+def test_csv_header_keeps_the_scorings_factor_columns_when_no_row_has_factors(advisor, term, runs, settings):
+    settings.PREDICTIONS_TOP_FACTORS = 3
+    rows = csv_rows(signed_in(advisor).get(CSV_URL))
+    assert [cell for cell in rows[0] if cell.startswith("factor_")] == ["factor_1", "factor_2", "factor_3"]
 
 
 def test_csv_of_another_advisor_never_holds_my_advisees(other_advisor, campus):
@@ -354,6 +451,7 @@ def test_csv_neutralises_formulas(registrar, term, runs):
     rows = csv_rows(signed_in(registrar).get(CSV_URL))
     row = next(row for row in rows if "S1000666" in row[0])
     assert row[0] == "'+S1000666" and row[1].startswith("'=HYPERLINK") and row[8] == "'@SUM(A1:A9)"
+    assert row[rows[0].index("probability_percent")] == "70.0"
     assert row[6] == "new"
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row if cell != "-10")
 
@@ -646,14 +744,25 @@ def fill_run(term, model, advisor, size: int, *, day: int) -> None:
             TermOutcomeFactory(student=student, term=term, outcome="failed")
 
 
-@pytest.mark.parametrize("url", [DASHBOARD, f"{DASHBOARD}?sort=change&band=high", CSV_URL, REPORT])
-def test_list_pages_run_the_same_queries_for_3_and_30_rows(url, term, model):
+@pytest.mark.parametrize(
+    ("url", "lists_rows"),
+    [
+        (DASHBOARD, True),
+        (f"{DASHBOARD}?sort=change&band=high", True),
+        (f"{DASHBOARD}?q=S", True),
+        (f"{DASHBOARD}?q=s+x", False),
+        (CSV_URL, False),
+        (f"{CSV_URL}?q=S", False),
+        (REPORT, False),
+    ],
+)
+def test_list_pages_run_the_same_queries_for_3_and_30_rows(url, lists_rows, term, model):
     counts = []
     for day, size in enumerate((3, 30)):
         advisor = UserFactory(roles=[Role.ADVISOR])
         fill_run(term, model, advisor, size, day=day)
         client = signed_in(advisor)
-        if url not in (CSV_URL, REPORT):
+        if lists_rows:
             assert client.get(url).content.decode().count('scope="row"') == size
         counts.append(count_queries(client, url))
     assert counts[0] == counts[1], counts

@@ -4,6 +4,7 @@ row writes nothing."""
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import openpyxl
@@ -11,6 +12,7 @@ import pytest
 import tablib
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
@@ -134,10 +136,21 @@ def test_students_import_previews_then_writes_through_student_create(registrar_c
         (student_row("S1002", program="NOPE"), "program", "No program has the code NOPE."),
         (student_row("S1002", email="not-an-email"), "email", "not-an-email is not an email address."),
         (student_row("S1002", advisor="plain@campus.example"), "advisor", "does not hold the advisor role."),
-        (student_row("S1002", semester="two"), "semester", "'two' is not valid here"),
+        (student_row("S1002", semester="two"), "semester", "'two' is not a number."),
+        (student_row("S1002", semester="2.5"), "semester", "'2.5' is not a whole number."),
         (student_row("S1002", last_name=""), "last_name", "A value is required."),
     ],
-    ids=["semester", "number-taken-in-file", "email-taken", "program", "email", "advisor", "not-a-number", "blank"],
+    ids=[
+        "semester",
+        "number-taken-in-file",
+        "email-taken",
+        "program",
+        "email",
+        "advisor",
+        "not-a-number",
+        "not-whole",
+        "blank",
+    ],
 )
 def test_one_bad_student_row_writes_nothing_and_names_its_error(registrar_client, program, bad_row, column, message):
     UserFactory(email="plain@campus.example")
@@ -150,6 +163,29 @@ def test_one_bad_student_row_writes_nothing_and_names_its_error(registrar_client
     assert "confirm_form" not in response.context
     assert not Student.objects.exists() and User.objects.count() == users_before
     assert not AuditLogEntry.objects.exists()
+
+
+def test_status_is_read_in_any_case_by_value_or_label(registrar_client, program):
+    rows = [
+        student_row("S1001", status="Active"),
+        student_row("S1002", status="SUSPENDED"),
+        student_row("S1003", status=" graduated "),
+        student_row("S1004", status=""),
+    ]
+    response = preview(registrar_client, "student", csv_upload(rows))
+    assert not response.context["result"].has_validation_errors()
+    confirm(registrar_client, "student", response)
+    statuses = dict(Student.objects.values_list("student_number", "status"))
+    assert statuses == {"S1001": "active", "S1002": "suspended", "S1003": "graduated", "S1004": "active"}
+
+
+def test_an_unknown_status_names_the_allowed_values_and_writes_nothing(registrar_client, program):
+    rows = [student_row("S1001", status="active"), student_row("S1002", status="asleep")]
+    response = preview(registrar_client, "student", csv_upload(rows))
+    assert row_errors(response.context["result"]) == {
+        2: {"status": ["'asleep' is not one of: active, suspended, graduated, withdrawn."]}
+    }
+    assert not Student.objects.exists()
 
 
 def test_a_row_that_fails_only_at_confirmation_writes_nothing(registrar_client, program):
@@ -283,7 +319,11 @@ def test_enrollments_import_through_enrollment_create(registrar_client, registra
         (lambda s, sec: enrollment_row(s[0], sec, section="B"), "section", "No section CS101-B in term Fall 2026."),
         (lambda s, sec: enrollment_row(s[0], sec, student_number="S404"), "student_number", "No student has the"),
         (lambda s, sec: enrollment_row(s[0], sec, enrolled_on="2027-06-01"), "enrolled_on", "is outside term"),
-        (lambda s, sec: enrollment_row(s[0], sec, enrolled_on="06/31/2026"), "enrolled_on", "is not valid here"),
+        (
+            lambda s, sec: enrollment_row(s[0], sec, enrolled_on="06/31/2026"),
+            "enrolled_on",
+            "'06/31/2026' is not a date: write it as YYYY-MM-DD.",
+        ),
     ],
     ids=["full", "twice", "section", "student", "date-outside-term", "not-a-date"],
 )
@@ -352,9 +392,18 @@ def test_an_unchanged_score_is_skipped(registrar_client, assessment):
         (lambda s, a: grade_row(s, a, "21"), "score", "Score must be between 0 and 20.00."),
         (lambda s, a: grade_row(StudentFactory(), a, "10"), "student_number", "is not enrolled in"),
         (lambda s, a: grade_row(s, a, "10", assessment="Final"), "assessment", "has no assessment Final."),
-        (lambda s, a: grade_row(s, a, "ten"), "score", "is not valid here"),
+        (lambda s, a: grade_row(s, a, "ten"), "score", "'ten' is not a number."),
+        (
+            lambda s, a: grade_row(s, a, "4,5x"),
+            "score",
+            "'4,5x' is not a number: write decimals with a point, as in 4.5.",
+        ),
+        (lambda s, a: grade_row(s, a, "4,5"), "score", "'4,5' is not a number: write decimals with a point"),
+        (lambda s, a: grade_row(s, a, "NaN"), "score", "'NaN' is not a number."),
+        (lambda s, a: grade_row(s, a, "-Infinity"), "score", "'-Infinity' is not a number."),
+        (lambda s, a: grade_row(s, a, "1e999999"), "score", "'1e999999' is too large a number."),
     ],
-    ids=["score", "not-enrolled", "assessment", "not-a-number"],
+    ids=["score", "not-enrolled", "assessment", "not-a-number", "comma-and-text", "comma", "nan", "infinity", "huge"],
 )
 def test_one_bad_grade_row_writes_nothing(registrar_client, assessment, make_row, column, message):
     first, second = (EnrollmentFactory(section=assessment.section).student for _ in range(2))
@@ -379,3 +428,77 @@ def test_grade_and_enrollment_resources_export_what_they_import(registrar, asses
         "ended_on": "",
         "final_grade": "",
     }
+
+
+# --- The import form: templates, allowed values, errors listed ------------------------------------------
+
+IMPORT_COLUMNS = {
+    "student": ["student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor"],
+    "enrollment": ["student_number", "course", "term", "section", "enrolled_on"],
+    "grade": ["student_number", "course", "term", "section", "assessment", "score"],
+}
+
+
+@pytest.mark.parametrize("model_name", list(IMPORT_COLUMNS))
+def test_each_import_offers_a_csv_and_an_xlsx_template_of_its_columns(registrar_client, model_name):
+    page = registrar_client.get(reverse(f"admin:students_{model_name}_import")).content.decode()
+    csv_url = reverse(f"admin:students_{model_name}_import_template", args=["csv"])
+    xlsx_url = reverse(f"admin:students_{model_name}_import_template", args=["xlsx"])
+    assert f'href="{csv_url}"' in page and f'href="{xlsx_url}"' in page
+
+    response = registrar_client.get(csv_url)
+    assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
+    assert list(csv.reader(io.StringIO(response.content.decode()))) == [IMPORT_COLUMNS[model_name]]
+
+    response = registrar_client.get(xlsx_url)
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    assert [cell.value for cell in next(sheet.iter_rows())] == IMPORT_COLUMNS[model_name]
+    assert sheet.max_row == 1
+
+
+def test_a_filled_in_template_imports(registrar_client, program):
+    template = registrar_client.get(reverse("admin:students_student_import_template", args=["csv"]))
+    header = next(csv.reader(io.StringIO(template.content.decode())))
+    row = dict.fromkeys(header, "") | student_row("S1001") | {"status": "Active"}
+    confirm(registrar_client, "student", preview(registrar_client, "student", csv_upload([row])))
+    assert Student.objects.get().status == "active"
+
+
+def test_templates_need_the_import_permission_and_a_known_format(registrar_client):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_student"))
+    client = Client()
+    client.force_login(viewer)
+    assert client.get(reverse("admin:students_student_import_template", args=["csv"])).status_code == 403
+    assert registrar_client.get(reverse("admin:students_student_import_template", args=["ods"])).status_code == 404
+
+
+def test_the_students_import_lists_the_allowed_statuses(registrar_client):
+    page = registrar_client.get(reverse("admin:students_student_import")).content.decode()
+    allowed = page[page.index('class="import-allowed-values"') :]
+    allowed = allowed[: allowed.index("</ul>")]
+    assert "<code>status</code>: " in allowed
+    for value in Student.Status.values:
+        assert f"<code>{value}</code>" in allowed
+
+
+def test_row_errors_are_listed_by_row_and_column_above_the_preview(registrar_client, assessment):
+    student = EnrollmentFactory(section=assessment.section).student
+    rows = [
+        grade_row(student, assessment, "14"),
+        grade_row(student, assessment, "4,5x"),
+        grade_row(student, assessment, "3", assessment="Final"),
+    ]
+    page = preview(registrar_client, "grade", csv_upload(rows)).content.decode()
+    start = page.index('<table class="import-row-errors">')
+    listed = page[start : page.index("</table>", start)]
+    cells = [
+        re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", listed.partition("<tbody>")[2])
+    ]
+    assert cells == [
+        ["2", "score", "&#x27;4,5x&#x27; is not a number: write decimals with a point, as in 4.5."],
+        ["3", "assessment", f"{assessment.section} has no assessment Final."],
+    ]
+    assert "Nothing was imported: 2 errors to correct in the file." in page
+    assert "ConversionSyntax" not in page and "decimal." not in page
+    assert not Grade.objects.exists()

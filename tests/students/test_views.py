@@ -482,21 +482,6 @@ def test_advisor_sees_advisees_with_current_averages_and_last_outcome(advisor, a
         assert other.student_number not in page and other.user.last_name not in page
 
 
-def test_advisee_detail_shows_the_advisees_grades(advisor, ana, quiz):
-    GradeFactory(student=ana, assessment=quiz, score=Decimal("16"))
-    response = signed_in(advisor).get(reverse("portal:advisee-detail", kwargs={"student_id": ana.pk}))
-    assert response.status_code == 200
-    page = text(response)
-    assert "Ana Almeida" in page and "16 / 20" in page and "80.0&nbsp;%" in page
-
-
-def test_advisee_detail_of_someone_elses_advisee_is_not_found(advisor, ben, outsider):
-    client = signed_in(advisor)
-    for student in (ben, outsider):
-        response = client.get(reverse("portal:advisee-detail", kwargs={"student_id": student.pk}))
-        assert response.status_code == 404
-
-
 def test_advisor_who_also_lectures_sees_only_advisees_on_the_advisor_page(term, ana, ben):
     both = UserFactory(roles=[Role.LECTURER, Role.ADVISOR])
     ana.enrollments.get().section.lecturers.add(both)  # teaches Ana and Ben, advises nobody

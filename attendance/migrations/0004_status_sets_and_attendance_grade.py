@@ -37,7 +37,7 @@ def default_set_create(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("attendance", "0002_proxyflag_no_device_id"),
+        ("attendance", "0003_classsession_not_taken"),
         ("students", "0002_assessment_computed"),
     ]
 
