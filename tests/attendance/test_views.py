@@ -27,6 +27,8 @@ from tests.factories import (
     AbsenceExcuseFactory,
     AssessmentFactory,
     AttendanceRecordFactory,
+    AttendanceStatusFactory,
+    AttendanceStatusSetFactory,
     ClassSessionFactory,
     CourseFactory,
     EnrollmentFactory,
@@ -1350,3 +1352,48 @@ def test_students_strip_shows_a_not_taken_session_as_not_counted(section, ana, c
     page = text(signed_in(ana.user).get(reverse("attendance:my-attendance")))
     assert "strip-not_taken" in page and "attendance not taken" in page
     assert "strip-cell strip-missing" not in page and "strip-cell strip-not_taken" in page
+
+
+# --- A section's own statuses on the marking page and the grid --------------------------------------
+
+
+@pytest.fixture
+def own_statuses(section):
+    """The section's own set: Present, Late, Absent, Excused and Remote (counted as present)."""
+    made = AttendanceStatusSetFactory(department=None, section=section)
+    for order, (code, kind, points) in enumerate(
+        [("p", "present", 2), ("l", "late", 1), ("a", "absent", 0), ("e", "excused", None), ("remote", "present", 2)]
+    ):
+        AttendanceStatusFactory(
+            status_set=made, code=code, label=code.title(), acronym=code[:3].upper(), kind=kind, order=order,
+            points=None if points is None else Decimal(points),
+        )  # fmt: skip
+    return made
+
+
+def test_the_marking_page_offers_the_sections_own_statuses_and_saves_their_kind(
+    session, lecturer, ana, ben, own_statuses, clock
+):
+    client = signed_in(lecturer)
+    page = text(client.get(take_url(session)))
+    assert f'name="mark-{ana.pk}" value="remote" id="mark-{ana.pk}-remote"' in page
+    assert f'value="present" id="mark-{ana.pk}-present"' not in page  # not a code of this set
+    client.post(take_url(session), {f"mark-{ana.pk}": "remote", f"mark-{ben.pk}": "late"})
+    marks = {r.student_id: (r.status, r.status_choice.code) for r in AttendanceRecord.objects.all()}
+    assert marks == {ana.pk: ("present", "remote"), ben.pk: ("late", "l")}
+    page = text(client.get(take_url(session)))
+    assert f'value="remote" id="mark-{ana.pk}-remote" checked' in page
+
+
+def test_the_grid_edits_a_column_with_the_code_each_record_was_given(session, lecturer, ana, ben, own_statuses, clock):
+    AttendanceRecordFactory(session=session, student=ana, status="present", status_choice=own_statuses.statuses.get(
+        code="remote"))  # fmt: skip
+    AttendanceRecordFactory(session=session, student=ben, status="present")  # checked in: the set's first present
+    url = reverse("attendance:section-roster", args=[session.section_id]) + f"?edit={session.pk}"
+    page = text(signed_in(lecturer).get(url))
+    ana_cell = re.search(rf'<select name="mark-{ana.pk}".*?</select>', page, re.S)[0]
+    ben_cell = re.search(rf'<select name="mark-{ben.pk}".*?</select>', page, re.S)[0]
+    assert '<option value="remote" selected>' in ana_cell and " selected" not in ana_cell.replace(
+        '<option value="remote" selected>', ""
+    )
+    assert '<option value="p" selected>' in ben_cell
