@@ -3,32 +3,42 @@
 Sessions are created, opened, closed and cancelled by the services; records are set and voided by
 attendance_record_set / attendance_record_void with the admin user as the actor and a reason, so the
 audit log holds every change. Nothing here hard-deletes a session or a record. What the anti-proxy
-checks wrote (flags, device sightings) and the warning states are read-only.
+checks wrote (flags, device sightings) and the warning states are read-only. Status sets are edited
+with their statuses inline; attendance grades are enabled and changed through their services.
 """
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from import_export.fields import Field
 
 from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
+    AttendanceStatus,
+    AttendanceStatusSet,
     AttendanceWarningState,
     CardReader,
     ClassSession,
     DeviceSighting,
     ProxyFlag,
+    SectionAttendanceGrade,
     StudentCard,
     TermHoliday,
 )
+from attendance.selectors import statuses_in_use
 from attendance.services import (
     absence_excuse_decide,
     attendance_record_set,
     attendance_record_void,
+    attendance_status_set_saved,
     class_session_cancel,
     class_session_close,
     class_session_create,
     class_session_open,
+    section_attendance_grade_enable,
+    section_attendance_grade_update,
+    status_set_kinds_validate,
 )
 from campusiq.core.admin import (
     CampusModelAdmin,
@@ -389,3 +399,139 @@ class AttendanceWarningStateAdmin(ReadOnlyAdmin):
     list_filter = ["below", "section__term"]
     search_fields = ["student__student_number", "section__course__code"]
     list_select_related = ("student__user", "section__course", "section__term")
+
+
+# --- Status sets and attendance grades ----------------------------------------------------------
+
+
+class AttendanceStatusFormSet(forms.BaseInlineFormSet):
+    """A set keeps a status of every kind, and a status some record was given keeps its kind (the
+    record's kind would no longer match it). Removing one in use the admin refuses by itself (PROTECT)."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        try:
+            status_set_kinds_validate([form.cleaned_data["kind"] for form in kept])
+        except ServiceError as error:
+            raise ValidationError(error.detail, code=error.code) from error
+        existing = [form for form in self.forms if form.instance.pk is not None and form.cleaned_data]
+        used = statuses_in_use([form.instance.pk for form in existing])
+        for form in existing:
+            if form.instance.pk in used and "kind" in form.changed_data:
+                raise ValidationError(f"{form.instance.label} was given to students: its kind cannot change.")
+
+
+class AttendanceStatusInline(admin.TabularInline):
+    model = AttendanceStatus
+    formset = AttendanceStatusFormSet
+    fields = ["order", "code", "label", "acronym", "kind", "points", "description"]
+    extra = 1
+
+
+@admin.register(AttendanceStatusSet)
+class AttendanceStatusSetAdmin(CampusModelAdmin):
+    """A set is the campus default, a department's or a section's (a section's own overrides its
+    department's, which overrides the default)."""
+
+    list_display = ["name", "scope", "department", "section", "status_count"]
+    list_filter = ["is_campus_default", "department"]
+    search_fields = ["name", "department__code", "section__course__code"]
+    autocomplete_fields = ["department", "section"]
+    list_select_related = ("department", "section__course", "section__term")
+    fields = ["name", "is_campus_default", "department", "section"]
+    inlines = [AttendanceStatusInline]
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).annotate(status_count=related_count(AttendanceStatus.objects, "status_set"))
+        )
+
+    @admin.display(description="applies to")
+    def scope(self, status_set: AttendanceStatusSet) -> str:
+        if status_set.section_id:
+            return "section (overrides its department)"
+        if status_set.department_id:
+            return "department"
+        return "campus default"
+
+    @admin.display(description="statuses", ordering="status_count")
+    def status_count(self, status_set: AttendanceStatusSet) -> int:
+        return status_set.status_count
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Marks given under a set point at its statuses; a set is changed, not removed.
+        return False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        attendance_status_set_saved(status_set=form.instance, actor=request.user, adding=not change)
+
+
+class SectionAttendanceGradeForm(forms.ModelForm):
+    weight = forms.DecimalField(
+        required=False, min_value=0, max_value=100, decimal_places=2, help_text="Percent of the final grade."
+    )
+
+    class Meta:
+        model = SectionAttendanceGrade
+        fields = ["section", "drop_lowest"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is None and not self.errors:
+            if cleaned.get("weight") is None:
+                self.add_error("weight", "Give the weight of the attendance grade.")
+            else:
+                try:
+                    service_dry_run(section_attendance_grade_enable, actor=None, **self.service_arguments())
+                except ServiceError as error:
+                    form_add_service_error(self, error)
+        return cleaned
+
+    def service_arguments(self) -> dict:
+        return {name: self.cleaned_data[name] for name in ("section", "weight", "drop_lowest")}
+
+
+@admin.register(SectionAttendanceGrade)
+class SectionAttendanceGradeAdmin(CampusModelAdmin):
+    """Enabling creates the section's computed attendance assessment; its weight then changes with the
+    assessment's, its drop-lowest here. Scores are recomputed after each change and each closed session."""
+
+    form = SectionAttendanceGradeForm
+    list_display = ["section", "assessment", "weight", "drop_lowest"]
+    search_fields = ["section__course__code", "section__term__name"]
+    autocomplete_fields = ["section"]
+    list_select_related = (
+        "section__course",
+        "section__term",
+        "assessment__section__course",
+        "assessment__section__term",
+    )
+
+    def get_fields(self, request, obj=None):
+        return ["section", "weight", "drop_lowest"] if obj is None else ["section", "assessment", "drop_lowest"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["section", "assessment"] if obj is not None else []
+
+    @admin.display(description="weight")
+    def weight(self, config: SectionAttendanceGrade):
+        return config.assessment.weight
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The assessment and its grades belong to the student record now.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            instance_adopt(
+                obj,
+                section_attendance_grade_update(
+                    config=obj, drop_lowest=form.cleaned_data["drop_lowest"], actor=request.user
+                ),
+            )
+        else:
+            instance_adopt(obj, section_attendance_grade_enable(actor=request.user, **form.service_arguments()))

@@ -25,5 +25,8 @@ class AttendanceErrorCode(StrEnum):
     SESSION_TIME_INVALID = "session_time_invalid"
     REASON_REQUIRED = "reason_required"
     STATUS_INVALID = "status_invalid"
+    STATUS_SET_INCOMPLETE = "status_set_incomplete"
+    ATTENDANCE_GRADE_EXISTS = "attendance_grade_exists"
+    DROP_LOWEST_INVALID = "drop_lowest_invalid"
     EXCUSE_NOT_ALLOWED = "excuse_not_allowed"
     EXCUSE_ALREADY_DECIDED = "excuse_already_decided"

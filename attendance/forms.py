@@ -173,6 +173,26 @@ def _aware(day: datetime.date, time: datetime.time) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, time), timezone.get_current_timezone())
 
 
+class AttendanceGradeForm(forms.Form):
+    """Attendance counted as a grade: its weight and how many of the lowest sessions to leave out."""
+
+    weight = forms.DecimalField(
+        label=_("Weight (% of the final grade)"),
+        min_value=0,
+        max_value=100,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}),
+    )
+    drop_lowest = forms.IntegerField(
+        label=_("Leave out the lowest sessions"),
+        min_value=0,
+        max_value=100,
+        initial=0,
+        help_text=_("How many of each student's lowest-scoring sessions do not count."),
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+
 class RosterRangeForm(_PortalForm):
     """The sessions an export covers: from one day to another, both optional, in the campus's time zone."""
 

@@ -5,13 +5,14 @@ every consumer (portal, API, reports, predictions).
 """
 
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from campusiq.core.models import TimeStampedModel
-from students.models import Section, Student, Term
+from students.models import Assessment, Department, Section, Student, Term
 
 
 def _new_token_salt() -> str:
@@ -79,12 +80,122 @@ class ClassSession(TimeStampedModel):
         return f"{self.section} {self.starts_at:%Y-%m-%d %H:%M}"
 
 
+class StatusKind(models.TextChoices):
+    """What a status means to the one attendance rate and the prediction features (docs/ATTENDANCE.md):
+    present and late count as attended (late also as late), absent as missed, excused not at all."""
+
+    PRESENT = "present", "Present"
+    LATE = "late", "Late"
+    ABSENT = "absent", "Absent"
+    EXCUSED = "excused", "Excused"
+
+
+class AttendanceStatusSet(TimeStampedModel):
+    """The statuses a lecturer may give: a section's own set, else its department's, else the campus
+    default (selectors.status_set_for_section)."""
+
+    name = models.CharField(max_length=100)
+    is_campus_default = models.BooleanField(default=False, help_text="The set of every section with no other.")
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, null=True, blank=True, related_name="attendance_status_sets"
+    )
+    section = models.ForeignKey(
+        Section, on_delete=models.CASCADE, null=True, blank=True, related_name="attendance_status_sets"
+    )
+
+    class Meta:
+        ordering = ["-is_campus_default", "department", "section", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(is_campus_default=True, department__isnull=True, section__isnull=True)
+                    | Q(is_campus_default=False, department__isnull=False, section__isnull=True)
+                    | Q(is_campus_default=False, department__isnull=True, section__isnull=False)
+                ),
+                name="attendance_status_set_one_scope",
+                violation_error_message="A status set is the campus default, a department's or a section's.",
+            ),
+            models.UniqueConstraint(
+                fields=["is_campus_default"],
+                condition=Q(is_campus_default=True),
+                name="attendance_status_set_one_default",
+                violation_error_message="There is already a campus default status set.",
+            ),
+            models.UniqueConstraint(
+                fields=["department"],
+                condition=Q(department__isnull=False),
+                name="attendance_status_set_one_per_department",
+                violation_error_message="This department already has a status set.",
+            ),
+            models.UniqueConstraint(
+                fields=["section"],
+                condition=Q(section__isnull=False),
+                name="attendance_status_set_one_per_section",
+                violation_error_message="This section already has a status set.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AttendanceStatus(models.Model):
+    """One status of a set. Its kind keeps the rate's meaning; its points feed the attendance grade."""
+
+    status_set = models.ForeignKey(AttendanceStatusSet, on_delete=models.CASCADE, related_name="statuses")
+    code = models.SlugField(max_length=32)
+    label = models.CharField(max_length=64)
+    acronym = models.CharField(max_length=3)
+    description = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=16, choices=StatusKind.choices)
+    points = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="Empty for excused: not counted."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["status_set", "order", "pk"]
+        verbose_name_plural = "attendance statuses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status_set", "code"],
+                name="attendance_status_code_unique_per_set",
+                violation_error_message="Each code appears once in a set.",
+            ),
+            models.UniqueConstraint(
+                fields=["status_set", "acronym"],
+                name="attendance_status_acronym_unique_per_set",
+                violation_error_message="Each acronym appears once in a set.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["present", "late", "absent", "excused"]),
+                name="attendance_status_kind_valid",
+                violation_error_message="Unknown kind of status.",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="excused", points__isnull=True)
+                | (~Q(kind="excused") & Q(points__isnull=False, points__gte=0)),
+                name="attendance_status_points_by_kind",
+                violation_error_message="An excused status has no points; every other has points of 0 or more.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.acronym} {self.label}"
+
+
+# The campus default set as migration 0004 created it; also what a section falls back to should no set
+# exist at all (a database emptied by a test). (code, label, acronym, kind, points)
+BUILT_IN_STATUSES = [
+    ("present", "Present", "P", StatusKind.PRESENT, Decimal(2)),
+    ("late", "Late", "L", StatusKind.LATE, Decimal(1)),
+    ("absent", "Absent", "A", StatusKind.ABSENT, Decimal(0)),
+    ("excused", "Excused", "E", StatusKind.EXCUSED, None),
+]
+
+
 class AttendanceRecord(TimeStampedModel):
-    class Status(models.TextChoices):
-        PRESENT = "present", "Present"
-        LATE = "late", "Late"
-        ABSENT = "absent", "Absent"
-        EXCUSED = "excused", "Excused"
+    Status = StatusKind
 
     class Method(models.TextChoices):
         QR = "qr", "QR code"
@@ -96,7 +207,11 @@ class AttendanceRecord(TimeStampedModel):
 
     session = models.ForeignKey(ClassSession, on_delete=models.CASCADE, related_name="records")
     student = models.ForeignKey(Student, on_delete=models.PROTECT, related_name="attendance_records")
-    status = models.CharField(max_length=16, choices=Status.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, help_text="The kind of the status given.")
+    # The status of the set chosen; empty: the set's first status of this record's kind.
+    status_choice = models.ForeignKey(
+        AttendanceStatus, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     recorded_at = models.DateTimeField()
     method = models.CharField(max_length=16, choices=Method.choices)
     recorded_by = models.ForeignKey(
@@ -228,3 +343,24 @@ class AttendanceWarningState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.student_id} in {self.section_id}: {'below' if self.below else 'ok'}"
+
+
+class SectionAttendanceGrade(TimeStampedModel):
+    """A section's attendance counted as a grade: the linked assessment's scores are computed from the
+    points of the statuses (services.section_attendance_grades_compute), never entered by hand."""
+
+    section = models.OneToOneField(Section, on_delete=models.CASCADE, related_name="attendance_grade")
+    assessment = models.OneToOneField(Assessment, on_delete=models.PROTECT, related_name="+")
+    drop_lowest = models.PositiveSmallIntegerField(default=0, help_text="How many of the lowest sessions to leave out.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(drop_lowest__lte=100),
+                name="section_attendance_grade_drop_lowest_at_most_100",
+                violation_error_message="Drop at most 100 sessions.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attendance grade of {self.section}"

@@ -11,7 +11,12 @@ REGISTRAR_MANAGED_MODELS = [
     "termholiday",
     "studentcard",
     "cardreader",
+    "attendancestatusset",
+    "attendancestatus",
+    "sectionattendancegrade",
 ]
+# A status never given to anyone may be removed from its set (the admin refuses one in use).
+REGISTRAR_REMOVABLE_MODELS = ["attendancestatus"]
 REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
 
 
@@ -20,3 +25,6 @@ def role_permissions_declare() -> None:
         Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_MANAGED_MODELS, actions=("add", "change", "view")
     )
     role_permissions_grant(Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_READ_MODELS, actions=("view",))
+    role_permissions_grant(
+        Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_REMOVABLE_MODELS, actions=("delete",)
+    )

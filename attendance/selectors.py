@@ -9,20 +9,28 @@ not-taken sessions count for nobody; a voided check-in is an absence. No held se
 
 import datetime
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 
 from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
+from attendance.models import (
+    BUILT_IN_STATUSES,
+    AbsenceExcuse,
+    AttendanceRecord,
+    AttendanceStatus,
+    AttendanceStatusSet,
+    ClassSession,
+    ProxyFlag,
+    SectionAttendanceGrade,
+)
 from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
 
@@ -189,6 +197,70 @@ def enrolled_at_session(session: ClassSession):
     )
 
 
+# --- Status sets ---------------------------------------------------------------------------------
+
+
+def status_set_for_section(section_id: int) -> AttendanceStatusSet | None:
+    """The section's own set, else its department's, else the campus default (None: no set at all),
+    with its statuses: two queries."""
+    sets = AttendanceStatusSet.objects.filter(
+        Q(section_id=section_id) | Q(department__courses__sections=section_id) | Q(is_campus_default=True)
+    ).prefetch_related("statuses")
+    return min(sets, key=lambda s: (s.section_id is None, s.department_id is None), default=None)
+
+
+def section_statuses(section_id: int) -> list[AttendanceStatus]:
+    """The statuses a lecturer may give in the section, in their order."""
+    status_set = status_set_for_section(section_id)
+    if status_set is None:
+        return [
+            AttendanceStatus(code=code, label=label, acronym=acronym, kind=kind, points=points, order=order)
+            for order, (code, label, acronym, kind, points) in enumerate(BUILT_IN_STATUSES)
+        ]
+    return list(status_set.statuses.all())
+
+
+def session_statuses(session: ClassSession) -> list[AttendanceStatus]:
+    """The statuses available for a session (its section's set), in order: each has .code, .label,
+    .acronym, .kind, .points (None for excused: not counted)."""
+    return section_statuses(session.section_id)
+
+
+def status_defaults_by_kind(statuses: list[AttendanceStatus]) -> dict[str, AttendanceStatus]:
+    """Kind -> the set's first status of that kind: what a record with no status_choice stands for."""
+    defaults: dict[str, AttendanceStatus] = {}
+    for status in statuses:
+        defaults.setdefault(status.kind, status)
+    return defaults
+
+
+def section_attendance_grade_get(section: Section) -> SectionAttendanceGrade | None:
+    """The section's attendance grade with its assessment, or None where attendance is not graded."""
+    return SectionAttendanceGrade.objects.select_related("assessment").filter(section=section).first()
+
+
+def record_code_reader(statuses: list[AttendanceStatus]) -> Callable[[AttendanceRecord], str]:
+    """Reads a record's mark as a code of these statuses: the status chosen, else its kind's first."""
+    defaults = status_defaults_by_kind(statuses)
+    codes_by_id = {status.pk: status.code for status in statuses if status.pk}
+
+    def code_of(record: AttendanceRecord) -> str:
+        if record.status_choice_id is None:
+            return defaults[record.status].code if record.status in defaults else record.status
+        return codes_by_id.get(record.status_choice_id, record.status)
+
+    return code_of
+
+
+def statuses_in_use(status_ids: list[int]) -> set[int]:
+    """Those of the statuses that some record was given: one query."""
+    return set(
+        AttendanceRecord.objects.filter(status_choice_id__in=status_ids)
+        .values_list("status_choice_id", flat=True)
+        .distinct()
+    )
+
+
 # --- For the portal pages -----------------------------------------------------------------------
 
 
@@ -344,32 +416,10 @@ def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> 
 # --- Taking attendance --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SessionStatus:
-    """A mark a lecturer may give in a session. `kind` is what the rate counts it as."""
-
-    code: str
-    label: str
-    acronym: str
-    kind: str
-    points: int | None
-
-
-def session_statuses(session: ClassSession) -> list[SessionStatus]:
-    """The marks offered in the session, in the order shown. For now the four built-in statuses
-    everywhere; per-department status sets will answer here instead."""
-    return [
-        SessionStatus(Status.PRESENT, _("Present"), pgettext("attendance status letter", "P"), Status.PRESENT, 2),
-        SessionStatus(Status.LATE, _("Late"), pgettext("attendance status letter", "L"), Status.LATE, 1),
-        SessionStatus(Status.ABSENT, _("Absent"), pgettext("attendance status letter", "A"), Status.ABSENT, 0),
-        SessionStatus(Status.EXCUSED, _("Excused"), pgettext("attendance status letter", "E"), Status.EXCUSED, None),
-    ]
-
-
 def session_marks(session: ClassSession) -> dict[int, AttendanceRecord]:
     """Student id -> their record in the session (only the fields a marking page shows): one query."""
     records = AttendanceRecord.objects.filter(session=session).only(
-        "student_id", "status", "voided", "method", "recorded_at"
+        "student_id", "status", "status_choice_id", "voided", "method", "recorded_at"
     )
     return {record.student_id: record for record in records}
 

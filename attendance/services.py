@@ -20,19 +20,30 @@ from attendance.metrics import check_ins_counted
 from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
+    AttendanceStatusSet,
     CardReader,
     ClassSession,
     DeviceSighting,
     ProxyFlag,
+    SectionAttendanceGrade,
     StudentCard,
     TermHoliday,
 )
-from attendance.selectors import class_session_never_taken, enrolled_at_session, session_statuses, session_unmarked
+from attendance.selectors import (
+    class_session_never_taken,
+    enrolled_at_session,
+    record_code_reader,
+    section_statuses,
+    session_statuses,
+    session_unmarked,
+    status_defaults_by_kind,
+)
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
-from students.models import Enrollment, Section, Student
+from students.models import Assessment, Enrollment, Section, Student
+from students.services import assessment_save, grades_computed_set
 
 Status = AttendanceRecord.Status
 State = ClassSession.State
@@ -188,6 +199,7 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
         )
     section_id = session.section_id
     transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
+    attendance_grades_refresh(section_id=section_id)
     return marked
 
 
@@ -561,12 +573,21 @@ def _marks_apply(
     session = ClassSession.objects.select_for_update(no_key=True).get(pk=session.pk)
     if session.state == State.CANCELLED:
         raise ServiceError(Code.SESSION_CANCELLED, "This session was cancelled.")
-    codes = [status.code for status in session_statuses(session)]
+    statuses = session_statuses(session)
+    by_code, defaults = {status.code: status for status in statuses}, status_defaults_by_kind(statuses)
+    code_of = record_code_reader(statuses)
+
+    def status_of(mark: str):
+        # A code of the section's set, or a kind: the set's first status of that kind.
+        return by_code.get(mark) or defaults.get(mark)
+
     given = {*marks.values(), unmarked_to} - {""}
-    if unknown := sorted(str(code) for code in given if code not in codes):
+    if unknown := sorted(str(code) for code in given if status_of(code) is None):
         raise ServiceError(
-            Code.STATUS_INVALID, f"Unknown mark {', '.join(unknown)}: use one of {', '.join(codes)}.", field="status"
+            Code.STATUS_INVALID, f"Unknown mark {', '.join(unknown)}: use one of {', '.join(by_code)}.", field="status"
         )
+    marks = {student_id: status_of(mark).code for student_id, mark in marks.items()}
+    unmarked_to = status_of(unmarked_to).code if unmarked_to else ""
     roster = enrolled_at_session(session)
     enrolled = set((roster if unmarked_to else roster.filter(pk__in=list(marks))).values_list("pk", flat=True))
     if strangers := set(marks) - enrolled:
@@ -587,27 +608,33 @@ def _marks_apply(
         marks = {student_id: unmarked_to for student_id in enrolled if student_id not in existing} | marks
     now = timezone.now()
     updated = [
-        record for student_id, record in existing.items() if marks.get(student_id, record.status) != record.status
+        record for student_id, record in existing.items() if marks.get(student_id, code_of(record)) != code_of(record)
     ]
     new = [student_id for student_id in marks if student_id not in existing]
     recorded_changed = bool(updated) and now > session.ends_at
     if (updated or new) and (session.state == State.CLOSED or recorded_changed) and not reason.strip():
         raise ServiceError(Code.REASON_REQUIRED, "Say why these marks change.", field="reason")
-    changed = {record.student_id: [record.status, marks[record.student_id]] for record in updated}
+    changed = {record.student_id: [code_of(record), marks[record.student_id]] for record in updated}
     by_mark: dict[str, list[int]] = {}
     for record in updated:
         by_mark.setdefault(marks[record.student_id], []).append(record.pk)
     # One UPDATE per mark given (a handful), not a CASE over every row as bulk_update writes.
     for mark, record_ids in by_mark.items():
         AttendanceRecord.objects.filter(pk__in=record_ids).update(
-            status=mark, recorded_by=actor, voided=False, note=reason, updated_at=now
+            status=by_code[mark].kind,
+            status_choice_id=by_code[mark].pk,
+            recorded_by=actor,
+            voided=False,
+            note=reason,
+            updated_at=now,
         )
     inserted = _records_insert_missing(
         [
             AttendanceRecord(
                 session=session,
                 student_id=student_id,
-                status=marks[student_id],
+                status=by_code[marks[student_id]].kind,
+                status_choice_id=by_code[marks[student_id]].pk,
                 recorded_at=now,
                 method=method,
                 recorded_by=actor,
@@ -624,6 +651,7 @@ def _marks_apply(
         session.save(update_fields=["state", "closed_at", "updated_at"])
         section_id = session.section_id
         transaction.on_commit(lambda: enqueue("attendance.warnings_send", section_id=section_id))
+    _attendance_grade_refresh_after_change(session)
     return MarksSaved(
         session=session,
         changed=changed,
@@ -643,11 +671,12 @@ def attendance_record_void(*, record: AttendanceRecord, actor: User | None, reas
     if record.voided:
         return record
     before = record.status
-    record.status, record.voided, record.note = Status.ABSENT, True, reason
-    record.save(update_fields=["status", "voided", "note", "updated_at"])
+    record.status, record.status_choice, record.voided, record.note = Status.ABSENT, None, True, reason
+    record.save(update_fields=["status", "status_choice", "voided", "note", "updated_at"])
     audit_log_write(
         actor=actor, verb="attendance.voided", target=record, changes={"status": [before, "absent"]}, reason=reason
     )
+    _attendance_grade_refresh_after_change(record.session)
     return record
 
 
@@ -674,8 +703,9 @@ def absence_excuse_decide(*, excuse: AbsenceExcuse, approve: bool, actor: User |
     # Only a record that is still an absence becomes excused (a voided check-in included: the
     # student was not there); one changed to present or late since the excuse stays as it is.
     if approve and record.status == Status.ABSENT:
-        record.status, record.voided = Status.EXCUSED, False
-        record.save(update_fields=["status", "voided", "updated_at"])
+        record.status, record.status_choice, record.voided = Status.EXCUSED, None, False
+        record.save(update_fields=["status", "status_choice", "voided", "updated_at"])
+        _attendance_grade_refresh_after_change(record.session)
     audit_log_write(
         actor=actor,
         verb="attendance.excuse_decided",
@@ -757,3 +787,164 @@ def attendance_warnings_send(*, section_id: int) -> int:
             state.below = below
             state.save()
     return sent
+
+
+# --- Status sets -----------------------------------------------------------------------------
+
+
+def status_set_kinds_validate(kinds: list[str]) -> None:
+    """Every kind needs a status: check-in gives present or late, closing absent, an excuse excused."""
+    missing = [str(label) for value, label in Status.choices if value not in kinds]
+    if missing:
+        raise ServiceError(
+            Code.STATUS_SET_INCOMPLETE,
+            f"A status set needs at least one status of each kind; add one for: {', '.join(missing)}.",
+        )
+
+
+@transaction.atomic
+def attendance_status_set_saved(*, status_set: AttendanceStatusSet, actor: User | None, adding: bool) -> None:
+    """Checks a set as saved together with its statuses (the admin saves both in one transaction:
+    a refusal rolls back both) and audits what it now holds."""
+    statuses = list(status_set.statuses.all())
+    status_set_kinds_validate([s.kind for s in statuses])
+    audit_log_write(
+        actor=actor,
+        verb="attendance_status_set.created" if adding else "attendance_status_set.changed",
+        target=status_set,
+        action=AuditLogEntry.Action.CREATE if adding else AuditLogEntry.Action.UPDATE,
+        changes={"statuses": [None, [f"{s.code} ({s.kind}, {s.points})" for s in statuses]]},
+    )
+
+
+# --- Attendance as a grade -------------------------------------------------------------------
+
+HUNDRED = Decimal(100)
+
+
+def attendance_grades_refresh(*, section_id: int) -> None:
+    """Recomputes the section's attendance grades after this transaction commits, where it has them
+    (most sections do not: their closes send no task)."""
+    if SectionAttendanceGrade.objects.filter(section_id=section_id).exists():
+        transaction.on_commit(lambda: enqueue("attendance.grades_compute", section_id=section_id))
+
+
+def _attendance_grade_refresh_after_change(session: ClassSession) -> None:
+    # Only closed sessions count towards the grade: a mark changed in an open one changes nothing yet.
+    if session.state == State.CLOSED:
+        attendance_grades_refresh(section_id=session.section_id)
+
+
+def attendance_grade_score(points: list[Decimal], *, best: Decimal, drop_lowest: int) -> Decimal | None:
+    """100 x the points kept (the lowest `drop_lowest` left out) / the most they could have been; None
+    when nothing is left to count or no status earns points."""
+    kept = sorted(points)[drop_lowest:]
+    if not kept or best <= 0:
+        return None
+    # A mark given under a former set may earn more than today's best status: never above 100.
+    return min(HUNDRED * sum(kept, Decimal(0)) / (best * len(kept)), HUNDRED)
+
+
+@transaction.atomic
+def section_attendance_grades_compute(*, section_id: int, actor: User | None = None) -> int:
+    """Sets every enrolled student's score of the section's attendance assessment from the points of
+    their marks in its closed sessions since they enrolled (docs/ATTENDANCE.md). Idempotent; returns how
+    many grades changed (0 where the section has no attendance grade)."""
+    # Locked: a close and a corrected mark may recompute the same section at once; one waits for the other.
+    config = (
+        SectionAttendanceGrade.objects.select_for_update(of=("self",))
+        .select_related("assessment")
+        .filter(section_id=section_id)
+        .first()
+    )
+    if config is None:
+        return 0
+    statuses = section_statuses(section_id)
+    defaults = status_defaults_by_kind(statuses)
+    best = max((s.points for s in statuses if s.points is not None), default=Decimal(0))
+    session_days = {
+        pk: timezone.localtime(starts_at).date()
+        for pk, starts_at in ClassSession.objects.filter(section_id=section_id, state=State.CLOSED).values_list(
+            "pk", "starts_at"
+        )
+    }
+    marks: dict[tuple[int, int], tuple[str, Decimal | None, bool]] = {
+        (student_id, session_id): (kind, choice_points, choice_id is not None)
+        for student_id, session_id, kind, choice_points, choice_id in AttendanceRecord.objects.filter(
+            session_id__in=session_days
+        ).values_list("student_id", "session_id", "status", "status_choice__points", "status_choice_id")
+    }
+    scores = {}
+    enrolled = Enrollment.objects.filter(section_id=section_id, status=Enrollment.Status.ENROLLED)
+    for student_id, enrolled_on in enrolled.values_list("student_id", "enrolled_on"):
+        points = []
+        for session_id, day in session_days.items():
+            if day < enrolled_on:
+                continue
+            kind, choice_points, chosen = marks.get((student_id, session_id), (Status.ABSENT, None, False))
+            if kind == Status.EXCUSED:
+                continue
+            default = defaults.get(kind)
+            points.append(choice_points if chosen else (default.points if default else Decimal(0)))
+        score = attendance_grade_score(points, best=best, drop_lowest=config.drop_lowest)
+        # On the assessment's own scale: 100 unless a registrar changed its maximum since.
+        scores[student_id] = None if score is None else score * config.assessment.max_score / HUNDRED
+    return grades_computed_set(
+        assessment=config.assessment, scores=scores, actor=actor, reason="Computed from attendance."
+    )
+
+
+def _drop_lowest_validate(drop_lowest: int) -> None:
+    if not 0 <= drop_lowest <= 100:
+        raise ServiceError(
+            Code.DROP_LOWEST_INVALID, "Drop between 0 and 100 of the lowest sessions.", field="drop_lowest"
+        )
+
+
+@transaction.atomic
+def section_attendance_grade_enable(
+    *, section: Section, weight: Decimal, drop_lowest: int = 0, name: str = "Attendance", actor: User | None
+) -> SectionAttendanceGrade:
+    """Counts the section's attendance as an assessment of `weight` percent (max score 100), its scores
+    computed at once and after every session closes."""
+    _drop_lowest_validate(drop_lowest)
+    if SectionAttendanceGrade.objects.filter(section=section).exists():
+        raise ServiceError(Code.ATTENDANCE_GRADE_EXISTS, f"{section} already counts attendance as a grade.", status=409)
+    if Assessment.objects.filter(section=section, name=name).exists():
+        raise ServiceError(
+            Code.ATTENDANCE_GRADE_EXISTS, f"{section} already has an assessment named {name}.", field="name"
+        )
+    assessment = assessment_save(
+        assessment=Assessment(section=section, name=name, weight=weight, max_score=HUNDRED, computed=True), actor=actor
+    )
+    config = SectionAttendanceGrade.objects.create(section=section, assessment=assessment, drop_lowest=drop_lowest)
+    audit_log_write(
+        actor=actor,
+        verb="attendance_grade.enabled",
+        target=config,
+        action=AuditLogEntry.Action.CREATE,
+        changes={"weight": [None, str(weight)], "drop_lowest": [None, drop_lowest]},
+    )
+    section_attendance_grades_compute(section_id=section.pk, actor=actor)
+    return config
+
+
+@transaction.atomic
+def section_attendance_grade_update(
+    *, config: SectionAttendanceGrade, drop_lowest: int, actor: User | None, weight: Decimal | None = None
+) -> SectionAttendanceGrade:
+    """Changes how many of the lowest sessions are left out (and recomputes the scores), and the
+    weight if given (the section's weights still at most 100)."""
+    _drop_lowest_validate(drop_lowest)
+    config = SectionAttendanceGrade.objects.select_for_update().select_related("assessment").get(pk=config.pk)
+    if weight is not None and config.assessment.weight != weight:
+        config.assessment.weight = weight
+        assessment_save(assessment=config.assessment, actor=actor)
+    if config.drop_lowest != drop_lowest:
+        before, config.drop_lowest = config.drop_lowest, drop_lowest
+        config.save(update_fields=["drop_lowest", "updated_at"])
+        audit_log_write(
+            actor=actor, verb="attendance_grade.changed", target=config, changes={"drop_lowest": [before, drop_lowest]}
+        )
+        section_attendance_grades_compute(section_id=config.section_id, actor=actor)
+    return config

@@ -29,6 +29,14 @@ def attendance_evidence_purge() -> int:
     return purged
 
 
+@shared_task(name="attendance.grades_compute", soft_time_limit=300, time_limit=360)
+def attendance_grades_compute(*, section_id: int) -> int:
+    """Recomputes the section's attendance grades from its closed sessions. Idempotent."""
+    changed = services.section_attendance_grades_compute(section_id=section_id)
+    log.info("attendance.grades_computed", section_id=section_id, count=changed)
+    return changed
+
+
 @shared_task(name="attendance.not_taken_remind", soft_time_limit=60, time_limit=90)
 def class_session_not_taken_remind(*, session_id: int) -> bool:
     """Reminds the lecturers of a session that was never taken; sends once however often it runs."""

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from attendance.views import check_in, display, excuses, my_attendance, roster, sessions, taking
+from attendance.views import check_in, display, excuses, grading, my_attendance, roster, sessions, taking
 
 app_name = "attendance"
 urlpatterns = [
@@ -20,6 +20,7 @@ urlpatterns = [
     path("attendance/sections/<int:section_id>/sessions/series/", sessions.series_create, name="series-create"),
     path("attendance/sections/<int:section_id>/roster/", roster.section_roster, name="section-roster"),
     path("attendance/sections/<int:section_id>/roster.csv", roster.section_roster_csv, name="section-roster-csv"),
+    path("attendance/sections/<int:section_id>/attendance-grade/", grading.attendance_grade, name="attendance-grade"),
     path("attendance/sections/<int:section_id>/roster.xlsx", roster.section_roster_xlsx, name="section-roster-xlsx"),
     path("attendance/sessions/<int:session_id>/", sessions.session_detail, name="session-detail"),
     path("attendance/sessions/<int:session_id>/open/", sessions.session_open, name="session-open"),

@@ -13,6 +13,7 @@ class CampusErrorCode(StrEnum):
     SCORE_OUT_OF_RANGE = "score_out_of_range"
     GRADE_CHANGED_MEANWHILE = "grade_changed_meanwhile"
     GRADE_REMOVAL_REFUSED = "grade_removal_refused"
+    GRADE_COMPUTED = "grade_computed"
     WEIGHTS_OVER_100 = "weights_over_100"
     WEIGHTS_INCOMPLETE = "weights_incomplete"
     ADVISOR_NOT_ADVISOR = "advisor_not_advisor"

@@ -205,6 +205,11 @@ class Assessment(TimeStampedModel):
     weight = models.DecimalField(max_digits=5, decimal_places=2, help_text="Percent of the final grade.")
     max_score = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("100"))
     due_date = models.DateField(null=True, blank=True)
+    computed = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Scores are computed by CampusIQ (e.g. from attendance), never entered by hand.",
+    )
 
     class Meta:
         ordering = ["section", "due_date", "name"]

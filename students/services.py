@@ -177,6 +177,12 @@ def assessment_save(*, assessment: Assessment, actor: User | None = None) -> Ass
 
 
 def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) -> None:
+    if assessment.computed:
+        raise ServiceError(
+            Code.GRADE_COMPUTED,
+            f"Scores of {assessment.name} are computed by CampusIQ and cannot be entered by hand.",
+            field="score",
+        )
     if score is None or not Decimal(0) <= Decimal(score) <= assessment.max_score:
         raise ServiceError(
             Code.SCORE_OUT_OF_RANGE, f"Score must be between 0 and {assessment.max_score}.", field="score"
@@ -221,6 +227,52 @@ def grade_record(
             actor=actor, verb="grade.changed", target=grade, changes={"score": [str(before), str(score)]}, reason=reason
         )
     return grade
+
+
+@transaction.atomic
+def grades_computed_set(
+    *, assessment: Assessment, scores: dict[int, Decimal | None], actor: User | None = None, reason: str = ""
+) -> int:
+    """Writes a computed assessment's scores, student id -> score (None: no score yet, so none is kept).
+    Only the grades that change are written, so running it again writes nothing; one audit entry counts
+    them. Returns how many changed."""
+    if not assessment.computed:
+        raise ValueError(f"{assessment} is entered by hand: use grade_record.")
+    existing = {g.student_id: g for g in Grade.objects.select_for_update().filter(assessment=assessment)}
+    to_create, to_update, to_delete = [], [], []
+    for student_id, score in scores.items():
+        grade = existing.get(student_id)
+        if score is None:
+            if grade is not None:
+                to_delete.append(grade.pk)
+            continue
+        score = Decimal(score).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+        if not Decimal(0) <= score <= assessment.max_score:
+            raise ValueError(f"A computed score of {score} lies outside 0 to {assessment.max_score}.")
+        if grade is None:
+            to_create.append(Grade(student_id=student_id, assessment=assessment, score=score, graded_by=None))
+        elif grade.score != score:
+            # bulk_update skips auto_now: the API's incremental sync needs updated_at to move.
+            grade.score, grade.graded_by, grade.updated_at = score, None, timezone.now()
+            to_update.append(grade)
+    Grade.objects.bulk_create(to_create)
+    Grade.objects.bulk_update(to_update, ["score", "graded_by", "updated_at"])
+    Grade.objects.filter(pk__in=to_delete).delete()
+    changed = len(to_create) + len(to_update) + len(to_delete)
+    if changed:
+        audit_log_write(
+            actor=actor,
+            verb="grade.computed",
+            target=assessment,
+            action=AuditLogEntry.Action.ACTION,
+            changes={
+                "created": [None, len(to_create)],
+                "changed": [None, len(to_update)],
+                "removed": [None, len(to_delete)],
+            },
+            reason=reason,
+        )
+    return changed
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,45 @@ class AttendanceRecordFactory(factory.django.DjangoModelFactory):
     device_id = factory.Sequence(lambda n: f"device-{n}")
 
 
+class AttendanceStatusSetFactory(factory.django.DjangoModelFactory):
+    """A department's set (give section= and department=None for a section's own)."""
+
+    class Meta:
+        model = attendance.AttendanceStatusSet
+
+    name = factory.Sequence(lambda n: f"Status set {n}")
+    department = factory.SubFactory(DepartmentFactory)
+
+
+class AttendanceStatusFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.AttendanceStatus
+
+    status_set = factory.SubFactory(AttendanceStatusSetFactory)
+    code = factory.Sequence(lambda n: f"status-{n}")
+    label = factory.LazyAttribute(lambda s: s.code.title())
+    acronym = factory.Sequence(lambda n: f"S{n % 100}")
+    kind = attendance.StatusKind.PRESENT
+    points = Decimal("2")
+    order = factory.Sequence(int)
+
+
+class SectionAttendanceGradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.SectionAttendanceGrade
+
+    section = factory.SubFactory(SectionFactory)
+    assessment = factory.SubFactory(
+        AssessmentFactory,
+        section=factory.SelfAttribute("..section"),
+        name="Attendance",
+        weight=Decimal("10"),
+        max_score=Decimal("100"),
+        computed=True,
+    )
+    drop_lowest = 0
+
+
 class ProxyFlagFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = attendance.ProxyFlag

@@ -240,6 +240,8 @@ TABLE = [
     ("POST",   "attendance:series-create",  {"section_id": "section"}, "form:series", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:section-roster", {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:section-roster-csv", {"section_id": "section"}, None,     302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("GET",    "attendance:attendance-grade", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "attendance:attendance-grade", {"section_id": "section"}, "form:attendance_grade", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:section-roster-xlsx", {"section_id": "section"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
     # Changing one session's column of the grid (a closed session: with a reason).
     ("POST",   "attendance:section-roster", {"section_id": "section"}, "form:grid",  302, 403, 403, 302, 404, 403, 403, 302, 302),

@@ -173,6 +173,7 @@ def world(db):
         "form:marks": {f"mark-{student.pk}": "late", "unmarked_to": "absent"},
         "form:grid": {"session": session.pk, f"mark-{student.pk}": "excused", "reason": "checked by the table"},
         "form:decide": {"decision": "approve", "note": ""},
+        "form:attendance_grade": {"weight": "10", "drop_lowest": 1},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},

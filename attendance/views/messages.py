@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy
 
 from attendance.errors import AttendanceErrorCode as Code
+from students.errors import CampusErrorCode
 
 # Shown to the student for each refusal: (message, HTTP status).
 REFUSALS: dict[str, tuple[str, int]] = {
@@ -81,6 +82,10 @@ ACTION_ERRORS: dict[str, str] = {
     Code.NOT_ENROLLED: gettext_lazy("This student was not enrolled in the section on the session's day."),
     Code.EXCUSE_NOT_ALLOWED: gettext_lazy("This absence cannot be excused (or an excuse was already submitted)."),
     Code.EXCUSE_ALREADY_DECIDED: gettext_lazy("This excuse was already decided."),
+    Code.DROP_LOWEST_INVALID: gettext_lazy("Leave out between 0 and 100 sessions."),
+    CampusErrorCode.WEIGHTS_OVER_100: gettext_lazy(
+        "With this weight the section's assessments would weigh more than 100 %%."
+    ),
 }
 
 

@@ -4,7 +4,7 @@
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tablib
 from django.contrib import messages
@@ -24,8 +24,10 @@ from attendance.selectors import (
     AttendanceRate,
     attendance_rates_for_section,
     class_sessions_of_sections,
+    record_code_reader,
     section_proxy_flag_counts,
     section_record_statuses,
+    session_marks,
     session_statuses,
 )
 from attendance.services import attendance_marks_save
@@ -51,6 +53,7 @@ class GridRow:
     rate: AttendanceRate
     cells: list[GridCell]
     flags: int
+    editing_code: str = ""  # the mark's code in the column being edited (a section's own status, say)
 
     @property
     def student(self) -> Student:
@@ -111,6 +114,12 @@ def _roster_page(
 ) -> HttpResponse:
     sessions, rows = _grid(request.user, section)
     editing = next((s for s in sessions if s.pk == edit_id and s.state != State.CANCELLED), None)
+    statuses = session_statuses(editing) if editing else []
+    if editing:
+        code_of, marks = record_code_reader(statuses), session_marks(editing)
+        rows = [
+            replace(row, editing_code=code_of(marks[row.student.pk]) if row.student.pk in marks else "") for row in rows
+        ]
     return render(
         request,
         "attendance/roster.html",
@@ -119,7 +128,7 @@ def _roster_page(
             "sessions": sessions,
             "rows": rows,
             "editing": editing,
-            "statuses": session_statuses(editing) if editing else [],
+            "statuses": statuses,
             "range_form": RosterRangeForm(request.GET or None),
             "error": error,
             "reason": reason,

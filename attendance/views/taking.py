@@ -15,7 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.limits import marks_poll_limits_enforce, marks_save_limits_enforce
 from attendance.models import AttendanceRecord, ClassSession
-from attendance.selectors import ATTENDED, session_marking_roster, session_marks, session_statuses
+from attendance.selectors import (
+    ATTENDED,
+    record_code_reader,
+    session_marking_roster,
+    session_marks,
+    session_statuses,
+)
 from attendance.services import MarksSaved, attendance_marks_save, marks_reason_may_be_needed
 from attendance.views.access import lecturer_required, taught_session_or_404
 from attendance.views.messages import action_error
@@ -88,11 +94,13 @@ def _take_page(
     records = session_marks(session)
     posted_choice = {} if posted is None else {k: v for k, v in posted.items() if k.startswith(MARK_FIELD)}
 
+    statuses = session_statuses(session)
+    code_of = record_code_reader(statuses)
+
     def chosen(student: Student) -> str:
         record = records.get(student.pk)
-        return posted_choice.get(f"{MARK_FIELD}{student.pk}") or (record.status if record else "")
+        return posted_choice.get(f"{MARK_FIELD}{student.pk}") or (code_of(record) if record else "")
 
-    statuses = session_statuses(session)
     return render(
         request,
         "attendance/session_take.html",

@@ -32,9 +32,13 @@ REGISTRAR_PERMISSIONS = {
     ),
     *(
         f"attendance.{action}_{model}"
-        for model in ("classsession", "attendancerecord", "absenceexcuse", "termholiday", "studentcard", "cardreader")
+        for model in (
+            *("classsession", "attendancerecord", "absenceexcuse", "termholiday", "studentcard", "cardreader"),
+            *("attendancestatusset", "attendancestatus", "sectionattendancegrade"),
+        )
         for action in ("add", "change", "view")
     ),
+    "attendance.delete_attendancestatus",
     "attendance.view_proxyflag",
     "attendance.view_devicesighting",
     "attendance.view_attendancewarningstate",

@@ -4,22 +4,27 @@ the services (rules and audit log hold), actions with a reason, no hard deletes,
 import csv
 import datetime
 import io
+from decimal import Decimal
 
 import pytest
 import time_machine
 from django.contrib import admin
+from django.db import connection
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.roles import Role
 from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
+    AttendanceStatusSet,
     AttendanceWarningState,
     CardReader,
     ClassSession,
     DeviceSighting,
     ProxyFlag,
+    SectionAttendanceGrade,
     StudentCard,
     TermHoliday,
 )
@@ -27,13 +32,18 @@ from campusiq.core.models import AuditLogEntry
 from tests.factories import (
     SESSION_START,
     AbsenceExcuseFactory,
+    AssessmentFactory,
     AttendanceRecordFactory,
+    AttendanceStatusFactory,
+    AttendanceStatusSetFactory,
     AttendanceWarningStateFactory,
     CardReaderFactory,
     ClassSessionFactory,
+    DepartmentFactory,
     DeviceSightingFactory,
     EnrollmentFactory,
     ProxyFlagFactory,
+    SectionAttendanceGradeFactory,
     SectionFactory,
     StudentCardFactory,
     TermHolidayFactory,
@@ -45,7 +55,7 @@ pytestmark = pytest.mark.django_db
 MINUTE = datetime.timedelta(minutes=1)
 ATTENDANCE_MODELS = [
     ClassSession, AttendanceRecord, ProxyFlag, AbsenceExcuse, TermHoliday, StudentCard, CardReader, DeviceSighting,
-    AttendanceWarningState,
+    AttendanceWarningState, AttendanceStatusSet, SectionAttendanceGrade,
 ]  # fmt: skip
 
 
@@ -328,3 +338,128 @@ def test_logs_of_the_checks_are_read_only(admin_client_, build):
         == 403
     )
     assert model.objects.filter(pk=row.pk).exists()
+
+
+# --- Status sets and attendance grades -----------------------------------------------------------
+
+DEFAULT_FOUR = [("p", "present", "2"), ("l", "late", "1"), ("a", "absent", "0"), ("e", "excused", "")]
+
+
+def status_set_post(client, statuses, *, url=None, existing=(), **fields):
+    """Posts the set's form with its statuses inline; `existing` are (status, changes) already saved."""
+    rows = [{"id": s.pk, "order": s.order, "code": s.code, "label": s.label, "acronym": s.acronym, "kind": s.kind,
+             "points": "" if s.points is None else s.points, **changes} for s, changes in existing]  # fmt: skip
+    rows += [
+        {"order": n, "code": code, "label": code.title(), "acronym": code.upper()[:3], "kind": kind, "points": points}
+        for n, (code, kind, points) in enumerate(statuses, start=len(rows))
+    ]
+    data = {"name": "Engineering", "statuses-TOTAL_FORMS": len(rows), "statuses-INITIAL_FORMS": len(existing),
+            "statuses-MIN_NUM_FORMS": 0, "statuses-MAX_NUM_FORMS": 1000, **fields}  # fmt: skip
+    for n, row in enumerate(rows):
+        data.update({f"statuses-{n}-{name}": value for name, value in row.items()})
+    return client.post(url or add_url(AttendanceStatusSet), data)
+
+
+def test_a_department_set_is_added_with_its_statuses_and_audited(admin_client_, superadmin):
+    department = DepartmentFactory()
+    response = status_set_post(admin_client_, [*DEFAULT_FOUR, ("remote", "present", "2")], department=department.pk)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    made = AttendanceStatusSet.objects.get(department=department)
+    assert [(s.code, s.kind) for s in made.statuses.all()][-1] == ("remote", "present")
+    entry = AuditLogEntry.objects.get(verb="attendance_status_set.created")
+    assert entry.actor == superadmin and "remote (present, 2.00)" in entry.changes["statuses"][1]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "fields", "message"),
+    [
+        (DEFAULT_FOUR[:3], {}, "add one for: Excused"),
+        ([*DEFAULT_FOUR[:3], ("e", "excused", "1")], {}, "An excused status has no points"),
+        ([*DEFAULT_FOUR, ("pp", "present", "-1")], {}, "points of 0 or more"),
+        ([*DEFAULT_FOUR, ("p", "present", "1")], {}, "Please correct the duplicate data for"),  # code and acronym
+        (DEFAULT_FOUR, {"is_campus_default": "on"}, "A status set is the campus default, a department"),
+    ],
+)
+def test_a_set_that_breaks_a_rule_is_a_form_error_and_writes_nothing(admin_client_, statuses, fields, message):
+    response = status_set_post(admin_client_, statuses, department=DepartmentFactory().pk, **fields)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert AttendanceStatusSet.objects.count() == 1  # the campus default only
+    assert not AuditLogEntry.objects.exists()
+
+
+def test_a_status_given_to_students_is_neither_removed_nor_given_another_kind(admin_client_):
+    made = AttendanceStatusSetFactory(department=None, section=SectionFactory())
+    statuses = [AttendanceStatusFactory(status_set=made, code=c, acronym=c.upper(), kind=k, points=p or None)
+                for c, k, p in DEFAULT_FOUR]  # fmt: skip
+    AttendanceRecordFactory(status="late", status_choice=statuses[1])
+    url = change_url(made)
+    # Each time a new late status joins, so that the set would still hold every kind.
+    for changes, message in [
+        ({"DELETE": "on"}, "would require deleting the following protected related objects"),
+        ({"kind": "present"}, "its kind cannot change"),
+    ]:
+        existing = [(s, changes if s == statuses[1] else {}) for s in statuses]
+        response = status_set_post(admin_client_, [("x", "late", "1")], url=url, existing=existing,
+                                   section=made.section_id)  # fmt: skip
+        assert response.status_code == 200 and message in response.content.decode()
+    assert made.statuses.count() == 4 and made.statuses.get(code="l").kind == "late"
+    # One never given may go.
+    existing = [(s, {"DELETE": "on"} if s == statuses[0] else {}) for s in statuses]
+    response = status_set_post(admin_client_, [("on", "present", "2")], url=url, existing=existing,
+                               section=made.section_id)  # fmt: skip
+    assert response.status_code == 302
+    assert sorted(made.statuses.values_list("code", flat=True)) == ["a", "e", "l", "on"]
+
+
+def test_status_set_pages_open_and_cost_the_same_with_more_statuses(admin_client_):
+    made = AttendanceStatusSetFactory()
+    assert admin_client_.get(changelist_url(AttendanceStatusSet)).status_code == 200
+    assert admin_client_.get(add_url(AttendanceStatusSet)).status_code == 200
+    AttendanceStatusFactory(status_set=made)
+    admin_client_.get(change_url(made))  # warms per-process caches
+    with CaptureQueriesContext(connection) as with_one:
+        assert admin_client_.get(change_url(made)).status_code == 200
+    AttendanceStatusFactory.create_batch(9, status_set=made)
+    with CaptureQueriesContext(connection) as with_ten:
+        response = admin_client_.get(change_url(made))
+    assert response.content.decode().count('name="statuses-') > 9 * 7
+    assert len(with_ten) == len(with_one)
+
+
+def test_status_set_list_cost_does_not_grow_with_rows(admin_client_):
+    def one_set():
+        AttendanceStatusFactory(status_set=AttendanceStatusSetFactory(department=DepartmentFactory()))
+
+    assert_changelist_queries_do_not_grow(admin_client_, AttendanceStatusSet, one_set)
+
+
+def test_a_registrar_enables_an_attendance_grade_in_the_admin(admin_client_, superadmin):
+    section = SectionFactory()
+    response = admin_client_.post(add_url(SectionAttendanceGrade), {"section": section.pk, "weight": "12.5",
+                                                                    "drop_lowest": 2})  # fmt: skip
+    assert response.status_code == 302
+    config = SectionAttendanceGrade.objects.get()
+    assert (config.drop_lowest, config.assessment.weight, config.assessment.computed) == (2, Decimal("12.5"), True)
+    assert AuditLogEntry.objects.get(verb="attendance_grade.enabled").actor == superadmin
+    assert admin_client_.get(change_url(config)).status_code == 200
+    assert admin_client_.get(changelist_url(SectionAttendanceGrade)).status_code == 200
+    assert admin_client_.post(change_url(config), {"drop_lowest": 0}).status_code == 302
+    config.refresh_from_db()
+    assert config.drop_lowest == 0
+
+
+@pytest.mark.parametrize(
+    ("weight", "message"), [("", "Give the weight"), ("95", "more than 100")], ids=["no weight", "over 100"]
+)
+def test_an_attendance_grade_the_service_refuses_is_a_form_error(admin_client_, weight, message):
+    section = SectionFactory()
+    AssessmentFactory(section=section, weight=Decimal(10))
+    response = admin_client_.post(add_url(SectionAttendanceGrade), {"section": section.pk, "weight": weight,
+                                                                    "drop_lowest": 0})  # fmt: skip
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not SectionAttendanceGrade.objects.exists() and section.assessments.count() == 1
+
+
+def test_the_attendance_grade_list_cost_does_not_grow_with_rows(admin_client_):
+    assert_changelist_queries_do_not_grow(admin_client_, SectionAttendanceGrade, SectionAttendanceGradeFactory)

@@ -7,6 +7,7 @@ import datetime
 import html
 import io
 import re
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -24,7 +25,10 @@ from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Student
 from tests.factories import (
     AbsenceExcuseFactory,
+    AssessmentFactory,
     AttendanceRecordFactory,
+    AttendanceStatusFactory,
+    AttendanceStatusSetFactory,
     ClassSessionFactory,
     CourseFactory,
     EnrollmentFactory,
@@ -1047,6 +1051,61 @@ def test_pages_have_no_inline_script_or_style_and_label_every_input(section, ses
             assert f'for="{input_id}"' in page, (url, input_id)
 
 
+# --- The attendance grade page ---------------------------------------------------------------------
+
+
+def grade_page(section) -> str:
+    return reverse("attendance:attendance-grade", kwargs={"section_id": section.pk})
+
+
+def test_a_lecturer_counts_attendance_as_a_grade_and_the_scores_follow(lecturer, section, ana, ben):
+    closed = ClassSessionFactory(section=section, starts_at=SESSION_START, ends_at=SESSION_START + datetime.timedelta(
+        minutes=90), state=ClassSession.State.CLOSED)  # fmt: skip
+    AttendanceRecordFactory(session=closed, student=ana, status=Status.LATE)
+    AttendanceRecordFactory(session=closed, student=ben, status=Status.PRESENT)
+    client = signed_in(lecturer)
+    page = text(client.get(grade_page(section)))
+    assert "does not count towards the grade" in page
+    assert '<label for="id_weight">' in page and '<label for="id_drop_lowest">' in page
+    response = client.post(grade_page(section), {"weight": "10", "drop_lowest": "0"}, follow=True)
+    assert response.redirect_chain == [(grade_page(section), 302)]
+    page = text(response)
+    assert "Attendance counts as a grade" in page and "10 % of the final grade" in page
+    scores = dict(section.assessments.get(name="Attendance").grades.values_list("student_id", "score"))
+    assert scores == {ana.pk: Decimal("50.00"), ben.pk: Decimal("100.00")}
+    assert AuditLogEntry.objects.get(verb="attendance_grade.enabled").actor == lecturer
+    client.post(grade_page(section), {"weight": "15", "drop_lowest": "1"})
+    assessment = section.assessments.get(name="Attendance")
+    assert assessment.weight == Decimal(15) and not assessment.grades.exists()  # one session, left out
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"weight": "70", "drop_lowest": "0"}, "would weigh more than 100 %"),
+        ({"weight": "ten", "drop_lowest": "0"}, "Enter a number."),
+        ({"weight": "10", "drop_lowest": "-2"}, "greater than or equal to 0"),
+    ],
+)
+def test_a_refused_attendance_grade_says_why_and_writes_nothing(lecturer, section, body, message):
+    AssessmentFactory(section=section, weight=Decimal(40))
+    response = signed_in(lecturer).post(grade_page(section), body)
+    assert response.status_code == 200
+    assert "Nothing was saved" in text(response) and message in text(response)
+    assert section.assessments.count() == 1 and not AuditLogEntry.objects.exists()
+
+
+def test_another_lecturer_cannot_reach_the_attendance_grade(other_lecturer, section):
+    assert signed_in(other_lecturer).post(grade_page(section), {"weight": "10", "drop_lowest": "0"}).status_code == 404
+    assert not section.assessments.exists()
+
+
+def test_the_attendance_grade_form_is_csrf_protected(lecturer, section):
+    client = signed_in(lecturer, enforce_csrf_checks=True)
+    assert client.post(grade_page(section), {"weight": "10", "drop_lowest": "0"}).status_code == 403
+    assert not section.assessments.exists()
+
+
 # --- Taking attendance by hand ----------------------------------------------------------------------
 
 
@@ -1293,3 +1352,48 @@ def test_students_strip_shows_a_not_taken_session_as_not_counted(section, ana, c
     page = text(signed_in(ana.user).get(reverse("attendance:my-attendance")))
     assert "strip-not_taken" in page and "attendance not taken" in page
     assert "strip-cell strip-missing" not in page and "strip-cell strip-not_taken" in page
+
+
+# --- A section's own statuses on the marking page and the grid --------------------------------------
+
+
+@pytest.fixture
+def own_statuses(section):
+    """The section's own set: Present, Late, Absent, Excused and Remote (counted as present)."""
+    made = AttendanceStatusSetFactory(department=None, section=section)
+    for order, (code, kind, points) in enumerate(
+        [("p", "present", 2), ("l", "late", 1), ("a", "absent", 0), ("e", "excused", None), ("remote", "present", 2)]
+    ):
+        AttendanceStatusFactory(
+            status_set=made, code=code, label=code.title(), acronym=code[:3].upper(), kind=kind, order=order,
+            points=None if points is None else Decimal(points),
+        )  # fmt: skip
+    return made
+
+
+def test_the_marking_page_offers_the_sections_own_statuses_and_saves_their_kind(
+    session, lecturer, ana, ben, own_statuses, clock
+):
+    client = signed_in(lecturer)
+    page = text(client.get(take_url(session)))
+    assert f'name="mark-{ana.pk}" value="remote" id="mark-{ana.pk}-remote"' in page
+    assert f'value="present" id="mark-{ana.pk}-present"' not in page  # not a code of this set
+    client.post(take_url(session), {f"mark-{ana.pk}": "remote", f"mark-{ben.pk}": "late"})
+    marks = {r.student_id: (r.status, r.status_choice.code) for r in AttendanceRecord.objects.all()}
+    assert marks == {ana.pk: ("present", "remote"), ben.pk: ("late", "l")}
+    page = text(client.get(take_url(session)))
+    assert f'value="remote" id="mark-{ana.pk}-remote" checked' in page
+
+
+def test_the_grid_edits_a_column_with_the_code_each_record_was_given(session, lecturer, ana, ben, own_statuses, clock):
+    AttendanceRecordFactory(session=session, student=ana, status="present", status_choice=own_statuses.statuses.get(
+        code="remote"))  # fmt: skip
+    AttendanceRecordFactory(session=session, student=ben, status="present")  # checked in: the set's first present
+    url = reverse("attendance:section-roster", args=[session.section_id]) + f"?edit={session.pk}"
+    page = text(signed_in(lecturer).get(url))
+    ana_cell = re.search(rf'<select name="mark-{ana.pk}".*?</select>', page, re.S)[0]
+    ben_cell = re.search(rf'<select name="mark-{ben.pk}".*?</select>', page, re.S)[0]
+    assert '<option value="remote" selected>' in ana_cell and " selected" not in ana_cell.replace(
+        '<option value="remote" selected>', ""
+    )
+    assert '<option value="p" selected>' in ben_cell

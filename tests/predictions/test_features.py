@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from attendance.models import AttendanceRecord, ClassSession
+from attendance.models import AttendanceRecord, ClassSession, StatusKind
 from attendance.selectors import attendance_rates
 from predictions.features import FEATURE_NAMES, term_features, term_labels, training_cutoff
 from students.models import Enrollment, TermOutcome
 from tests.factories import (
     AssessmentFactory,
     AttendanceRecordFactory,
+    AttendanceStatusFactory,
+    AttendanceStatusSetFactory,
     ClassSessionFactory,
     CourseFactory,
     EnrollmentFactory,
@@ -163,6 +165,26 @@ def test_attendance_features_agree_with_the_one_rate_definition(world):
     assert (held, attended, excused) == (9, 5, 1)
     s1 = features_of(term_features(world["term"], AS_OF), world["s1"])
     assert s1["attendance_rate"] == attended / (held - excused)
+
+
+def test_custom_statuses_change_no_feature_where_their_kind_is_the_same(world):
+    """Marks given with a section's own statuses (Remote for present, and so on) count as their kind."""
+    before = features_of(term_features(world["term"], AS_OF), world["s1"])
+    records = AttendanceRecord.objects.filter(student=world["s1"]).select_related("session")
+    for section_id in {record.session.section_id for record in records}:
+        status_set = AttendanceStatusSetFactory(department=None, section_id=section_id)
+        custom = {
+            kind: AttendanceStatusFactory(
+                status_set=status_set, code=f"my-{kind}", acronym=kind[:2].upper(), kind=kind,
+                points=None if kind == StatusKind.EXCUSED else Decimal(3),
+            )
+            for kind in StatusKind.values
+        }  # fmt: skip
+        for record in records.filter(session__section_id=section_id):
+            record.status_choice = custom[record.status]
+            record.save(update_fields=["status_choice"])
+    assert records.exclude(status_choice=None).count() == records.count() > 0
+    assert_features(features_of(term_features(world["term"], AS_OF), world["s1"]), before)
 
 
 def test_features_as_of_an_earlier_moment_see_only_what_was_known_then(world):

@@ -319,6 +319,17 @@ def test_grade_for_a_student_not_enrolled_is_refused(registrar_client):
     assert not Grade.objects.exists()
 
 
+def test_a_computed_grade_is_not_entered_in_the_admin(registrar_client):
+    enrollment = enrolled_student()
+    assessment = AssessmentFactory(section=enrollment.section, name="Attendance", max_score=Decimal(100), computed=True)
+    response = registrar_client.post(
+        add_url(Grade), {"student": enrollment.student.pk, "assessment": assessment.pk, "score": "90"}
+    )
+    assert response.status_code == 200
+    assert "computed by CampusIQ and cannot be entered by hand" in form_errors(response)["score"][0]
+    assert not Grade.objects.exists() and not AuditLogEntry.objects.exists()
+
+
 def test_grades_cannot_be_deleted_in_the_admin(registrar_client):
     grade = GradeFactory()
     response = registrar_client.post(reverse("admin:students_grade_delete", args=[grade.pk]), {"post": "yes"})

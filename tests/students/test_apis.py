@@ -334,3 +334,14 @@ def test_list_endpoints_do_not_grow_queries_with_rows(client, role):
     build_rows(95, lecturer, advisor)
     large = counts()
     assert large == small
+
+
+def test_a_computed_assessment_takes_no_score_from_the_api(client, lecturer_setup):
+    as_user(client, lecturer_setup["lecturer"])
+    mine = lecturer_setup["mine"]
+    attendance = AssessmentFactory(section=lecturer_setup["assessment"].section, name="Attendance", computed=True)
+    response = send(client, "post", "/api/v1/grades/", {"student": mine.pk, "assessment": attendance.pk, "score": "5"})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert (response.json()["code"], response.json()["errors"][0]["field"]) == ("grade_computed", "score")
+    assert not Grade.objects.exists()

@@ -11,6 +11,7 @@ from campusiq.core.models import AuditLogEntry
 from students import services
 from students.errors import CampusErrorCode as Code
 from students.models import Assessment, Enrollment, Grade, Student, TermOutcome
+from students.selectors import course_standings
 from tests.factories import (
     TERM_START,
     AssessmentFactory,
@@ -409,3 +410,60 @@ def test_concurrent_first_entries_of_one_grade_make_one_row():
     assert errors == []
     assert Grade.objects.filter(student=enrollment.student, assessment=assessment).count() == 1
     assert AuditLogEntry.objects.filter(verb="grade.recorded").count() == 1
+
+
+# --- computed assessments (attendance as a grade) ------------------------------------------------
+
+
+@pytest.fixture
+def computed():
+    enrollment = EnrollmentFactory()
+    assessment = AssessmentFactory(section=enrollment.section, name="Attendance", max_score=Decimal(100), computed=True)
+    return enrollment.student, assessment
+
+
+def test_a_computed_assessment_refuses_hand_entered_grades(computed):
+    student, assessment = computed
+    with pytest.raises(ServiceError) as error:
+        services.grade_record(student=student, assessment=assessment, score=Decimal("80"), actor=None)
+    assert (error.value.code, error.value.field) == (Code.GRADE_COMPUTED, "score")
+    assert "computed by CampusIQ" in error.value.detail
+    assert not Grade.objects.exists() and not AuditLogEntry.objects.exists()
+
+
+def test_computed_grades_are_written_changed_and_removed_only_when_they_change(computed):
+    student, assessment = computed
+    other = EnrollmentFactory(section=assessment.section).student
+    third = EnrollmentFactory(section=assessment.section).student
+    assert (
+        services.grades_computed_set(assessment=assessment, scores={student.pk: Decimal("66.666"), other.pk: 50}) == 2
+    )
+    assert services.grades_computed_set(assessment=assessment, scores={student.pk: Decimal("66.67"), other.pk: 50}) == 0
+    changed = services.grades_computed_set(
+        assessment=assessment, scores={student.pk: Decimal(70), other.pk: None, third.pk: None}
+    )
+    assert changed == 2
+    assert dict(Grade.objects.values_list("student_id", "score")) == {student.pk: Decimal("70.00")}
+    entries = AuditLogEntry.objects.filter(verb="grade.computed").order_by("id")
+    assert [e.changes for e in entries] == [
+        {"created": [None, 2], "changed": [None, 0], "removed": [None, 0]},
+        {"created": [None, 0], "changed": [None, 1], "removed": [None, 1]},
+    ]
+
+
+def test_computed_grades_are_only_for_computed_assessments(enrolled):
+    student, assessment = enrolled
+    with pytest.raises(ValueError, match="entered by hand"):
+        services.grades_computed_set(assessment=assessment, scores={student.pk: Decimal(10)})
+    assert not Grade.objects.exists()
+
+
+def test_a_computed_grade_counts_in_the_running_average_like_any_other(computed):
+    student, attendance = computed
+    attendance.weight = Decimal(10)
+    attendance.save(update_fields=["weight"])
+    quiz = AssessmentFactory(section=attendance.section, weight=Decimal(30), max_score=Decimal(20))
+    services.grade_record(student=student, assessment=quiz, score=Decimal(10), actor=None)  # 50 % of 30
+    services.grades_computed_set(assessment=attendance, scores={student.pk: Decimal(90)})  # 90 % of 10
+    [standing] = course_standings(student=student, term=attendance.section.term)
+    assert standing.running_average == Decimal("60.0")  # (15 + 9) / 40

@@ -14,6 +14,7 @@ from django.urls import reverse
 from accounts.roles import Role
 from campusiq.core.models import AuditLogEntry
 from students.models import Enrollment, Grade
+from students.services import grades_computed_set
 from tests.factories import (
     AssessmentFactory,
     CourseFactory,
@@ -570,3 +571,39 @@ def test_lecturer_sections_queries_do_not_grow_with_the_sections(term, past_term
             EnrollmentFactory(section=section)
         counts.append(count_queries(signed_in(lecturer), reverse("portal:lecturer-sections")))
     assert counts[0] == counts[1], counts
+
+
+# --- A computed assessment (attendance as a grade) -----------------------------------------------
+
+
+@pytest.fixture
+def attendance_grade(section):
+    return AssessmentFactory(
+        section=section, name="Attendance", weight=Decimal("10"), max_score=Decimal("100"), computed=True
+    )
+
+
+def test_a_computed_assessment_offers_no_grade_entry(lecturer, section, ana, attendance_grade, quiz):
+    page = text(signed_in(lecturer).get(section_url(section)))
+    assert grade_url(section, quiz) in page
+    assert grade_url(section, attendance_grade) not in page
+    assert "Computed, not entered" in page
+    page = text(signed_in(lecturer).get(grade_url(section, attendance_grade)))
+    assert "cannot be entered by hand" in page
+    assert f'name="score-{ana.pk}"' not in page
+
+
+def test_a_score_posted_for_a_computed_assessment_is_refused_with_a_message(lecturer, section, ana, attendance_grade):
+    response = signed_in(lecturer).post(grade_url(section, attendance_grade), {f"score-{ana.pk}": "100", "reason": ""})
+    assert response.status_code == 200
+    assert "Nothing was saved" in text(response)
+    assert "computed by CampusIQ and cannot be entered by hand" in text(response)
+    assert not Grade.objects.exists()
+
+
+def test_the_student_dashboard_shows_the_attendance_grade_in_the_average(ana, quiz, attendance_grade):
+    GradeFactory(student=ana, assessment=quiz, score=Decimal("10"))  # 50 % of a 20 % weight
+    grades_computed_set(assessment=attendance_grade, scores={ana.pk: Decimal("80")})  # 80 % of 10 %
+    page = text(signed_in(ana.user).get(reverse("portal:student-dashboard")))
+    assert "Attendance" in page and "80 / 100" in page
+    assert "60.0&nbsp;%" in page  # (10 + 8) / 30
