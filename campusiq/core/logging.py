@@ -144,6 +144,10 @@ def build_logging_config(*, log_format: str, level: str) -> dict:
             "gunicorn.access": {"level": "WARNING"},
             "django.request": {"level": "ERROR"},
             "celery": {"level": "INFO"},
+            # pysaml2 logs whole SAML messages (names, attributes) at INFO and below: personal data.
+            "saml2": {"level": "WARNING"},
+            # pysaml2's schema library announces each schema it loads, at every start.
+            "xmlschema": {"level": "WARNING"},
         },
     }
 
