@@ -347,14 +347,14 @@ def test_signed_metadata_refreshed_from_its_url_signs_a_person_in_through_simple
     assert federation.hits == 1
 
 
-def test_an_expired_metadata_file_without_a_certificate_is_a_readable_503_not_an_error(settings, monkeypatch,
-                                                                                       tmp_path, client):  # fmt: skip
+def test_an_expired_metadata_file_without_a_certificate_is_a_readable_503_not_an_error(
+    settings, monkeypatch, tmp_path, client
+):
     path = tmp_path / "idp-metadata.xml"
-    expired = idp_metadata(ENTITY).replace(
-        "<md:EntityDescriptor", '<md:EntityDescriptor validUntil="2020-01-01T00:00:00Z"', 1
-    )
-    path.write_text(expired)
-    sso_configure(settings, monkeypatch, tmp_path, [{"slug": SAML_SLUG, "name": "Universidade Exemplo (SAML)",
-                                                     "protocol": "saml", "issuer": ENTITY, "idp_metadata": str(path)}])  # fmt: skip
+    expired = '<md:EntityDescriptor validUntil="2020-01-01T00:00:00Z"'
+    path.write_text(idp_metadata(ENTITY).replace("<md:EntityDescriptor", expired, 1))
+    config = {"slug": SAML_SLUG, "name": "Universidade Exemplo (SAML)", "protocol": "saml", "issuer": ENTITY,
+              "idp_metadata": str(path)}  # fmt: skip
+    sso_configure(settings, monkeypatch, tmp_path, [config])
     answer = client.get(f"/accounts/sso/{SAML_SLUG}/login/")
     assert answer.status_code == 503 and b"cannot be reached just now" in answer.content
