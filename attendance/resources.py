@@ -261,6 +261,7 @@ class AttendanceMarkImportResource(MarksImportResource):
     import_columns = ("student_number", "course", "term", "section", "session", "status")
 
     class Meta(MarksImportResource.Meta):
+        name = "Marks, one a row (student_number, course, term, section, session, status)"
         fields = ("student_number", "course", "term", "section", "session", "status")
 
     def row_marks(self, cells):
@@ -309,6 +310,7 @@ class ModAttendanceImportResource(MarksImportResource):
     import_columns = ("id_number", "email", "last_name", "first_name")
 
     class Meta(MarksImportResource.Meta):
+        name = "Moodle Attendance export (a row per student, a column per session)"
         fields = ("id_number", "email", "last_name", "first_name")
 
     @classmethod

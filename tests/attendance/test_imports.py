@@ -302,3 +302,21 @@ def test_a_file_with_no_session_column_says_so(registrar_client, campus):
 def test_session_headers_are_read_in_campus_time(text, expected):
     start = session_start_read(text)
     assert start == (None if expected is None else datetime.datetime(*expected, tzinfo=LISBON))
+
+
+def test_the_import_pages_offer_both_shapes_of_marks_and_templates(registrar_client):
+    sessions = registrar_client.get(reverse("admin:attendance_classsession_import"))
+    assert sessions.status_code == 200
+    template = registrar_client.get(reverse("admin:attendance_classsession_import_template", args=["csv"]))
+    assert template.content.decode().splitlines()[0] == "course,term,section,date,start,end,room,state"
+    marks = registrar_client.get(reverse("admin:attendance_attendancerecord_import"))
+    assert marks.status_code == 200
+    assert b"Moodle Attendance export" in marks.content and b"Marks, one a row" in marks.content
+
+
+def test_importing_marks_needs_the_registrars_permissions(client, campus):
+    client.force_login(UserFactory(roles=[Role.LECTURER], is_staff=True))
+    upload = csv_upload([mark_row("S1001", "2026-09-14 10:00", "P")])
+    response = client.post(reverse("admin:attendance_attendancerecord_import"), {"format": "0", "import_file": upload})
+    assert response.status_code == 403
+    assert not AttendanceRecord.objects.exists()
