@@ -176,10 +176,6 @@ class MarksImportResource(ServiceImportResource):
 
     class Meta:
         model = AttendanceRecord
-        clean_model_instances = False
-        use_bulk = False
-        skip_unchanged = False
-        report_skipped = True
 
     def before_import(self, dataset, **kwargs):
         self._to_save: dict[int, dict[int, str]] = {}
