@@ -4,7 +4,7 @@ timetable feed, and the feed itself, which calendar clients fetch with nothing b
 import hashlib
 
 from django.contrib import messages
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -77,9 +77,10 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     if feed is None:
         raise Http404
     sessions = calendar_sessions_for(feed.user)
-    # The count catches a session leaving the feed (a dropped section), which changes no session's time.
-    latest = sessions.order_by().aggregate(count=Count("pk"), changed=Max("updated_at"))
-    fingerprint = f"{feed.pk}:{latest['count']}:{latest['changed']}:{get_language()}"
+    # Which sessions are in it (count and sum of ids) catches a section dropped or added, which changes
+    # no session's updated_at.
+    latest = sessions.order_by().aggregate(count=Count("pk"), ids=Sum("pk"), changed=Max("updated_at"))
+    fingerprint = f"{feed.pk}:{latest['count']}:{latest['ids']}:{latest['changed']}:{get_language()}"
     etag = quote_etag(hashlib.sha256(fingerprint.encode()).hexdigest()[:32])
     last_modified = int(latest["changed"].timestamp()) if latest["changed"] else None
     response = get_conditional_response(request, etag=etag, last_modified=last_modified)

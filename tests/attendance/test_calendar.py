@@ -164,6 +164,17 @@ def test_a_dropped_section_leaves_the_feed_and_changes_the_etag(campus):
     assert len(_events(second)) == 1
 
 
+def test_a_section_swapped_for_another_with_as_many_sessions_changes_the_etag(campus):
+    _feed, token = calendar_feed_create(user=campus["student"].user)
+    first = _fetch(token)
+    dropped = {"status": "dropped", "ended_on": datetime.date(2026, 12, 1)}
+    campus["student"].enrollments.filter(section=campus["x"].section).update(**dropped)
+    EnrollmentFactory(student=campus["student"], section=campus["y"].section)  # its session is as old
+    second = _fetch(token, if_none_match=first["ETag"])
+    assert second.status_code == 200
+    assert b"MA201" in second.content and b"CS101 Programming" in second.content  # next term's CS101 stays
+
+
 def test_the_feeds_queries_do_not_grow_with_sessions(campus, django_assert_max_num_queries):
     _feed, token = calendar_feed_create(user=campus["student"].user)
     section = campus["x"].section
