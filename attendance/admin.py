@@ -26,6 +26,11 @@ from attendance.models import (
     StudentCard,
     TermHoliday,
 )
+from attendance.resources import (
+    AttendanceMarkImportResource,
+    ClassSessionImportResource,
+    ModAttendanceImportResource,
+)
 from attendance.selectors import statuses_in_use
 from attendance.services import (
     absence_excuse_decide,
@@ -41,6 +46,7 @@ from attendance.services import (
     status_set_kinds_validate,
 )
 from campusiq.core.admin import (
+    CampusImportMixin,
     CampusModelAdmin,
     ReadOnlyAdmin,
     ReadOnlyInline,
@@ -142,7 +148,7 @@ SESSION_DETAIL = ["state", "series", "opened_at", "closed_at", "created_at", "up
 
 
 @admin.register(ClassSession)
-class ClassSessionAdmin(CampusModelAdmin):
+class ClassSessionAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [ClassSessionResource]
     form = ClassSessionForm
     action_form = ReasonActionForm
@@ -165,6 +171,9 @@ class ClassSessionAdmin(CampusModelAdmin):
                 excused_count=related_count(AttendanceRecord.objects, "session", status=Status.EXCUSED),
             )
         )
+
+    def get_import_resource_classes(self, request):
+        return [ClassSessionImportResource]
 
     def get_fields(self, request, obj=None):
         return ClassSessionForm.Meta.fields + (SESSION_DETAIL if obj is not None else [])
@@ -268,7 +277,7 @@ RECORD_DETAIL = [
 
 
 @admin.register(AttendanceRecord)
-class AttendanceRecordAdmin(CampusModelAdmin):
+class AttendanceRecordAdmin(CampusImportMixin, CampusModelAdmin):
     """Status changes go through attendance_record_set (audited, with the reason); voiding through
     attendance_record_void. The check-in evidence is shown to staff on the record's page only."""
 
@@ -281,6 +290,11 @@ class AttendanceRecordAdmin(CampusModelAdmin):
     autocomplete_fields = ["session", "student"]
     list_select_related = ("student__user", "session__section__course", "session__section__term")
     actions = ["void_records"]
+    # Imported marks are written after the file's last row, by attendance_marks_save, which audits them.
+    skip_admin_log = True
+
+    def get_import_resource_classes(self, request):
+        return [AttendanceMarkImportResource, ModAttendanceImportResource]
 
     def get_fields(self, request, obj=None):
         return ["session", "student", "status", "reason"] + (RECORD_DETAIL if obj is not None else [])

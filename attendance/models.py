@@ -364,3 +364,28 @@ class SectionAttendanceGrade(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Attendance grade of {self.section}"
+
+
+class CalendarFeed(models.Model):
+    """A private iCalendar feed of a person's own timetable. The secret is in the feed's URL, shown
+    once; only its SHA-256 is kept (as for API tokens). Revoked feeds stay, so their URLs stay dead."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feeds")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(revoked_at__isnull=True),
+                name="calendar_feed_one_active_per_user",
+                violation_error_message="A person has one active calendar feed.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id}{' (revoked)' if self.revoked_at else ''}"

@@ -27,12 +27,13 @@ from attendance.models import (
     AttendanceRecord,
     AttendanceStatus,
     AttendanceStatusSet,
+    CalendarFeed,
     ClassSession,
     ProxyFlag,
     SectionAttendanceGrade,
 )
 from students.models import Enrollment, Section, Student, Term
-from students.selectors import enrollments_visible_to, student_rows_visible_to
+from students.selectors import enrollments_visible_to, student_rows_visible_to, term_current
 
 Status = AttendanceRecord.Status
 State = ClassSession.State
@@ -451,3 +452,34 @@ def class_session_never_taken(session: ClassSession) -> bool:
 def session_marking_roster(session: ClassSession) -> list[Student]:
     """The students enrolled at the session in the roster grid's order (student number): one query."""
     return list(enrolled_at_session(session).select_related("user").order_by("student_number").distinct())
+
+
+# --- Calendar feeds ------------------------------------------------------------------------------
+
+
+def calendar_feed_active(user: User) -> CalendarFeed | None:
+    return CalendarFeed.objects.filter(user=user, revoked_at__isnull=True).first()
+
+
+def calendar_terms(today: datetime.date | None = None) -> list[Term]:
+    """The current term and the one after it: what a timetable feed covers."""
+    current = term_current(today)
+    if current is None:
+        return []
+    following = Term.objects.filter(start_date__gt=current.start_date).order_by("start_date").first()
+    return [current, *([following] if following else [])]
+
+
+def calendar_sessions_for(user: User, *, today: datetime.date | None = None) -> QuerySet[ClassSession]:
+    """The sessions of the user's own timetable in the current and next term: the sections they are
+    enrolled in and the sections they teach, cancelled ones too (a feed must say they are off)."""
+    enrolled = Enrollment.objects.filter(
+        section_id=OuterRef("section_id"), student__user=user, status=Enrollment.Status.ENROLLED
+    )
+    taught = Section.lecturers.through.objects.filter(section_id=OuterRef("section_id"), user_id=user.pk)
+    return (
+        ClassSession.objects.filter(section__term__in=calendar_terms(today))
+        .filter(Exists(enrolled) | Exists(taught))
+        .select_related("section__course", "section__term")
+        .order_by("starts_at", "pk")
+    )

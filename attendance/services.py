@@ -3,7 +3,10 @@ ends in attendance_check_in, so the rules hold the same everywhere."""
 
 import datetime
 import functools
+import hashlib
+import hmac
 import ipaddress
+import secrets
 import uuid
 import zoneinfo
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from attendance.models import (
     AbsenceExcuse,
     AttendanceRecord,
     AttendanceStatusSet,
+    CalendarFeed,
     CardReader,
     ClassSession,
     DeviceSighting,
@@ -948,3 +952,55 @@ def section_attendance_grade_update(
         )
         section_attendance_grades_compute(section_id=config.section_id, actor=actor)
     return config
+
+
+# --- Calendar feeds ------------------------------------------------------------------------------
+
+# A feed's last use is written at most this often: calendar clients poll, reads must not become writes.
+CALENDAR_FEED_LAST_USED_RESOLUTION = datetime.timedelta(minutes=15)
+
+
+def calendar_feed_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def calendar_feed_create(*, user: User) -> tuple[CalendarFeed, str]:
+    """A new private feed of the user's timetable and its secret (shown once, never stored); the
+    user's previous feed is revoked, so a leaked URL is dead once they make a new one."""
+    calendar_feed_revoke(user=user)
+    token = secrets.token_urlsafe(32)
+    feed = CalendarFeed.objects.create(user=user, token_hash=calendar_feed_token_hash(token))
+    audit_log_write(actor=user, verb="calendar_feed.created", target=feed, action=AuditLogEntry.Action.CREATE)
+    return feed, token
+
+
+@transaction.atomic
+def calendar_feed_revoke(*, user: User) -> int:
+    """Revokes the user's active feed (if any); its URL answers 404 from now on. Returns how many."""
+    now = timezone.now()
+    revoked = 0
+    for feed in CalendarFeed.objects.select_for_update().filter(user=user, revoked_at__isnull=True):
+        feed.revoked_at = now
+        feed.save(update_fields=["revoked_at"])
+        audit_log_write(actor=user, verb="calendar_feed.revoked", target=feed, changes={"revoked_at": [None, str(now)]})
+        revoked += 1
+    return revoked
+
+
+def calendar_feed_use(*, token: str) -> CalendarFeed | None:
+    """The active feed of this secret, its owner active, or None. Found by the secret's hash (the
+    database never compares the secret itself), then compared in constant time."""
+    token_hash = calendar_feed_token_hash(token)
+    feed = (
+        CalendarFeed.objects.select_related("user")
+        .filter(token_hash=token_hash, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if feed is None or not hmac.compare_digest(feed.token_hash, token_hash):
+        return None
+    now = timezone.now()
+    if feed.last_used_at is None or now - feed.last_used_at > CALENDAR_FEED_LAST_USED_RESOLUTION:
+        CalendarFeed.objects.filter(pk=feed.pk).update(last_used_at=now)
+        feed.last_used_at = now
+    return feed

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from attendance.views import check_in, display, excuses, grading, my_attendance, roster, sessions, taking
+from attendance.views import calendar, check_in, display, excuses, grading, my_attendance, roster, sessions, taking
 
 app_name = "attendance"
 urlpatterns = [
@@ -14,6 +14,10 @@ urlpatterns = [
     path("attendance/check-in/done/<int:record_id>/", check_in.check_in_done, name="check-in-done"),
     path("attendance/me/", my_attendance.my_attendance, name="my-attendance"),
     path("attendance/me/absences/<int:record_id>/excuse/", excuses.excuse_submit, name="excuse-submit"),
+    # Students and lecturers: their private timetable feed
+    path("attendance/calendar/", calendar.calendar_feed_page, name="calendar"),
+    path("attendance/calendar/revoke/", calendar.calendar_feed_revoke_view, name="calendar-revoke"),
+    path("calendar/<str:token>.ics", calendar.calendar_feed, name="calendar-feed"),
     # Lecturers (and registrars, admins)
     path("attendance/sections/<int:section_id>/sessions/", sessions.section_sessions, name="section-sessions"),
     path("attendance/sections/<int:section_id>/sessions/new/", sessions.session_create, name="session-create"),

@@ -1,6 +1,7 @@
 """One factory per model."""
 
 import datetime
+import hashlib
 from decimal import Decimal
 
 import factory
@@ -273,6 +274,16 @@ class AttendanceWarningStateFactory(factory.django.DjangoModelFactory):
     section = factory.SubFactory(SectionFactory)
     below = True
     last_warned_at = SESSION_START
+
+
+class CalendarFeedFactory(factory.django.DjangoModelFactory):
+    """A feed whose secret is `feed-<n>` (tests that fetch it make one with calendar_feed_create)."""
+
+    class Meta:
+        model = attendance.CalendarFeed
+
+    user = factory.SubFactory(UserFactory)
+    token_hash = factory.Sequence(lambda n: hashlib.sha256(f"feed-{n}".encode()).hexdigest())
 
 
 class ModelVersionFactory(factory.django.DjangoModelFactory):

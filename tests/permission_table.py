@@ -261,6 +261,13 @@ TABLE = [
     ("POST",   "attendance:record-void",    {"record_id": "record"}, "form:reason",  302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:excuses",        {},                     None,            302, 403, 403, 200, 200, 403, 403, 200, 200),
     ("POST",   "attendance:excuse-decide",  {"excuse_id": "excuse"}, "form:decide",  302, 403, 403, 302, 404, 403, 403, 302, 302),
+    # Private calendar feeds: students and lecturers make and revoke their own; the feed's secret URL is the
+    # only credential (S's feed, fetched by anyone holding it), an unknown one 404 for all.
+    ("GET",    "attendance:calendar",       {},                     None,            302, 200, 200, 200, 200, 403, 403, 403, 403),
+    ("POST",   "attendance:calendar",       {},                     None,            302, 200, 200, 200, 200, 403, 403, 403, 403),
+    ("POST",   "attendance:calendar-revoke", {},                    None,            302, 302, 302, 302, 302, 403, 403, 403, 403),
+    ("GET",    "attendance:calendar-feed",  {"token": "calendar_token"}, None,       200, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET",    "attendance:calendar-feed",  {"token": "=not-a-feed"}, None,          404, 404, 404, 404, 404, 404, 404, 404, 404),
     # --- Portal: at-risk (predictions) -----------------------------------------------------------
     # Advisors see their advisees, registry staff everyone; students and lecturers 403; another advisor's advisee 404.
     ("GET",    "predictions:at-risk",       {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),

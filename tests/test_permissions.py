@@ -24,6 +24,7 @@ from accounts.roles import Role
 from accounts.tokens import api_token_issue
 from attendance.models import AbsenceExcuse
 from attendance.qr import numeric_code, qr_token_make, step_at
+from attendance.services import calendar_feed_create
 from tests.factories import (
     AssessmentFactory,
     AttendanceRecordFactory,
@@ -91,8 +92,10 @@ def world(db):
     run = ScoringRunFactory(term=term)
     risk_score = RiskScoreFactory(run=run, student=student)
     RiskScoreFactory(run=run, student=other)
+    _feed, calendar_token = calendar_feed_create(user=student.user)
     objects = {
         "qr_token": lambda: qr_token_make(open_session),
+        "calendar_token": calendar_token,
         "absence": absence,
         "excuse": excuse,
         "session": session,

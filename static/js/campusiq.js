@@ -12,3 +12,21 @@ window.campusiqFetchJson = function (url) {
       return response.json();
     });
 };
+
+// Copy buttons (the calendar feed's address): hidden until this file runs, as they need it.
+document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+  var field = document.getElementById(button.getAttribute("data-copy-target"));
+  if (!field || !navigator.clipboard) {
+    return;
+  }
+  button.hidden = false;
+  var label = button.textContent;
+  button.addEventListener("click", function () {
+    navigator.clipboard.writeText(field.value).then(function () {
+      button.textContent = button.getAttribute("data-copied-text");
+      window.setTimeout(function () {
+        button.textContent = label;
+      }, 2000);
+    });
+  });
+});
