@@ -27,3 +27,8 @@ class AttendanceErrorCode(StrEnum):
     STATUS_INVALID = "status_invalid"
     EXCUSE_NOT_ALLOWED = "excuse_not_allowed"
     EXCUSE_ALREADY_DECIDED = "excuse_already_decided"
+    ABSENCE_DATES_INVALID = "absence_dates_invalid"
+    ABSENCE_OVERLAPS = "absence_overlaps"
+    ATTACHMENT_INVALID = "attachment_invalid"
+    ABSENCE_ALREADY_DECIDED = "absence_already_decided"
+    NOT_ALLOWED = "not_allowed"
