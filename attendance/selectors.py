@@ -525,3 +525,14 @@ def warning_standings(section: Section, *, as_of: datetime.datetime | None = Non
         ]
         standings.append(WarningStanding(rate=rate, sessions=mine))
     return standings
+
+
+def advance_absence_sections(*, student: Student, term: Term | None) -> QuerySet[Section]:
+    """The sections a student may report an absence for: those they are enrolled in this term."""
+    if term is None:
+        return Section.objects.none()
+    return (
+        Section.objects.filter(term=term, enrollments__student=student, enrollments__status=Enrollment.Status.ENROLLED)
+        .select_related("course", "term")
+        .order_by("course__code", "code")
+    )

@@ -877,9 +877,7 @@ def attendance_warnings_send(*, section_id: int) -> int:
     """Sends the warnings due in the section under its rules (docs/ATTENDANCE.md: warning rules): each
     rule warns a student once, a rule sends nothing to a student who already had its maximum of
     warnings in the term, and every recipient gets their own email. Returns how many warnings it sent."""
-    section = (
-        Section.objects.select_related("course", "term").prefetch_related("lecturers").get(pk=section_id)
-    )
+    section = Section.objects.select_related("course", "term").prefetch_related("lecturers").get(pk=section_id)
     rules = warning_rules_for_section(section)
     if not rules:
         return 0

@@ -14,6 +14,17 @@ urlpatterns = [
     path("attendance/check-in/done/<int:record_id>/", check_in.check_in_done, name="check-in-done"),
     path("attendance/me/", my_attendance.my_attendance, name="my-attendance"),
     path("attendance/me/absences/<int:record_id>/excuse/", excuses.excuse_submit, name="excuse-submit"),
+    path("attendance/me/advance-absences/", excuses.advance_absences, name="advance-absences"),
+    path(
+        "attendance/me/advance-absences/<int:absence_id>/withdraw/",
+        excuses.advance_absence_withdraw_view,
+        name="advance-absence-withdraw",
+    ),
+    path(
+        "attendance/advance-absences/<int:absence_id>/attachment/",
+        excuses.advance_absence_attachment,
+        name="advance-absence-attachment",
+    ),
     # Lecturers (and registrars, admins)
     path("attendance/sections/<int:section_id>/sessions/", sessions.section_sessions, name="section-sessions"),
     path("attendance/sections/<int:section_id>/sessions/new/", sessions.session_create, name="session-create"),
@@ -35,4 +46,9 @@ urlpatterns = [
     path("attendance/records/<int:record_id>/void/", sessions.record_void, name="record-void"),
     path("attendance/excuses/", excuses.excuses, name="excuses"),
     path("attendance/excuses/<int:excuse_id>/decide/", excuses.excuse_decide, name="excuse-decide"),
+    path(
+        "attendance/advance-absences/<int:absence_id>/decide/",
+        excuses.advance_absence_decide_view,
+        name="advance-absence-decide",
+    ),
 ]

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.core.cache import cache, caches
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import Client
@@ -25,6 +26,7 @@ from accounts.tokens import api_token_issue
 from attendance.models import AbsenceExcuse
 from attendance.qr import numeric_code, qr_token_make, step_at
 from tests.factories import (
+    AdvanceAbsenceFactory,
     AssessmentFactory,
     AttendanceRecordFactory,
     ClassSessionFactory,
@@ -86,6 +88,10 @@ def world(db):
     excuse = AbsenceExcuse.objects.create(
         record=AttendanceRecordFactory(session=earlier[1], student=student, status="absent"), reason="ill"
     )
+    advance_absence = AdvanceAbsenceFactory(
+        student=student, section=section_x, attachment=SimpleUploadedFile("note.pdf", b"%PDF-1.4 note"),
+        attachment_content_type="application/pdf",
+    )  # fmt: skip
     session_y = ClassSessionFactory(section=section_y, state="closed")
     AttendanceRecordFactory(session=session_y, student=other)
     run = ScoringRunFactory(term=term)
@@ -95,6 +101,7 @@ def world(db):
         "qr_token": lambda: qr_token_make(open_session),
         "absence": absence,
         "excuse": excuse,
+        "advance_absence": advance_absence,
         "session": session,
         "open_session": open_session,
         "record": record,
@@ -173,6 +180,8 @@ def world(db):
         "form:marks": {f"mark-{student.pk}": "late", "unmarked_to": "absent"},
         "form:grid": {"session": session.pk, f"mark-{student.pk}": "excused", "reason": "checked by the table"},
         "form:decide": {"decision": "approve", "note": ""},
+        "form:advance_absence": {"section": section_x.pk, "first_day": lambda: str(timezone.localdate()),
+                                 "last_day": lambda: str(timezone.localdate()), "reason": "checked by the table"},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},

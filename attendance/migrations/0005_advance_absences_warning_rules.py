@@ -22,125 +22,260 @@ def default_rule_from_settings(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('attendance', '0003_classsession_not_taken'),
-        ('students', '0001_initial'),
+        ("attendance", "0003_classsession_not_taken"),
+        ("students", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AdvanceAbsence',
+            name="AdvanceAbsence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('first_day', models.DateField()),
-                ('last_day', models.DateField()),
-                ('reason', models.TextField()),
-                ('attachment', models.FileField(blank=True, max_length=200, storage=attendance.models._private_storage, upload_to=attendance.models._attachment_path)),
-                ('attachment_content_type', models.CharField(blank=True, max_length=50)),
-                ('state', models.CharField(choices=[('submitted', 'Submitted'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('withdrawn', 'Withdrawn')], db_index=True, default='submitted', max_length=16)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decision_note', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                ("first_day", models.DateField()),
+                ("last_day", models.DateField()),
+                ("reason", models.TextField()),
+                (
+                    "attachment",
+                    models.FileField(
+                        blank=True,
+                        max_length=200,
+                        storage=attendance.models._private_storage,
+                        upload_to=attendance.models._attachment_path,
+                    ),
+                ),
+                ("attachment_content_type", models.CharField(blank=True, max_length=50)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("submitted", "Submitted"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        db_index=True,
+                        default="submitted",
+                        max_length=16,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decision_note", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['-first_day', '-pk'],
+                "ordering": ["-first_day", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='AttendanceWarningRule',
+            name="AttendanceWarningRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True, db_index=True)),
-                ('kind', models.CharField(choices=[('rate_below', 'Attendance rate below a threshold'), ('absences_in_row', 'Absences in a row')], max_length=20)),
-                ('rate_below', models.DecimalField(blank=True, decimal_places=3, help_text="For 'rate below': 0.800 is 80%.", max_digits=4, null=True)),
-                ('absences_in_row', models.PositiveSmallIntegerField(blank=True, help_text="For 'absences in a row'.", null=True)),
-                ('max_per_term', models.PositiveSmallIntegerField(default=3, help_text='This rule sends nothing more once the student had this many warnings in the term.')),
-                ('notify_student', models.BooleanField(default=True)),
-                ('notify_lecturers', models.BooleanField(default=True)),
-                ('notify_advisor', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True, db_index=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("rate_below", "Attendance rate below a threshold"),
+                            ("absences_in_row", "Absences in a row"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "rate_below",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=3,
+                        help_text="For 'rate below': 0.800 is 80%.",
+                        max_digits=4,
+                        null=True,
+                    ),
+                ),
+                (
+                    "absences_in_row",
+                    models.PositiveSmallIntegerField(blank=True, help_text="For 'absences in a row'.", null=True),
+                ),
+                (
+                    "max_per_term",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        help_text="This rule sends nothing more once the student had this many warnings in the term.",
+                    ),
+                ),
+                ("notify_student", models.BooleanField(default=True)),
+                ("notify_lecturers", models.BooleanField(default=True)),
+                ("notify_advisor", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['kind', 'rate_below', 'absences_in_row', 'pk'],
+                "ordering": ["kind", "rate_below", "absences_in_row", "pk"],
             },
         ),
         migrations.RemoveConstraint(
-            model_name='attendancewarningstate',
-            name='attendance_warning_unique',
+            model_name="attendancewarningstate",
+            name="attendance_warning_unique",
         ),
         migrations.AddField(
-            model_name='advanceabsence',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="advanceabsence",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='advanceabsence',
-            name='section',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='students.section'),
+            model_name="advanceabsence",
+            name="section",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="students.section",
+            ),
         ),
         migrations.AddField(
-            model_name='advanceabsence',
-            name='student',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='advance_absences', to='students.student'),
+            model_name="advanceabsence",
+            name="student",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="advance_absences", to="students.student"
+            ),
         ),
         migrations.AddField(
-            model_name='advanceabsence',
-            name='term',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='students.term'),
+            model_name="advanceabsence",
+            name="term",
+            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="students.term"),
         ),
         migrations.AddField(
-            model_name='attendancewarningrule',
-            name='department',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='students.department'),
+            model_name="attendancewarningrule",
+            name="department",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="students.department",
+            ),
         ),
         migrations.AddField(
-            model_name='attendancewarningrule',
-            name='section',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='students.section'),
+            model_name="attendancewarningrule",
+            name="section",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="students.section",
+            ),
         ),
         migrations.AddField(
-            model_name='attendancewarningstate',
-            name='rule',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='attendance.attendancewarningrule'),
+            model_name="attendancewarningstate",
+            name="rule",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="attendance.attendancewarningrule",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attendancewarningstate',
-            constraint=models.UniqueConstraint(fields=('student', 'section', 'rule'), name='attendance_warning_once_per_rule'),
+            model_name="attendancewarningstate",
+            constraint=models.UniqueConstraint(
+                fields=("student", "section", "rule"), name="attendance_warning_once_per_rule"
+            ),
         ),
         migrations.AddIndex(
-            model_name='advanceabsence',
-            index=models.Index(fields=['student', 'first_day'], name='attendance__student_53d51b_idx'),
+            model_name="advanceabsence",
+            index=models.Index(fields=["student", "first_day"], name="attendance__student_53d51b_idx"),
         ),
         migrations.AddConstraint(
-            model_name='advanceabsence',
-            constraint=models.CheckConstraint(condition=models.Q(('last_day__gte', models.F('first_day'))), name='advance_absence_last_after_first', violation_error_message='The last day cannot be before the first.'),
+            model_name="advanceabsence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("last_day__gte", models.F("first_day"))),
+                name="advance_absence_last_after_first",
+                violation_error_message="The last day cannot be before the first.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='advanceabsence',
-            constraint=models.CheckConstraint(condition=models.Q(('last_day__lte', django.db.models.expressions.CombinedExpression(models.F('first_day'), '+', models.Value(datetime.timedelta(days=59))))), name='advance_absence_at_most_60_days', violation_error_message='An advance absence spans at most 60 days.'),
+            model_name="advanceabsence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "last_day__lte",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("first_day"), "+", models.Value(datetime.timedelta(days=59))
+                        ),
+                    )
+                ),
+                name="advance_absence_at_most_60_days",
+                violation_error_message="An advance absence spans at most 60 days.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='advanceabsence',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['submitted', 'approved', 'rejected', 'withdrawn'])), name='advance_absence_state_valid', violation_error_message='Unknown state.'),
+            model_name="advanceabsence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("state__in", ["submitted", "approved", "rejected", "withdrawn"])),
+                name="advance_absence_state_valid",
+                violation_error_message="Unknown state.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='advanceabsence',
-            constraint=models.CheckConstraint(condition=models.Q(('attachment', ''), ('attachment_content_type__in', ['application/pdf', 'image/jpeg', 'image/png']), _connector='OR'), name='advance_absence_attachment_type_allowed', violation_error_message='Attach a PDF, JPEG or PNG file.'),
+            model_name="advanceabsence",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("attachment", ""),
+                    ("attachment_content_type__in", ["application/pdf", "image/jpeg", "image/png"]),
+                    _connector="OR",
+                ),
+                name="advance_absence_attachment_type_allowed",
+                violation_error_message="Attach a PDF, JPEG or PNG file.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attendancewarningrule',
-            constraint=models.CheckConstraint(condition=models.Q(('department__isnull', True), ('section__isnull', True), _connector='OR'), name='warning_rule_one_scope', violation_error_message='A rule is for a department or for a section, not both.'),
+            model_name="attendancewarningrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("department__isnull", True), ("section__isnull", True), _connector="OR"),
+                name="warning_rule_one_scope",
+                violation_error_message="A rule is for a department or for a section, not both.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attendancewarningrule',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'rate_below'), ('rate_below__gt', 0), ('rate_below__isnull', False), ('rate_below__lte', 1), ('absences_in_row__isnull', True)), models.Q(('absences_in_row__gte', 1), ('absences_in_row__isnull', False), ('kind', 'absences_in_row'), ('rate_below__isnull', True)), _connector='OR'), name='warning_rule_kind_fields', violation_error_message="'Rate below' needs a rate between 0 and 1; 'absences in a row' a count."),
+            model_name="attendancewarningrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("kind", "rate_below"),
+                        ("rate_below__gt", 0),
+                        ("rate_below__isnull", False),
+                        ("rate_below__lte", 1),
+                        ("absences_in_row__isnull", True),
+                    ),
+                    models.Q(
+                        ("absences_in_row__gte", 1),
+                        ("absences_in_row__isnull", False),
+                        ("kind", "absences_in_row"),
+                        ("rate_below__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="warning_rule_kind_fields",
+                violation_error_message="'Rate below' needs a rate between 0 and 1; 'absences in a row' a count.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attendancewarningrule',
-            constraint=models.CheckConstraint(condition=models.Q(('max_per_term__gte', 1)), name='warning_rule_max_per_term_positive', violation_error_message='Allow at least one warning per term.'),
+            model_name="attendancewarningrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_per_term__gte", 1)),
+                name="warning_rule_max_per_term_positive",
+                violation_error_message="Allow at least one warning per term.",
+            ),
         ),
         migrations.RunPython(default_rule_from_settings, migrations.RunPython.noop),
     ]

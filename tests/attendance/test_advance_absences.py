@@ -138,7 +138,8 @@ def test_a_report_for_all_sections_is_decided_by_any_of_their_lecturers(student,
 
 def session_on(section, day_offset=0, **kwargs):
     starts = START + datetime.timedelta(days=day_offset)
-    return ClassSessionFactory(section=section, starts_at=starts, ends_at=starts + datetime.timedelta(hours=1), **kwargs)
+    ends = starts + datetime.timedelta(hours=1)
+    return ClassSessionFactory(section=section, starts_at=starts, ends_at=ends, **kwargs)
 
 
 def test_closing_marks_an_approved_absence_excused_and_never_overrides_a_check_in(student, section, lecturer,
