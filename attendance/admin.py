@@ -3,7 +3,8 @@
 Sessions are created, opened, closed and cancelled by the services; records are set and voided by
 attendance_record_set / attendance_record_void with the admin user as the actor and a reason, so the
 audit log holds every change. Nothing here hard-deletes a session or a record. What the anti-proxy
-checks wrote (flags, device sightings) and the warning states are read-only.
+checks wrote (flags, device sightings) and the warning states are read-only; the warning rules are
+registrars' to set; absences reported in advance are decided in the portal (read here).
 """
 
 from django import forms
@@ -12,7 +13,9 @@ from import_export.fields import Field
 
 from attendance.models import (
     AbsenceExcuse,
+    AdvanceAbsence,
     AttendanceRecord,
+    AttendanceWarningRule,
     AttendanceWarningState,
     CardReader,
     ClassSession,
@@ -389,3 +392,21 @@ class AttendanceWarningStateAdmin(ReadOnlyAdmin):
     list_filter = ["below", "section__term"]
     search_fields = ["student__student_number", "section__course__code"]
     list_select_related = ("student__user", "section__course", "section__term")
+
+
+@admin.register(AttendanceWarningRule)
+class AttendanceWarningRuleAdmin(CampusModelAdmin):
+    list_display = ["__str__", "section", "department", "max_per_term", "notify_student", "notify_lecturers",
+                    "notify_advisor"]  # fmt: skip
+    list_filter = ["kind", "department"]
+    autocomplete_fields = ["section", "department"]
+    list_select_related = ("section__course", "section__term", "department")
+
+
+@admin.register(AdvanceAbsence)
+class AdvanceAbsenceAdmin(ReadOnlyAdmin):
+    list_display = ["student", "section", "first_day", "last_day", "state", "decided_by"]
+    list_filter = ["state", "term"]
+    search_fields = ["student__student_number", "section__course__code"]
+    list_select_related = ("student__user", "section__course", "section__term", "decided_by")
+    exclude = ["attachment"]  # served only by the permission-checked portal view

@@ -12,7 +12,9 @@ REGISTRAR_MANAGED_MODELS = [
     "studentcard",
     "cardreader",
 ]
-REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
+REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate", "advanceabsence"]
+# Configuration, not records: registrars set the warning rules, removing one included.
+REGISTRAR_CONFIGURED_MODELS = ["attendancewarningrule"]
 
 
 def role_permissions_declare() -> None:
@@ -20,3 +22,9 @@ def role_permissions_declare() -> None:
         Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_MANAGED_MODELS, actions=("add", "change", "view")
     )
     role_permissions_grant(Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_READ_MODELS, actions=("view",))
+    role_permissions_grant(
+        Role.REGISTRAR,
+        app_label="attendance",
+        model_names=REGISTRAR_CONFIGURED_MODELS,
+        actions=("add", "change", "delete", "view"),
+    )
