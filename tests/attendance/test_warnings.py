@@ -157,9 +157,7 @@ def test_the_maximum_counts_warnings_of_every_section_in_the_term(section, stude
     assert send(other) == 0
 
 
-def test_one_email_per_recipient_each_with_their_own_to_and_the_missed_sessions(
-    section, student, lecturer, mailoutbox
-):
+def test_one_email_per_recipient_each_with_their_own_to_and_the_missed_sessions(section, student, lecturer, mailoutbox):
     second = UserFactory(roles=[Role.LECTURER], email="second@campus.example")
     section.lecturers.add(second)
     sessions = held(section, student, "papa")
