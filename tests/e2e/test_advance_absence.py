@@ -14,9 +14,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_student_reports_an_absence_the_lecturer_approves_and_closing_excuses_it(
-    page: Page, browser: Browser, live_server, lecture
+    page: Page, browser: Browser, live_server, request
 ):
-    session, ana = lecture["session"], lecture["ana"]
+    world = request.getfixturevalue("lecture")
+    session, ana = world["session"], world["ana"]
     console = console_of(page)
     today = timezone.localdate().isoformat()
 
