@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from attendance.models import AdvanceAbsence
-from tests.factories import AdvanceAbsenceFactory, EnrollmentFactory, SectionFactory, StudentFactory, UserFactory
+from tests.factories import AdvanceAbsenceFactory, EnrollmentFactory, StudentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 MONDAY = datetime.datetime(2026, 9, 14, 8, 0, tzinfo=datetime.UTC)  # the factories' term's first day
@@ -25,21 +25,6 @@ PAGE = reverse("attendance:advance-absences")
 def clock():
     with time_machine.travel(MONDAY, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def lecturer():
-    return UserFactory(roles=[Role.LECTURER])
-
-
-@pytest.fixture
-def section(lecturer):
-    return SectionFactory(lecturers=[lecturer])
-
-
-@pytest.fixture
-def student(section):
-    return EnrollmentFactory(section=section, student=StudentFactory(user__roles=[Role.STUDENT])).student
 
 
 def signed_in(user, **kwargs) -> Client:

@@ -33,21 +33,6 @@ def monday_morning():
         yield traveller
 
 
-@pytest.fixture
-def lecturer():
-    return UserFactory(roles=[Role.LECTURER])
-
-
-@pytest.fixture
-def section(lecturer):
-    return SectionFactory(lecturers=[lecturer])
-
-
-@pytest.fixture
-def student(section):
-    return EnrollmentFactory(section=section).student
-
-
 def submit(student, section, first=TODAY, last=TODAY + datetime.timedelta(days=2), **kwargs):
     kwargs.setdefault("reason", "Hospital appointment")
     return services.advance_absence_submit(
