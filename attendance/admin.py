@@ -399,6 +399,7 @@ class AttendanceWarningRuleAdmin(CampusModelAdmin):
     list_display = ["__str__", "section", "department", "max_per_term", "notify_student", "notify_lecturers",
                     "notify_advisor"]  # fmt: skip
     list_filter = ["kind", "department"]
+    search_fields = ["section__course__code", "department__code", "department__name"]
     autocomplete_fields = ["section", "department"]
     list_select_related = ("section__course", "section__term", "department")
 
