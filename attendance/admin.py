@@ -3,8 +3,9 @@
 Sessions are created, opened, closed and cancelled by the services; records are set and voided by
 attendance_record_set / attendance_record_void with the admin user as the actor and a reason, so the
 audit log holds every change. Nothing here hard-deletes a session or a record. What the anti-proxy
-checks wrote (flags, device sightings) and the warning states are read-only. Status sets are edited
-with their statuses inline; attendance grades are enabled and changed through their services.
+checks wrote (flags, device sightings) and the warning states are read-only; the warning rules are
+registrars' to set; absences reported in advance are decided in the portal (read here). Status sets are
+edited with their statuses inline; attendance grades are enabled and changed through their services.
 """
 
 from django import forms
@@ -14,9 +15,11 @@ from import_export.fields import Field
 
 from attendance.models import (
     AbsenceExcuse,
+    AdvanceAbsence,
     AttendanceRecord,
     AttendanceStatus,
     AttendanceStatusSet,
+    AttendanceWarningRule,
     AttendanceWarningState,
     CardReader,
     ClassSession,
@@ -549,3 +552,22 @@ class SectionAttendanceGradeAdmin(CampusModelAdmin):
             )
         else:
             instance_adopt(obj, section_attendance_grade_enable(actor=request.user, **form.service_arguments()))
+
+
+@admin.register(AttendanceWarningRule)
+class AttendanceWarningRuleAdmin(CampusModelAdmin):
+    list_display = ["__str__", "section", "department", "max_per_term", "notify_student", "notify_lecturers",
+                    "notify_advisor"]  # fmt: skip
+    list_filter = ["kind", "department"]
+    search_fields = ["section__course__code", "department__code", "department__name"]
+    autocomplete_fields = ["section", "department"]
+    list_select_related = ("section__course", "section__term", "department")
+
+
+@admin.register(AdvanceAbsence)
+class AdvanceAbsenceAdmin(ReadOnlyAdmin):
+    list_display = ["student", "section", "first_day", "last_day", "state", "decided_by"]
+    list_filter = ["state", "term"]
+    search_fields = ["student__student_number", "section__course__code"]
+    list_select_related = ("student__user", "section__course", "section__term", "decided_by")
+    exclude = ["attachment"]  # served only by the permission-checked portal view

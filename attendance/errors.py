@@ -30,3 +30,8 @@ class AttendanceErrorCode(StrEnum):
     DROP_LOWEST_INVALID = "drop_lowest_invalid"
     EXCUSE_NOT_ALLOWED = "excuse_not_allowed"
     EXCUSE_ALREADY_DECIDED = "excuse_already_decided"
+    ABSENCE_DATES_INVALID = "absence_dates_invalid"
+    ABSENCE_OVERLAPS = "absence_overlaps"
+    ATTACHMENT_INVALID = "attachment_invalid"
+    ABSENCE_ALREADY_DECIDED = "absence_already_decided"
+    NOT_ALLOWED = "not_allowed"

@@ -1,6 +1,7 @@
 """Attendance's sections of a student's data download (students/exports.py): their records with their
 own check-in evidence until it is purged, the anti-proxy flags on their check-ins and their excuses;
-the devices and cards they checked in with; their low-attendance warnings. Five queries."""
+the devices and cards they checked in with; their low-attendance warnings; the absences they reported
+in advance (the documents' type, not their content). Six queries."""
 
 from typing import Any
 
@@ -8,6 +9,7 @@ from django.conf import settings
 
 from attendance.models import (
     AbsenceExcuse,
+    AdvanceAbsence,
     AttendanceRecord,
     AttendanceWarningState,
     DeviceSighting,
@@ -28,8 +30,23 @@ def _attendance(student: Student) -> dict[str, Any]:
     devices = DeviceSighting.objects.filter(student=student).order_by("first_seen", "pk")
     cards = StudentCard.objects.filter(student=student).order_by("pk")
     warnings = AttendanceWarningState.objects.filter(student=student).select_related("section__course", "section__term")
+    advance = AdvanceAbsence.objects.filter(student=student).select_related("section__course", "section__term", "term")
     return {
         "records": [_record(record) for record in records],
+        "advance_absences": [
+            {
+                "section": None if absence.section is None else export_section(absence.section),
+                "term": absence.term.name,
+                "first_day": absence.first_day.isoformat(),
+                "last_day": absence.last_day.isoformat(),
+                "reason": absence.reason,
+                "document": absence.attachment_content_type or None,
+                "state": absence.state,
+                "decided_at": export_when(absence.decided_at),
+                "decision_note": absence.decision_note,
+            }
+            for absence in advance.order_by("first_day", "pk")
+        ],
         "devices": [
             {
                 "device_id": device.device_id,
@@ -92,6 +109,14 @@ def attendance_sections_register() -> None:
     personal_data_section_register(
         "attendance",
         _attendance,
-        models=(AttendanceRecord, ProxyFlag, AbsenceExcuse, DeviceSighting, StudentCard, AttendanceWarningState),
+        models=(
+            AttendanceRecord,
+            ProxyFlag,
+            AbsenceExcuse,
+            AdvanceAbsence,
+            DeviceSighting,
+            StudentCard,
+            AttendanceWarningState,
+        ),
         retention=_retention,
     )

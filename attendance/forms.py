@@ -217,3 +217,32 @@ class RosterRangeForm(_PortalForm):
         if end:
             sessions = sessions.filter(starts_at__lt=_aware(end + datetime.timedelta(days=1), datetime.time.min))
         return sessions
+
+
+class AdvanceAbsenceForm(_PortalForm):
+    """An absence to come: the days, which of the student's sections (or all), why, and a document."""
+
+    section = forms.ModelChoiceField(
+        label=_("Course"),
+        queryset=None,
+        required=False,
+        empty_label=_("All my courses this term"),
+    )
+    first_day = forms.DateField(label=_("First day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    last_day = forms.DateField(
+        label=_("Last day"),
+        help_text=_("The same as the first day for a single day."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    attachment = forms.FileField(
+        label=_("Supporting document (optional)"),
+        required=False,
+        help_text=_("A PDF, JPEG or PNG file of at most 5 MB, such as a medical certificate."),
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.jpg,.jpeg,.png,application/pdf,image/jpeg,image/png"}),
+    )
+
+    def __init__(self, *args, sections, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["section"].queryset = sections
+        self.fields["section"].label_from_instance = lambda section: f"{section.course.code} {section.course.title}"

@@ -36,3 +36,13 @@ def marks_save_limits_enforce(request: HttpRequest) -> None:
 
 def marks_poll_limits_enforce(request: HttpRequest) -> None:
     rate_limits_enforce([RateLimit("attendance-marks-poll", person_for_user(request.user), MARKS_POLL_RATE_PER_USER)])
+
+
+# A student reports an absence a few times a term; dozens an hour is a script filling the lecturers' list.
+ADVANCE_ABSENCE_SUBMIT_RATE_PER_USER = "10/h"
+
+
+def advance_absence_submit_limits_enforce(request: HttpRequest) -> None:
+    rate_limits_enforce(
+        [RateLimit("attendance-advance-absence", person_for_user(request.user), ADVANCE_ABSENCE_SUBMIT_RATE_PER_USER)]
+    )

@@ -4,6 +4,7 @@ docs/ATTENDANCE.md defines the attendance rate; attendance/selectors.py computes
 every consumer (portal, API, reports, predictions).
 """
 
+import datetime
 import secrets
 from decimal import Decimal
 
@@ -331,15 +332,21 @@ class AbsenceExcuse(TimeStampedModel):
 
 
 class AttendanceWarningState(models.Model):
-    """Whether a student is below the warning level in a section: one email per downward crossing."""
+    """A warning sent to a student in a section under one rule: each is sent once."""
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="+")
     section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="+")
+    # Null only for warnings sent before rules existed (under the one ATTENDANCE_WARNING_RATE).
+    rule = models.ForeignKey(
+        "attendance.AttendanceWarningRule", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
     below = models.BooleanField(default=False)
     last_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["student", "section"], name="attendance_warning_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["student", "section", "rule"], name="attendance_warning_once_per_rule")
+        ]
 
     def __str__(self) -> str:
         return f"{self.student_id} in {self.section_id}: {'below' if self.below else 'ok'}"
@@ -389,3 +396,136 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of {self.user_id}{' (revoked)' if self.revoked_at else ''}"
+
+
+# --- Absences reported in advance ------------------------------------------------------------
+
+ADVANCE_ABSENCE_MAX_DAYS = 60
+ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
+ATTACHMENT_CONTENT_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"}
+
+
+def _private_storage():
+    from django.core.files.storage import storages
+
+    return storages["private"]
+
+
+def _attachment_path(instance: "AdvanceAbsence", filename: str) -> str:
+    # The student's name for the file is never part of the path: it may hold anything.
+    extension = next((ext for ext in ATTACHMENT_CONTENT_TYPES.values() if filename.lower().endswith(ext)), "")
+    return f"advance-absences/{instance.student_id}/{secrets.token_hex(16)}{extension}"
+
+
+class AdvanceAbsence(TimeStampedModel):
+    """An absence the student reports before it happens; once approved, closing a session it covers
+    marks the student excused instead of absent."""
+
+    class State(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="advance_absences")
+    # Null: every section the student is enrolled in during the term.
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    term = models.ForeignKey(Term, on_delete=models.CASCADE, related_name="+")
+    first_day = models.DateField()
+    last_day = models.DateField()
+    reason = models.TextField()
+    attachment = models.FileField(upload_to=_attachment_path, storage=_private_storage, blank=True, max_length=200)
+    attachment_content_type = models.CharField(max_length=50, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SUBMITTED, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-first_day", "-pk"]
+        indexes = [models.Index(fields=["student", "first_day"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_day__gte=F("first_day")),
+                name="advance_absence_last_after_first",
+                violation_error_message="The last day cannot be before the first.",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_day__lte=F("first_day") + datetime.timedelta(days=ADVANCE_ABSENCE_MAX_DAYS - 1)),
+                name="advance_absence_at_most_60_days",
+                violation_error_message=f"An advance absence spans at most {ADVANCE_ABSENCE_MAX_DAYS} days.",
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["submitted", "approved", "rejected", "withdrawn"]),
+                name="advance_absence_state_valid",
+                violation_error_message="Unknown state.",
+            ),
+            models.CheckConstraint(
+                condition=Q(attachment="") | Q(attachment_content_type__in=list(ATTACHMENT_CONTENT_TYPES)),
+                name="advance_absence_attachment_type_allowed",
+                violation_error_message="Attach a PDF, JPEG or PNG file.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} away {self.first_day} to {self.last_day} ({self.state})"
+
+
+# --- Warning rules ---------------------------------------------------------------------------
+
+
+class AttendanceWarningRule(TimeStampedModel):
+    """When attendance warnings are sent. A section's rules replace its department's, which replace the
+    campus-wide ones (neither department nor section)."""
+
+    class Kind(models.TextChoices):
+        RATE_BELOW = "rate_below", "Attendance rate below a threshold"
+        ABSENCES_IN_ROW = "absences_in_row", "Absences in a row"
+
+    department = models.ForeignKey(
+        "students.Department", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    rate_below = models.DecimalField(
+        max_digits=4, decimal_places=3, null=True, blank=True, help_text="For 'rate below': 0.800 is 80%."
+    )
+    absences_in_row = models.PositiveSmallIntegerField(null=True, blank=True, help_text="For 'absences in a row'.")
+    max_per_term = models.PositiveSmallIntegerField(
+        default=3, help_text="This rule sends nothing more once the student had this many warnings in the term."
+    )
+    notify_student = models.BooleanField(default=True)
+    notify_lecturers = models.BooleanField(default=True)
+    notify_advisor = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["kind", "rate_below", "absences_in_row", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(department__isnull=True) | Q(section__isnull=True),
+                name="warning_rule_one_scope",
+                violation_error_message="A rule is for a department or for a section, not both.",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="rate_below", rate_below__isnull=False, rate_below__gt=0, rate_below__lte=1)
+                    & Q(absences_in_row__isnull=True)
+                    | Q(kind="absences_in_row", absences_in_row__isnull=False, absences_in_row__gte=1)
+                    & Q(rate_below__isnull=True)
+                ),
+                name="warning_rule_kind_fields",
+                violation_error_message="'Rate below' needs a rate between 0 and 1; 'absences in a row' a count.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_per_term__gte=1),
+                name="warning_rule_max_per_term_positive",
+                violation_error_message="Allow at least one warning per term.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.RATE_BELOW:
+            return f"rate below {self.rate_below:.0%}"
+        return f"{self.absences_in_row} absences in a row"

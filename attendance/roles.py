@@ -17,7 +17,9 @@ REGISTRAR_MANAGED_MODELS = [
 ]
 # A status never given to anyone may be removed from its set (the admin refuses one in use).
 REGISTRAR_REMOVABLE_MODELS = ["attendancestatus"]
-REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
+REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate", "advanceabsence"]
+# Configuration, not records: registrars set the warning rules, removing one included.
+REGISTRAR_CONFIGURED_MODELS = ["attendancewarningrule"]
 
 
 def role_permissions_declare() -> None:
@@ -27,4 +29,10 @@ def role_permissions_declare() -> None:
     role_permissions_grant(Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_READ_MODELS, actions=("view",))
     role_permissions_grant(
         Role.REGISTRAR, app_label="attendance", model_names=REGISTRAR_REMOVABLE_MODELS, actions=("delete",)
+    )
+    role_permissions_grant(
+        Role.REGISTRAR,
+        app_label="attendance",
+        model_names=REGISTRAR_CONFIGURED_MODELS,
+        actions=("add", "change", "delete", "view"),
     )

@@ -24,9 +24,11 @@ from accounts.services import user_roles
 from attendance.models import (
     BUILT_IN_STATUSES,
     AbsenceExcuse,
+    AdvanceAbsence,
     AttendanceRecord,
     AttendanceStatus,
     AttendanceStatusSet,
+    AttendanceWarningRule,
     CalendarFeed,
     ClassSession,
     ProxyFlag,
@@ -482,4 +484,132 @@ def calendar_sessions_for(user: User, *, today: datetime.date | None = None) -> 
         .filter(Exists(enrolled) | Exists(taught))
         .select_related("section__course", "section__term")
         .order_by("starts_at", "pk")
+    )
+
+
+# --- Absences reported in advance ----------------------------------------------------------------
+
+
+def advance_absences_excusing(session: ClassSession) -> set[int]:
+    """Students whose approved advance absence covers the session's day (for its section, or for all
+    their sections in its term): closing marks them excused instead of absent."""
+    day = timezone.localtime(session.starts_at).date()
+    return set(
+        AdvanceAbsence.objects.filter(
+            Q(section_id=session.section_id) | Q(section=None, term_id=session.section.term_id),
+            state=AdvanceAbsence.State.APPROVED,
+            first_day__lte=day,
+            last_day__gte=day,
+        ).values_list("student_id", flat=True)
+    )
+
+
+def advance_absences_of_student(student: Student) -> QuerySet[AdvanceAbsence]:
+    return AdvanceAbsence.objects.filter(student=student).select_related("section__course", "term")
+
+
+def advance_absences_decidable_by(user: User) -> QuerySet[AdvanceAbsence]:
+    """Reports the user may decide: those for a section they teach, or for all the sections of a student
+    they teach in that term; registry staff: all."""
+    absences = AdvanceAbsence.objects.select_related("section__course", "term", "student__user")
+    if is_registry_staff(user):
+        return absences
+    if not user.is_authenticated or Role.LECTURER not in user_roles(user):
+        return absences.none()
+    taught = Enrollment.objects.filter(
+        student=OuterRef("student_id"), section__term=OuterRef("term_id"), section__lecturers=user
+    )
+    return absences.filter(Q(section__lecturers=user) | (Q(section=None) & Exists(taught))).distinct()
+
+
+def advance_absence_attachment_viewable(*, viewer: User, absence_id: int) -> AdvanceAbsence | None:
+    """The report if the viewer may open its attachment (the student, who may decide it), else None."""
+    if viewer.is_authenticated:
+        own = AdvanceAbsence.objects.filter(pk=absence_id, student__user=viewer).first()
+        if own is not None:
+            return own
+    return advance_absences_decidable_by(viewer).filter(pk=absence_id).first()
+
+
+# --- Warnings ------------------------------------------------------------------------------------
+
+
+def warning_rules_for_section(section: Section) -> list[AttendanceWarningRule]:
+    """The rules that apply to the section: its own if it has any, else its department's, else the
+    campus-wide ones."""
+    rules = list(
+        AttendanceWarningRule.objects.filter(
+            Q(section=section) | Q(department_id=section.course.department_id) | Q(section=None, department=None)
+        )
+    )
+    for scope in (
+        lambda r: r.section_id == section.pk,
+        lambda r: r.department_id is not None,
+        lambda r: r.section_id is None and r.department_id is None,
+    ):
+        if chosen := [rule for rule in rules if scope(rule)]:
+            return chosen
+    return []
+
+
+@dataclass(frozen=True)
+class WarningStanding:
+    """A student's rate in a section, and their held sessions in order with their mark (None: none)."""
+
+    rate: AttendanceRate
+    sessions: list[tuple[ClassSession, str | None]]
+
+    def missed(self) -> list[ClassSession]:
+        return [session for session, status in self.sessions if status in (None, Status.ABSENT)]
+
+    def missed_for(self, rule: AttendanceWarningRule) -> list[ClassSession] | None:
+        """The sessions missed that make the rule warn the student, or None if it does not."""
+        if rule.kind == AttendanceWarningRule.Kind.RATE_BELOW:
+            rate = self.rate.rate
+            return self.missed() if rate is not None and rate < rule.rate_below else None
+        run: list[ClassSession] = []
+        for session, status in self.sessions:
+            # Only a closed session has its verdict; an excused one neither breaks a run nor extends it.
+            if session.state != State.CLOSED or status == Status.EXCUSED:
+                continue
+            run = [*run, session] if status in (None, Status.ABSENT) else []
+            if len(run) >= rule.absences_in_row:
+                return run
+        return None
+
+
+def warning_standings(section: Section, *, as_of: datetime.datetime | None = None) -> list[WarningStanding]:
+    """Every student's standing in the section, for the warning rules: three queries, whatever the size."""
+    as_of = as_of or timezone.now()
+    enrollments = Enrollment.objects.filter(section=section).exclude(status=Enrollment.Status.DROPPED)
+    rates = attendance_rates(enrollments.select_related("student__advisor").order_by("pk"), as_of=as_of)
+    held = list(
+        ClassSession.objects.filter(section=section, starts_at__lte=as_of)
+        .exclude(state__in=NOT_HELD)
+        .select_related("section__course")
+        .order_by("starts_at", "pk")
+    )
+    records = AttendanceRecord.objects.filter(session__in=held).order_by().values_list("student", "session", "status")
+    marks = {(student, session): status for student, session, status in records}
+    standings = []
+    for rate in rates:
+        enrollment = rate.enrollment
+        left = enrollment.ended_on or datetime.date(9999, 12, 31)
+        mine = [
+            (session, marks.get((enrollment.student_id, session.pk)))
+            for session in held
+            if enrollment.enrolled_on <= timezone.localtime(session.starts_at).date() < left
+        ]
+        standings.append(WarningStanding(rate=rate, sessions=mine))
+    return standings
+
+
+def advance_absence_sections(*, student: Student, term: Term | None) -> QuerySet[Section]:
+    """The sections a student may report an absence for: those they are enrolled in this term."""
+    if term is None:
+        return Section.objects.none()
+    return (
+        Section.objects.filter(term=term, enrollments__student=student, enrollments__status=Enrollment.Status.ENROLLED)
+        .select_related("course", "term")
+        .order_by("course__code", "code")
     )

@@ -13,17 +13,25 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.metrics import check_ins_counted
 from attendance.models import (
+    ADVANCE_ABSENCE_MAX_DAYS,
+    ATTACHMENT_MAX_BYTES,
     AbsenceExcuse,
+    AdvanceAbsence,
     AttendanceRecord,
     AttendanceStatusSet,
+    AttendanceWarningState,
     CalendarFeed,
     CardReader,
     ClassSession,
@@ -34,6 +42,7 @@ from attendance.models import (
     TermHoliday,
 )
 from attendance.selectors import (
+    advance_absences_excusing,
     class_session_never_taken,
     enrolled_at_session,
     record_code_reader,
@@ -41,12 +50,14 @@ from attendance.selectors import (
     session_statuses,
     session_unmarked,
     status_defaults_by_kind,
+    warning_rules_for_section,
+    warning_standings,
 )
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
 from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
-from students.models import Assessment, Enrollment, Section, Student
+from students.models import Assessment, Enrollment, Section, Student, Term
 from students.services import assessment_save, grades_computed_set
 
 Status = AttendanceRecord.Status
@@ -208,12 +219,18 @@ def class_session_close(*, session: ClassSession, actor: User | None) -> int:
 
 
 def _absent_fill(session: ClassSession, now: datetime.datetime) -> int:
-    """Marks absent every student enrolled at the session who has no record in it; returns how many."""
+    """Marks absent every student enrolled at the session who has no record in it (excused: those reported
+    away in advance and approved); returns how many."""
     missing = list(session_unmarked(session).values_list("pk", flat=True))
+    excused = advance_absences_excusing(session)
     AttendanceRecord.objects.bulk_create(
         [
             AttendanceRecord(
-                session=session, student_id=student_id, status=Status.ABSENT, recorded_at=now, method="closing"
+                session=session,
+                student_id=student_id,
+                status=Status.EXCUSED if student_id in excused else Status.ABSENT,
+                recorded_at=now,
+                method="closing",
             )
             for student_id in missing
         ],
@@ -609,7 +626,12 @@ def _marks_apply(
         .order_by()
     }
     if unmarked_to:
-        marks = {student_id: unmarked_to for student_id in enrolled if student_id not in existing} | marks
+        excused = advance_absences_excusing(session)
+        marks = {
+            student_id: Status.EXCUSED if student_id in excused and unmarked_to == Status.ABSENT else unmarked_to
+            for student_id in enrolled
+            if student_id not in existing
+        } | marks
     now = timezone.now()
     updated = [
         record for student_id, record in existing.items() if marks.get(student_id, code_of(record)) != code_of(record)
@@ -720,6 +742,133 @@ def absence_excuse_decide(*, excuse: AbsenceExcuse, approve: bool, actor: User |
     return excuse
 
 
+# --- Absences reported in advance ---------------------------------------------------------------
+
+# The first bytes of each accepted file type: what the file is, whatever its name or the browser say.
+_ATTACHMENT_SIGNATURES = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def _attachment_content_type(attachment: UploadedFile) -> str:
+    if attachment.size > ATTACHMENT_MAX_BYTES:
+        raise ServiceError(
+            Code.ATTACHMENT_INVALID,
+            f"The attachment is larger than {ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB.",
+            field="attachment",
+        )
+    attachment.seek(0)
+    head = attachment.read(8)
+    attachment.seek(0)
+    for signature, content_type in _ATTACHMENT_SIGNATURES.items():
+        if head.startswith(signature):
+            return content_type
+    raise ServiceError(Code.ATTACHMENT_INVALID, "Attach a PDF, JPEG or PNG file.", field="attachment")
+
+
+@transaction.atomic
+def advance_absence_submit(
+    *,
+    student: Student,
+    term: Term,
+    section: Section | None,
+    first_day: datetime.date,
+    last_day: datetime.date,
+    reason: str,
+    attachment: UploadedFile | None = None,
+) -> AdvanceAbsence:
+    """A student reports an absence to come (today included), for one of their sections in the term or
+    all of them. A report overlapping another still waiting for a decision is refused."""
+    if not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Say why you will be absent.", field="reason")
+    today = timezone.localdate()
+    if first_day < today:
+        raise ServiceError(
+            Code.ABSENCE_DATES_INVALID, "Report absences from today on; excuse past ones from your attendance page.",
+            field="first_day",
+        )  # fmt: skip
+    if last_day < first_day:
+        raise ServiceError(Code.ABSENCE_DATES_INVALID, "The last day cannot be before the first.", field="last_day")
+    if (last_day - first_day).days >= ADVANCE_ABSENCE_MAX_DAYS:
+        raise ServiceError(
+            Code.ABSENCE_DATES_INVALID, f"Report at most {ADVANCE_ABSENCE_MAX_DAYS} days at once.", field="last_day"
+        )
+    if not (term.start_date <= first_day and last_day <= term.end_date):
+        raise ServiceError(Code.ABSENCE_DATES_INVALID, f"The days must fall within term {term.name}.", field="last_day")
+    enrolled = Enrollment.objects.filter(student=student, section__term=term, status=Enrollment.Status.ENROLLED)
+    if section is not None:
+        enrolled = enrolled.filter(section=section)
+    if (section is not None and section.term_id != term.pk) or not enrolled.exists():
+        raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.", field="section")
+    # Lock the student's reports: two submissions at once cannot both pass the overlap check.
+    list(Student.objects.select_for_update().filter(pk=student.pk).values_list("pk"))
+    overlapping = AdvanceAbsence.objects.filter(
+        student=student, state=AdvanceAbsence.State.SUBMITTED, first_day__lte=last_day, last_day__gte=first_day
+    )
+    if section is not None:
+        overlapping = overlapping.filter(Q(section=section) | Q(section=None))
+    if overlapping.exists():
+        raise ServiceError(
+            Code.ABSENCE_OVERLAPS, "You already reported an absence on some of these days that awaits a decision.",
+            status=409,
+        )  # fmt: skip
+    absence = AdvanceAbsence(
+        student=student, term=term, section=section, first_day=first_day, last_day=last_day, reason=reason
+    )
+    if attachment is not None:
+        absence.attachment_content_type = _attachment_content_type(attachment)
+        absence.attachment = attachment
+    absence.full_clean(exclude=["attachment"])
+    absence.save()
+    audit_log_write(
+        actor=student.user, verb="advance_absence.submitted", target=absence, action=AuditLogEntry.Action.CREATE
+    )
+    return absence
+
+
+def _may_decide(absence: AdvanceAbsence, actor: User) -> bool:
+    if is_registry_staff(actor):
+        return True
+    sections = Section.objects.filter(lecturers=actor)
+    if absence.section_id is not None:
+        return sections.filter(pk=absence.section_id).exists()
+    return sections.filter(term_id=absence.term_id, enrollments__student_id=absence.student_id).exists()
+
+
+@transaction.atomic
+def advance_absence_decide(*, absence: AdvanceAbsence, approve: bool, actor: User, note: str = "") -> AdvanceAbsence:
+    """A lecturer of the section (any of the student's, for a report covering all) or a registrar
+    approves or rejects a report; sessions it covers that close from then on mark the student excused."""
+    absence = AdvanceAbsence.objects.select_for_update().get(pk=absence.pk)
+    if not _may_decide(absence, actor):
+        raise ServiceError(Code.NOT_ALLOWED, "Only the section's lecturers or a registrar decide this.", status=403)
+    if absence.state != AdvanceAbsence.State.SUBMITTED:
+        raise ServiceError(Code.ABSENCE_ALREADY_DECIDED, "This report was already decided or withdrawn.", status=409)
+    absence.state = AdvanceAbsence.State.APPROVED if approve else AdvanceAbsence.State.REJECTED
+    absence.decided_by, absence.decided_at, absence.decision_note = actor, timezone.now(), note
+    absence.save(update_fields=["state", "decided_by", "decided_at", "decision_note", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        verb="advance_absence.decided",
+        target=absence,
+        changes={"state": ["submitted", absence.state]},
+        reason=note,
+    )
+    return absence
+
+
+@transaction.atomic
+def advance_absence_withdraw(*, absence: AdvanceAbsence, student: Student) -> AdvanceAbsence:
+    absence = AdvanceAbsence.objects.select_for_update().get(pk=absence.pk)
+    if absence.student_id != student.pk:
+        raise ServiceError(Code.NOT_ALLOWED, "Only your own reports can be withdrawn.", status=403)
+    if absence.state != AdvanceAbsence.State.SUBMITTED:
+        raise ServiceError(Code.ABSENCE_ALREADY_DECIDED, "A decided report can no longer be withdrawn.", status=409)
+    absence.state = AdvanceAbsence.State.WITHDRAWN
+    absence.save(update_fields=["state", "updated_at"])
+    changes = {"state": ["submitted", "withdrawn"]}
+    audit_log_write(actor=student.user, verb="advance_absence.withdrawn", target=absence, changes=changes)
+    return absence
+
+
 # --- Periodic work ---------------------------------------------------------------------------
 
 
@@ -755,42 +904,53 @@ def attendance_evidence_purge() -> int:
 
 @transaction.atomic
 def attendance_warnings_send(*, section_id: int) -> int:
-    """One email per downward crossing of ATTENDANCE_WARNING_RATE, to the student, the section's
-    lecturers and the student's advisor. Rising back above re-arms the warning."""
-    from django.core.mail import send_mail
-
-    from attendance.models import AttendanceWarningState
-    from attendance.selectors import attendance_rates_for_section
-
+    """Sends the warnings due in the section under its rules (docs/ATTENDANCE.md: warning rules): each
+    rule warns a student once, a rule sends nothing to a student who already had its maximum of
+    warnings in the term, and every recipient gets their own email. Returns how many warnings it sent."""
     section = Section.objects.select_related("course", "term").prefetch_related("lecturers").get(pk=section_id)
-    level = Decimal(str(settings.ATTENDANCE_WARNING_RATE))
-    states = {s.student_id: s for s in AttendanceWarningState.objects.select_for_update().filter(section=section)}
-    lecturers = [user.email for user in section.lecturers.all()]
-    sent = 0
-    for row in attendance_rates_for_section(section):
-        student = row.enrollment.student
-        state = states.get(student.pk) or AttendanceWarningState(student=student, section=section)
-        below = row.rate is not None and row.rate < level
-        if below and not state.below:
-            recipients = [student.user.email, *lecturers]
-            if student.advisor_id:
+    rules = warning_rules_for_section(section)
+    if not rules:
+        return 0
+    sent_before = AttendanceWarningState.objects.select_for_update().filter(section=section, rule__isnull=False)
+    sent = {(state.student_id, state.rule_id) for state in sent_before}
+    in_term = dict(
+        AttendanceWarningState.objects.filter(section__term=section.term_id, last_warned_at__isnull=False)
+        .values("student")
+        .annotate(n=Count("pk"))
+        .values_list("student", "n")
+    )
+    lecturers = [user.email for user in section.lecturers.all() if user.email]
+    mail = get_connection()
+    now = timezone.now()
+    warnings = []
+    for standing in warning_standings(section):
+        student = standing.rate.enrollment.student
+        for rule in rules:
+            if (student.pk, rule.pk) in sent or in_term.get(student.pk, 0) >= rule.max_per_term:
+                continue
+            missed = standing.missed_for(rule)
+            if missed is None:
+                continue
+            recipients = [student.user.email] if rule.notify_student else []
+            recipients += lecturers if rule.notify_lecturers else []
+            if rule.notify_advisor and student.advisor_id and student.advisor.email:
                 recipients.append(student.advisor.email)
-            send_mail(
-                subject=f"Attendance below {level:.0%} in {section.course.code}",
-                message=(
-                    f"{student.user.get_full_name() or student.student_number}'s attendance in {section} is "
-                    f"{row.rate:.0%} ({row.attended} of {row.counted} sessions), below {level:.0%}. "
-                    f"The course minimum is {row.minimum:.0%}; {row.absences_left} more absence(s) allowed."
-                ),
-                from_email=None,
-                recipient_list=recipients,
-            )
-            state.last_warned_at = timezone.now()
-            sent += 1
-        if below != state.below or state.pk is None:
-            state.below = below
-            state.save()
-    return sent
+            context = {"student": student, "section": section, "rule": rule, "rate": standing.rate, "missed": missed}
+            mail.send_messages([_warning_email(context, to) for to in dict.fromkeys(recipients) if to])
+            warnings.append(AttendanceWarningState(student=student, section=section, rule=rule, below=True,
+                                                   last_warned_at=now))  # fmt: skip
+            in_term[student.pk] = in_term.get(student.pk, 0) + 1
+    AttendanceWarningState.objects.bulk_create(warnings)
+    return len(warnings)
+
+
+def _warning_email(context: dict, to: str) -> EmailMultiAlternatives:
+    subject = render_to_string("attendance/email/warning_subject.txt", context).strip()
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()), body=render_to_string("attendance/email/warning.txt", context), to=[to]
+    )
+    message.attach_alternative(render_to_string("attendance/email/warning.html", context), "text/html")
+    return message
 
 
 # --- Status sets -----------------------------------------------------------------------------

@@ -18,6 +18,17 @@ urlpatterns = [
     path("attendance/calendar/", calendar.calendar_feed_page, name="calendar"),
     path("attendance/calendar/revoke/", calendar.calendar_feed_revoke_view, name="calendar-revoke"),
     path("calendar/<str:token>.ics", calendar.calendar_feed, name="calendar-feed"),
+    path("attendance/me/advance-absences/", excuses.advance_absences, name="advance-absences"),
+    path(
+        "attendance/me/advance-absences/<int:absence_id>/withdraw/",
+        excuses.advance_absence_withdraw_view,
+        name="advance-absence-withdraw",
+    ),
+    path(
+        "attendance/advance-absences/<int:absence_id>/attachment/",
+        excuses.advance_absence_attachment,
+        name="advance-absence-attachment",
+    ),
     # Lecturers (and registrars, admins)
     path("attendance/sections/<int:section_id>/sessions/", sessions.section_sessions, name="section-sessions"),
     path("attendance/sections/<int:section_id>/sessions/new/", sessions.session_create, name="session-create"),
@@ -40,4 +51,9 @@ urlpatterns = [
     path("attendance/records/<int:record_id>/void/", sessions.record_void, name="record-void"),
     path("attendance/excuses/", excuses.excuses, name="excuses"),
     path("attendance/excuses/<int:excuse_id>/decide/", excuses.excuse_decide, name="excuse-decide"),
+    path(
+        "attendance/advance-absences/<int:absence_id>/decide/",
+        excuses.advance_absence_decide_view,
+        name="advance-absence-decide",
+    ),
 ]

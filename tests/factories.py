@@ -286,6 +286,31 @@ class CalendarFeedFactory(factory.django.DjangoModelFactory):
     token_hash = factory.Sequence(lambda n: hashlib.sha256(f"feed-{n}".encode()).hexdigest())
 
 
+class AdvanceAbsenceFactory(factory.django.DjangoModelFactory):
+    """A report, still to be decided, for the first week of the section's term."""
+
+    class Meta:
+        model = attendance.AdvanceAbsence
+
+    student = factory.SubFactory(StudentFactory)
+    section = factory.SubFactory(SectionFactory)
+    term = factory.LazyAttribute(lambda a: a.section.term)
+    first_day = factory.LazyAttribute(lambda a: a.term.start_date)
+    last_day = factory.LazyAttribute(lambda a: a.first_day + datetime.timedelta(days=4))
+    reason = "Representing the university at a competition."
+
+
+class AttendanceWarningRuleFactory(factory.django.DjangoModelFactory):
+    """Campus-wide "rate below 80%" unless given a scope, kind and threshold."""
+
+    class Meta:
+        model = attendance.AttendanceWarningRule
+
+    kind = attendance.AttendanceWarningRule.Kind.RATE_BELOW
+    rate_below = Decimal("0.800")
+    max_per_term = 3
+
+
 class ModelVersionFactory(factory.django.DjangoModelFactory):
     """A registry entry only (no artifact file): tests that load a model train one for real."""
 

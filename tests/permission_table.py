@@ -234,6 +234,12 @@ TABLE = [
     ("GET",    "attendance:check-in-done",  {"record_id": "record"}, None,           302, 200, 404, 403, 403, 403, 403, 403, 403),
     ("GET",    "attendance:my-attendance",  {},                     None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
     ("POST",   "attendance:excuse-submit",  {"record_id": "absence"}, "form:reason", 302, 302, 404, 403, 403, 403, 403, 403, 403),
+    # Reporting an absence in advance: O naming S's section X is a form error (400), nothing written.
+    ("GET",    "attendance:advance-absences", {},                   None,            302, 200, 200, 403, 403, 403, 403, 403, 403),
+    ("POST",   "attendance:advance-absences", {},                   "form:advance_absence", 302, 302, 400, 403, 403, 403, 403, 403, 403),
+    ("POST",   "attendance:advance-absence-withdraw", {"absence_id": "advance_absence"}, None, 302, 302, 404, 403, 403, 403, 403, 403, 403),
+    # The document: the student, the section's lecturers and registry staff; anyone else 404.
+    ("GET",    "attendance:advance-absence-attachment", {"absence_id": "advance_absence"}, None, 302, 200, 404, 200, 404, 404, 404, 200, 200),
     ("GET",    "attendance:section-sessions", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:session-create", {"section_id": "section"}, "form:session", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("POST",   "attendance:session-create", {"section_id": "section_y"}, "form:session", 302, 403, 403, 404, 302, 403, 403, 302, 302),
@@ -268,6 +274,7 @@ TABLE = [
     ("POST",   "attendance:calendar-revoke", {},                    None,            302, 302, 302, 302, 302, 403, 403, 403, 403),
     ("GET",    "attendance:calendar-feed",  {"token": "calendar_token"}, None,       200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "attendance:calendar-feed",  {"token": "=not-a-feed"}, None,          404, 404, 404, 404, 404, 404, 404, 404, 404),
+    ("POST",   "attendance:advance-absence-decide", {"absence_id": "advance_absence"}, "form:decide", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     # --- Portal: at-risk (predictions) -----------------------------------------------------------
     # Advisors see their advisees, registry staff everyone; students and lecturers 403; another advisor's advisee 404.
     ("GET",    "predictions:at-risk",       {},                     None,            302, 403, 403, 403, 403, 200, 200, 200, 200),

@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.core.cache import cache, caches
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import Client
@@ -26,6 +27,7 @@ from attendance.models import AbsenceExcuse
 from attendance.qr import numeric_code, qr_token_make, step_at
 from attendance.services import calendar_feed_create
 from tests.factories import (
+    AdvanceAbsenceFactory,
     AssessmentFactory,
     AttendanceRecordFactory,
     ClassSessionFactory,
@@ -87,6 +89,10 @@ def world(db):
     excuse = AbsenceExcuse.objects.create(
         record=AttendanceRecordFactory(session=earlier[1], student=student, status="absent"), reason="ill"
     )
+    advance_absence = AdvanceAbsenceFactory(
+        student=student, section=section_x, attachment=SimpleUploadedFile("note.pdf", b"%PDF-1.4 note"),
+        attachment_content_type="application/pdf",
+    )  # fmt: skip
     session_y = ClassSessionFactory(section=section_y, state="closed")
     AttendanceRecordFactory(session=session_y, student=other)
     run = ScoringRunFactory(term=term)
@@ -98,6 +104,7 @@ def world(db):
         "calendar_token": calendar_token,
         "absence": absence,
         "excuse": excuse,
+        "advance_absence": advance_absence,
         "session": session,
         "open_session": open_session,
         "record": record,
@@ -177,6 +184,8 @@ def world(db):
         "form:grid": {"session": session.pk, f"mark-{student.pk}": "excused", "reason": "checked by the table"},
         "form:decide": {"decision": "approve", "note": ""},
         "form:attendance_grade": {"weight": "10", "drop_lowest": 1},
+        "form:advance_absence": {"section": section_x.pk, "first_day": lambda: str(timezone.localdate()),
+                                 "last_day": lambda: str(timezone.localdate()), "reason": "checked by the table"},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},

@@ -177,10 +177,17 @@ MODEL_ARTIFACT_STORAGE = {
     "BACKEND": "django.core.files.storage.FileSystemStorage",
     "OPTIONS": {"location": str(MODEL_ARTIFACT_ROOT)},
 }
+# Students' attachments (advance absences): outside MEDIA_ROOT, served only by permission-checked views.
+PRIVATE_FILE_ROOT = Path(env.str("PRIVATE_FILE_ROOT", default=str(BASE_DIR / "var" / "private")))
+PRIVATE_FILE_STORAGE = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(PRIVATE_FILE_ROOT), "base_url": None},
+}
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "models": MODEL_ARTIFACT_STORAGE,
+    "private": PRIVATE_FILE_STORAGE,
 }
 
 # --- Request limits -------------------------------------------------------------------------

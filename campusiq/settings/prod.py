@@ -3,7 +3,7 @@
 from campusiq.core.secrets import read_secret
 
 from .base import *  # noqa: F403
-from .base import MODEL_ARTIFACT_STORAGE, database_instrumented, env
+from .base import MODEL_ARTIFACT_STORAGE, PRIVATE_FILE_STORAGE, database_instrumented, env
 from .validation import validate_production
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -37,6 +37,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
     "models": MODEL_ARTIFACT_STORAGE,
+    "private": PRIVATE_FILE_STORAGE,
 }
 
 # HTTPS everywhere; nginx terminates TLS and says so in X-Forwarded-Proto.

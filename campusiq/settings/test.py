@@ -33,6 +33,12 @@ STORAGES["models"] = {  # noqa: F405
     "BACKEND": "django.core.files.storage.FileSystemStorage",
     "OPTIONS": {"location": str(MODEL_ARTIFACT_ROOT)},
 }
+# Attachments uploaded by tests too.
+PRIVATE_FILE_ROOT = Path(tempfile.mkdtemp(prefix="campusiq-test-private-"))  # noqa: F405
+STORAGES["private"] = {  # noqa: F405
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(PRIVATE_FILE_ROOT)},
+}
 # Backups written by tests go to a throwaway directory too.
 BACKUP_ROOT = Path(tempfile.mkdtemp(prefix="campusiq-test-backups-"))  # noqa: F405
 
@@ -40,7 +46,7 @@ BACKUP_ROOT = Path(tempfile.mkdtemp(prefix="campusiq-test-backups-"))  # noqa: F
 def _remove_throwaway_directories(owner: int = os.getpid()) -> None:
     # Forked children inherit this hook; only the process that made the directories removes them.
     if os.getpid() == owner:
-        for directory in (MODEL_ARTIFACT_ROOT, BACKUP_ROOT):
+        for directory in (MODEL_ARTIFACT_ROOT, PRIVATE_FILE_ROOT, BACKUP_ROOT):
             shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -42,6 +42,8 @@ REGISTRAR_PERMISSIONS = {
     "attendance.view_proxyflag",
     "attendance.view_devicesighting",
     "attendance.view_attendancewarningstate",
+    "attendance.view_advanceabsence",
+    *(f"attendance.{action}_attendancewarningrule" for action in ("add", "change", "delete", "view")),
     *(f"predictions.{action}_{model}" for model in ("modelversion", "scoringrun") for action in ("change", "view")),
     "predictions.view_riskscore",
     "predictions.view_intervention",

@@ -17,8 +17,10 @@ from django.urls import reverse
 from accounts.roles import Role
 from attendance.models import (
     AbsenceExcuse,
+    AdvanceAbsence,
     AttendanceRecord,
     AttendanceStatusSet,
+    AttendanceWarningRule,
     AttendanceWarningState,
     CardReader,
     ClassSession,
@@ -32,10 +34,12 @@ from campusiq.core.models import AuditLogEntry
 from tests.factories import (
     SESSION_START,
     AbsenceExcuseFactory,
+    AdvanceAbsenceFactory,
     AssessmentFactory,
     AttendanceRecordFactory,
     AttendanceStatusFactory,
     AttendanceStatusSetFactory,
+    AttendanceWarningRuleFactory,
     AttendanceWarningStateFactory,
     CardReaderFactory,
     ClassSessionFactory,
@@ -55,7 +59,7 @@ pytestmark = pytest.mark.django_db
 MINUTE = datetime.timedelta(minutes=1)
 ATTENDANCE_MODELS = [
     ClassSession, AttendanceRecord, ProxyFlag, AbsenceExcuse, TermHoliday, StudentCard, CardReader, DeviceSighting,
-    AttendanceWarningState, AttendanceStatusSet, SectionAttendanceGrade,
+    AttendanceWarningState, AttendanceStatusSet, SectionAttendanceGrade, AttendanceWarningRule, AdvanceAbsence,
 ]  # fmt: skip
 
 
@@ -113,6 +117,7 @@ def test_every_page_opens(admin_client_):
     rows = [
         record.session, record, ProxyFlagFactory(record=record), AbsenceExcuseFactory(), TermHolidayFactory(),
         StudentCardFactory(), CardReaderFactory(), DeviceSightingFactory(), AttendanceWarningStateFactory(),
+        AttendanceWarningRuleFactory(), AdvanceAbsenceFactory(),
     ]  # fmt: skip
     for row in rows:
         assert admin_client_.get(changelist_url(type(row))).status_code == 200, row
@@ -120,8 +125,20 @@ def test_every_page_opens(admin_client_):
         assert admin_client_.get(change_url(row)).status_code == 200, row
     for model in (ClassSession, AttendanceRecord, TermHoliday, StudentCard, CardReader):
         assert admin_client_.get(add_url(model)).status_code == 200, model
-    for model in (ProxyFlag, AbsenceExcuse, DeviceSighting, AttendanceWarningState):
+    for model in (ProxyFlag, AbsenceExcuse, DeviceSighting, AttendanceWarningState, AdvanceAbsence):
         assert admin_client_.get(add_url(model)).status_code == 403, model
+
+
+def test_a_registrar_sets_warning_rules_and_a_rule_without_its_threshold_is_refused(client):
+    client.force_login(UserFactory(roles=[Role.REGISTRAR]))
+    section = SectionFactory()
+    fields = {"kind": "absences_in_row", "section": section.pk, "max_per_term": 2, "notify_student": "on"}
+    refused = client.post(add_url(AttendanceWarningRule), fields)
+    assert refused.status_code == 200 and not AttendanceWarningRule.objects.filter(section=section).exists()
+    assert "a count." in refused.content.decode()  # the constraint's message
+    assert client.post(add_url(AttendanceWarningRule), {**fields, "absences_in_row": 3}).status_code == 302
+    rule = AttendanceWarningRule.objects.get(section=section)
+    assert (rule.absences_in_row, rule.notify_student, rule.notify_lecturers) == (3, True, False)
 
 
 def test_a_lecturer_cannot_reach_the_attendance_admin(client):

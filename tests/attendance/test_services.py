@@ -295,36 +295,7 @@ def test_only_own_absences_can_be_excused(session, student):
         services.absence_excuse_submit(record=other, student=student, reason="x")
 
 
-# --- warnings and privacy --------------------------------------------------------------------
-
-
-def test_one_warning_email_per_crossing(mailoutbox, settings):
-    settings.ATTENDANCE_WARNING_RATE = 0.75
-    lecturer, advisor = UserFactory(roles=[Role.LECTURER]), UserFactory(roles=[Role.ADVISOR])
-    section = SectionFactory(lecturers=[lecturer])
-    student = EnrollmentFactory(section=section, student=StudentFactory(advisor=advisor)).student
-    day = datetime.timedelta(days=1)
-    hour = datetime.timedelta(hours=1)
-    sessions = [
-        ClassSessionFactory(section=section, starts_at=START + i * day, ends_at=START + i * day + hour, state="open")
-        for i in range(4)
-    ]
-    statuses = ["present", "absent", "present", "present"]
-    for s, status in zip(sessions, statuses, strict=True):
-        AttendanceRecordFactory(session=s, student=student, status=status)
-    with time_machine.travel(START + datetime.timedelta(days=1, hours=2)):  # 1 of 2 held: 50%
-        assert services.attendance_warnings_send(section_id=section.pk) == 1
-        assert services.attendance_warnings_send(section_id=section.pk) == 0  # still below: no repeat
-    assert set(mailoutbox[0].to) == {student.user.email, lecturer.email, advisor.email}
-    with time_machine.travel(START + datetime.timedelta(days=3, hours=2)):  # 3 of 4: 75%, back at the level
-        assert services.attendance_warnings_send(section_id=section.pk) == 0
-    fifth = ClassSessionFactory(
-        section=section, starts_at=START + 4 * day, ends_at=START + 4 * day + hour, state="open"
-    )
-    AttendanceRecordFactory(session=fifth, student=student, status="absent")
-    with time_machine.travel(START + datetime.timedelta(days=4, hours=2)):  # 3 of 5: 60%, crossed again
-        assert services.attendance_warnings_send(section_id=section.pk) == 1
-    assert len(mailoutbox) == 2
+# --- privacy (warnings: test_warnings.py) --------------------------------------------------------------------
 
 
 def test_evidence_is_purged_after_retention(session, student, settings):
