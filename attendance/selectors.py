@@ -2,9 +2,10 @@
 
     rate = (present + late) / (sessions held since the student enrolled - excused)
 
-"Held" = sessions of the section, neither cancelled nor not taken, that started on or after the
-enrolment day, up to `as_of` (and, for a student who left, before the day they left). Cancelled and
-not-taken sessions count for nobody; a voided check-in is an absence. No held session yet: the rate is None.
+"Held" = sessions of the section (for the whole section, or for a group the student is a member of),
+neither cancelled nor not taken, that started on or after the enrolment day, up to `as_of` (and, for a
+student who left, before the day they left). Cancelled and not-taken sessions count for nobody; a voided
+check-in is an absence. No held session yet: the rate is None.
 """
 
 import datetime
@@ -22,7 +23,7 @@ from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag
+from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag, SectionGroupMember
 from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
 
@@ -81,9 +82,17 @@ def _left_on():
     return Coalesce(OuterRef("ended_on"), Value(datetime.date(9999, 12, 31)))
 
 
+def _for_student(student, *, group: str = "group") -> Q:
+    """Sessions for the whole section, or for a group `student` is a member of: a session of another
+    group is neither held nor planned for them, whatever its records."""
+    member = SectionGroupMember.objects.filter(group=OuterRef(group), student=student)
+    return Q(**{f"{group}__isnull": True}) | Q(Exists(member))
+
+
 def _session_counts(as_of: datetime.datetime, *, only_held: bool):
     """Correlated count of the enrollment's sessions (held so far, or all planned)."""
     sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state__in=NOT_HELD)
+    sessions = sessions.filter(_for_student(OuterRef(OuterRef("student_id"))))
     sessions = sessions.filter(starts_at__date__gte=OuterRef("enrolled_on"))
     if only_held:
         sessions = sessions.filter(starts_at__lte=as_of)
@@ -105,6 +114,7 @@ def _record_counts(as_of: datetime.datetime, statuses: tuple[str, ...]):
         session__starts_at__date__gte=OuterRef("enrolled_on"),
         session__starts_at__date__lt=_left_on(),
     ).exclude(session__state__in=NOT_HELD)
+    records = records.filter(_for_student(OuterRef("student"), group="session__group"))
     return Coalesce(
         Subquery(records.order_by().values("student").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
         Value(0),
@@ -180,13 +190,19 @@ def session_checked_in_count(session: ClassSession) -> int:
 
 
 def enrolled_at_session(session: ClassSession):
-    """Students enrolled in the section on the session's day (dropped later still count for it)."""
+    """Students enrolled in the section on the session's day (dropped later still count for it) and,
+    for a session of one group, in that group."""
     day = timezone.localtime(session.starts_at).date()
-    return Student.objects.filter(
+    students = Student.objects.filter(
         Q(enrollments__status=Enrollment.Status.ENROLLED) | Q(enrollments__ended_on__gt=day),
         enrollments__section_id=session.section_id,
         enrollments__enrolled_on__lte=day,
     )
+    if session.group_id:  # a group's session: only its members (roster, marks, closing)
+        students = students.filter(
+            Exists(SectionGroupMember.objects.filter(group_id=session.group_id, student=OuterRef("pk")))
+        )
+    return students
 
 
 # --- For the portal pages -----------------------------------------------------------------------
@@ -214,11 +230,15 @@ def class_sessions_of_sections(*, viewer: User, section_ids: list[int]) -> Query
 
 def class_sessions_open_for(*, student: Student) -> QuerySet[ClassSession]:
     """Sessions open for check-in now, of the sections the student is enrolled in."""
-    return ClassSession.objects.filter(
-        state=ClassSession.State.OPEN,
-        section__enrollments__student=student,
-        section__enrollments__status=Enrollment.Status.ENROLLED,
-    ).select_related("section__course", "section__term")
+    return (
+        ClassSession.objects.filter(
+            state=ClassSession.State.OPEN,
+            section__enrollments__student=student,
+            section__enrollments__status=Enrollment.Status.ENROLLED,
+        )
+        .filter(_for_student(student))
+        .select_related("section__course", "section__term")
+    )
 
 
 def session_records(*, viewer: User, session: ClassSession) -> QuerySet[AttendanceRecord]:
@@ -335,6 +355,7 @@ def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> 
     )
     return (
         ClassSession.objects.filter(Exists(enrolled), starts_at__gte=start, starts_at__lt=end)
+        .filter(_for_student(student))
         .exclude(state=ClassSession.State.CANCELLED)
         .select_related("section__course", "section__term")
         .order_by("starts_at")
