@@ -23,7 +23,15 @@ from accounts.access import is_registry_staff
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import user_roles
-from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession, ProxyFlag, SectionGroupMember
+from attendance.models import (
+    AbsenceExcuse,
+    AttendanceRecord,
+    ClassSession,
+    ProxyFlag,
+    SectionGroup,
+    SectionGroupMember,
+    SectionNetworkRule,
+)
 from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to
 
@@ -422,3 +430,42 @@ def class_session_never_taken(session: ClassSession) -> bool:
 def session_marking_roster(session: ClassSession) -> list[Student]:
     """The students enrolled at the session in the roster grid's order (student number): one query."""
     return list(enrolled_at_session(session).select_related("user").order_by("student_number").distinct())
+
+
+# --- Groups of a section's students, its network rule ------------------------------------------
+
+
+def section_groups(section: Section) -> QuerySet[SectionGroup]:
+    """The section's groups by name, each with `member_count` and `session_count`: one query."""
+    return (
+        SectionGroup.objects.filter(section=section)
+        .annotate(member_count=Count("members", distinct=True), session_count=Count("class_sessions", distinct=True))
+        .order_by("name")
+    )
+
+
+def section_group_get(*, group_id: int) -> SectionGroup | None:
+    return SectionGroup.objects.select_related("section__course", "section__term").filter(pk=group_id).first()
+
+
+def section_group_students(group: SectionGroup) -> tuple[list[Student], list[Student]]:
+    """(members, the section's other enrolled students), each by name: two queries."""
+    enrolled = (
+        Student.objects.filter(enrollments__section_id=group.section_id, enrollments__status=Enrollment.Status.ENROLLED)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "student_number")
+        .distinct()
+    )
+    in_group = SectionGroupMember.objects.filter(group=group, student=OuterRef("pk"))
+    rows = list(enrolled.annotate(in_group=Exists(in_group)))
+    members = list(
+        Student.objects.filter(group_memberships__group=group)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "student_number")
+    )
+    return members, [student for student in rows if not student.in_group]
+
+
+def section_network_list(section: Section) -> list[str]:
+    """The section's own allowed networks (empty: the campus list applies)."""
+    return SectionNetworkRule.objects.filter(section=section).values_list("networks", flat=True).first() or []

@@ -3,7 +3,7 @@
 
 from django.urls import path
 
-from attendance.views import check_in, display, excuses, my_attendance, roster, sessions, taking
+from attendance.views import check_in, display, excuses, groups, my_attendance, roster, sessions, taking
 
 app_name = "attendance"
 urlpatterns = [
@@ -35,4 +35,9 @@ urlpatterns = [
     path("attendance/records/<int:record_id>/void/", sessions.record_void, name="record-void"),
     path("attendance/excuses/", excuses.excuses, name="excuses"),
     path("attendance/excuses/<int:excuse_id>/decide/", excuses.excuse_decide, name="excuse-decide"),
+    path("attendance/sections/<int:section_id>/groups/", groups.section_groups_page, name="section-groups"),
+    path("attendance/groups/<int:group_id>/", groups.group_detail, name="group-detail"),
+    path("attendance/groups/<int:group_id>/members/", groups.group_members, name="group-members"),
+    path("attendance/groups/<int:group_id>/delete/", groups.group_delete, name="group-delete"),
+    path("attendance/sections/<int:section_id>/networks/", groups.section_networks, name="section-networks"),
 ]

@@ -5,59 +5,103 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('attendance', '0003_classsession_not_taken'),
-        ('students', '0001_initial'),
+        ("attendance", "0003_classsession_not_taken"),
+        ("students", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SectionGroup',
+            name="SectionGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64)),
-                ('section', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='groups', to='students.section')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=64)),
+                (
+                    "section",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="groups", to="students.section"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['section', 'name'],
+                "ordering": ["section", "name"],
             },
         ),
         migrations.AddField(
-            model_name='classsession',
-            name='group',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='class_sessions', to='attendance.sectiongroup'),
+            model_name="classsession",
+            name="group",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="class_sessions",
+                to="attendance.sectiongroup",
+            ),
         ),
         migrations.CreateModel(
-            name='SectionGroupMember',
+            name="SectionGroupMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='attendance.sectiongroup')),
-                ('student', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='group_memberships', to='students.student')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="attendance.sectiongroup",
+                    ),
+                ),
+                (
+                    "student",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="group_memberships",
+                        to="students.student",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['group', 'student'],
+                "ordering": ["group", "student"],
             },
         ),
         migrations.CreateModel(
-            name='SectionNetworkRule',
+            name="SectionNetworkRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('networks', models.JSONField(blank=True, default=list, help_text='CIDRs; empty: the campus networks.')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('section', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='network_rule', to='students.section')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "networks",
+                    models.JSONField(blank=True, default=list, help_text="CIDRs; empty: the campus networks."),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "section",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="network_rule", to="students.section"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='sectiongroup',
-            constraint=models.UniqueConstraint(fields=('section', 'name'), name='section_group_name_unique', violation_error_message='The section already has a group of that name.'),
+            model_name="sectiongroup",
+            constraint=models.UniqueConstraint(
+                fields=("section", "name"),
+                name="section_group_name_unique",
+                violation_error_message="The section already has a group of that name.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sectiongroup',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='section_group_name_not_empty', violation_error_message='Name the group.'),
+            model_name="sectiongroup",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True),
+                name="section_group_name_not_empty",
+                violation_error_message="Name the group.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='sectiongroupmember',
-            constraint=models.UniqueConstraint(fields=('group', 'student'), name='section_group_member_unique', violation_error_message='The student is already in this group.'),
+            model_name="sectiongroupmember",
+            constraint=models.UniqueConstraint(
+                fields=("group", "student"),
+                name="section_group_member_unique",
+                violation_error_message="The student is already in this group.",
+            ),
         ),
     ]
