@@ -11,8 +11,10 @@ REGISTRAR_MANAGED_MODELS = [
     "termholiday",
     "studentcard",
     "cardreader",
+    "sectiongroup",
+    "sectiongroupmember",
 ]
-REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate"]
+REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate", "sectionnetworkrule"]
 
 
 def role_permissions_declare() -> None:
