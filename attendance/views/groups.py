@@ -1,16 +1,15 @@
 """Lecturers (and registrars): a section's groups of students (lab groups) and its allowed networks."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.models import User
 from attendance.forms import GroupMembersForm, GroupNameForm, SectionNetworksForm
 from attendance.models import SectionGroup
-from attendance.selectors import section_group_get, section_group_students, section_groups, section_network_list
+from attendance.selectors import section_group_students, section_groups, section_network_list
 from attendance.services import (
     section_group_create,
     section_group_delete,
@@ -19,17 +18,9 @@ from attendance.services import (
     section_group_rename,
     section_network_rule_set,
 )
-from attendance.views.access import lecturer_required, taught_section_or_404
+from attendance.views.access import lecturer_required, taught_group_or_404, taught_section_or_404
 from attendance.views.messages import action_error, form_error
 from campusiq.core.errors import ServiceError
-
-
-def _taught_group_or_404(user: User, group_id: int) -> SectionGroup:
-    group = section_group_get(group_id=group_id)
-    if group is None:
-        raise Http404
-    taught_section_or_404(user, group.section_id)
-    return group
 
 
 @require_http_methods(["GET", "POST"])
@@ -76,7 +67,7 @@ def _group_page(request: HttpRequest, group: SectionGroup, *, status: int = 200,
 @lecturer_required
 def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
     """GET: the group and its members; POST: rename it."""
-    group = _taught_group_or_404(request.user, group_id)
+    group = taught_group_or_404(request.user, group_id)
     if request.method == "GET":
         return _group_page(request, group)
     form = GroupNameForm(request.POST)
@@ -95,7 +86,7 @@ def group_detail(request: HttpRequest, group_id: int) -> HttpResponse:
 @lecturer_required
 def group_members(request: HttpRequest, group_id: int) -> HttpResponse:
     """Adds (`action=add`) or removes (`action=remove`) the ticked students."""
-    group = _taught_group_or_404(request.user, group_id)
+    group = taught_group_or_404(request.user, group_id)
     action = request.POST.get("action")
     if action not in ("add", "remove"):
         messages.error(request, _("Choose whether to add or remove students. Nothing was changed."))
@@ -122,7 +113,7 @@ def group_members(request: HttpRequest, group_id: int) -> HttpResponse:
 @require_POST
 @lecturer_required
 def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
-    group = _taught_group_or_404(request.user, group_id)
+    group = taught_group_or_404(request.user, group_id)
     try:
         section_group_delete(group=group, actor=request.user)
     except ServiceError as error:
