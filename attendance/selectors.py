@@ -469,3 +469,8 @@ def section_group_students(group: SectionGroup) -> tuple[list[Student], list[Stu
 def section_network_list(section: Section) -> list[str]:
     """The section's own allowed networks (empty: the campus list applies)."""
     return SectionNetworkRule.objects.filter(section=section).values_list("networks", flat=True).first() or []
+
+
+def section_group_memberships(section: Section) -> set[tuple[int, int]]:
+    """(group id, student id) of every membership in the section's groups: one query."""
+    return set(SectionGroupMember.objects.filter(group__section=section).values_list("group_id", "student_id"))

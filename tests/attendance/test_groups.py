@@ -274,3 +274,13 @@ def test_a_session_for_one_group_from_the_sessions_page(lab, lecturer, client):
         f"/attendance/sections/{lab['section'].pk}/sessions/new/", data | {"session-group": foreign.pk}
     )
     assert refused.status_code == 200 and not ClassSession.objects.filter(group=foreign).exists()
+
+
+def test_the_grid_shows_another_groups_session_as_not_theirs_and_offers_no_mark(lab, lecturer, client):
+    url = f"/attendance/sections/{lab['section'].pk}/roster/"
+    page = client.get(f"{url}?edit={lab['session'].pk}").content.decode()
+    assert f'name="mark-{lab["a"].pk}"' in page and f'name="mark-{lab["c"].pk}"' not in page
+    assert page.count("another group&#x27;s session") == 1
+    saved = client.post(url, {"session": lab["session"].pk, f"mark-{lab['a'].pk}": "present"})
+    assert saved.status_code == 302
+    assert list(AttendanceRecord.objects.values_list("student_id", flat=True)) == [lab["a"].pk]
