@@ -699,12 +699,14 @@ def attendance_card_check_in(*, card_uid: str, reader_id: str, recorded_by: User
     own = Enrollment.objects.filter(
         section=OuterRef("section"), student=card.student, status=Enrollment.Status.ENROLLED
     )
+    # Two lab groups of one section can share a room: the student's own group's session comes first.
+    own_group = SectionGroupMember.objects.filter(group=OuterRef("group"), student=card.student)
     session = (
         ClassSession.objects.select_related("section__course", "section__term")
         .filter(room=reader.room, state=State.OPEN, starts_at__lte=now + early, ends_at__gte=now)
         .exclude(room="")
-        .annotate(own=Exists(own))
-        .order_by("-own", "starts_at", "pk")
+        .annotate(own=Exists(own), own_group=Exists(own_group))
+        .order_by("-own", "-own_group", "starts_at", "pk")
         .first()
     )
     if session is None:
