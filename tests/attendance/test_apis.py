@@ -559,6 +559,26 @@ def test_weekly_series_skips_holidays(client, world):
     )
 
 
+def test_a_series_on_two_weekdays_every_two_weeks_and_its_clash(client, world):
+    body = {"section": world["section_x"].pk, "first_date": "2026-09-21", "start_time": "09:00",
+            "duration_minutes": 90, "until": "2026-10-16", "weekdays": [0, 3], "every_weeks": 2}  # fmt: skip
+    lecturer = as_user(client, world["lecturer"])
+    data = send(lecturer, "/api/v1/class-sessions/series/", body).json()
+    assert [row["starts_at"][:10] for row in data["sessions"]] == [
+        "2026-09-21",
+        "2026-09-24",
+        "2026-10-05",
+        "2026-10-08",
+    ]
+    assert {row["group"] for row in data["sessions"]} == {None}
+    count = ClassSession.objects.count()
+    assert_problem(send(lecturer, "/api/v1/class-sessions/series/", body), 409, "session_duplicate")
+    assert_problem(
+        send(lecturer, "/api/v1/class-sessions/series/", {**body, "every_weeks": 5}), 400, "validation_error"
+    )
+    assert ClassSession.objects.count() == count
+
+
 def test_lecturer_opens_closes_and_cancels(client, world):
     session = ClassSessionFactory(section=world["section_x"], starts_at=SESSION_START + datetime.timedelta(days=7))
     EnrollmentFactory(section=world["section_x"])
