@@ -26,6 +26,9 @@ from attendance.models import (
     DeviceSighting,
     ProxyFlag,
     SectionAttendanceGrade,
+    SectionGroup,
+    SectionGroupMember,
+    SectionNetworkRule,
     StudentCard,
     TermHoliday,
 )
@@ -46,6 +49,9 @@ from attendance.services import (
     class_session_open,
     section_attendance_grade_enable,
     section_attendance_grade_update,
+    section_group_member_import,
+    section_group_members_add,
+    section_group_members_remove,
     status_set_kinds_validate,
 )
 from campusiq.core.admin import (
@@ -60,7 +66,15 @@ from campusiq.core.admin import (
     service_dry_run,
 )
 from campusiq.core.errors import ServiceError
-from students.resources import CampusResource, instance_adopt, text
+from students.resources import (
+    CampusResource,
+    ServiceImportResource,
+    _required,
+    _section_lookup,
+    _student_lookup,
+    instance_adopt,
+    text,
+)
 
 Status = AttendanceRecord.Status
 ATTENDED = (Status.PRESENT, Status.LATE)
@@ -571,3 +585,87 @@ class AdvanceAbsenceAdmin(ReadOnlyAdmin):
     search_fields = ["student__student_number", "section__course__code"]
     list_select_related = ("student__user", "section__course", "section__term", "decided_by")
     exclude = ["attachment"]  # served only by the permission-checked portal view
+
+
+# --- Groups of a section's students -------------------------------------------------------------
+
+
+class SectionGroupMemberResource(ServiceImportResource):
+    """One row per membership (section_group_member_import): the section by course code, term name and
+    section code (A when left empty), the group by name (made if the section has none of that name),
+    the student by number, who must be enrolled in the section. A membership already there is skipped,
+    so importing the same file again changes nothing."""
+
+    course = text("group__section__course__code", "course")
+    term = text("group__section__term__name", "term")
+    section = text("group__section__code", "section")
+    group = text("group__name", "group")
+    student_number = text("student__student_number", "student_number")
+
+    import_columns = ("course", "term", "section", "group", "student_number")
+    error_columns = {"students": "student_number", "name": "group"}
+    export_select_related = ("group__section__course", "group__section__term", "student")
+
+    class Meta:
+        model = SectionGroupMember
+        fields = ("course", "term", "section", "group", "student_number")
+
+    def row_parse(self, cells):
+        errors: dict[str, list[str]] = {}
+        _required(cells, errors, "course", "term", "group", "student_number")
+        student, section = _student_lookup(cells, errors), _section_lookup(cells, errors)
+        if errors:
+            raise ValidationError(errors)
+        existing = SectionGroupMember.objects.filter(
+            group__section=section, group__name__iexact=" ".join(cells["group"].split()), student=student
+        ).first()
+        return existing, {"section": section, "group_name": cells["group"], "student": student}
+
+    def row_changes(self, existing, values):
+        return {}
+
+    def row_write(self, existing, values, *, actor, file_name):
+        return section_group_member_import(actor=actor, **values)
+
+
+@admin.register(SectionGroup)
+class SectionGroupAdmin(CampusModelAdmin):
+    list_display = ["name", "section"]
+    list_filter = ["section__term"]
+    search_fields = ["name", "section__course__code"]
+    autocomplete_fields = ["section"]
+    list_select_related = ("section__course", "section__term")
+
+
+@admin.register(SectionGroupMember)
+class SectionGroupMemberAdmin(CampusImportMixin, CampusModelAdmin):
+    resource_classes = [SectionGroupMemberResource]
+    list_display = ["student", "group"]
+    list_filter = ["group__section__term"]
+    search_fields = ["student__student_number", "group__name", "group__section__course__code"]
+    autocomplete_fields = ["group", "student"]
+    list_select_related = ("student__user", "group__section__course", "group__section__term")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["group", "student"] if obj is not None else []
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # through the service: only students enrolled in the section, audited
+            section_group_members_add(group=obj.group, student_ids=[obj.student_id], actor=request.user)
+            instance_adopt(obj, SectionGroupMember.objects.get(group=obj.group, student=obj.student))
+
+    def delete_model(self, request, obj):
+        section_group_members_remove(group=obj.group, student_ids=[obj.student_id], actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for member in queryset.select_related("group"):
+            self.delete_model(request, member)
+
+
+@admin.register(SectionNetworkRule)
+class SectionNetworkRuleAdmin(ReadOnlyAdmin):
+    """Set by lecturers and registrars on the section's "Allowed networks" page (validated there)."""
+
+    list_display = ["section", "networks", "updated_at"]
+    search_fields = ["section__course__code"]
+    list_select_related = ("section__course", "section__term")

@@ -158,7 +158,8 @@ class ClassSessionViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
     @action(detail=False, methods=["post"])
     @idempotent
     def series(self, request: Request) -> Response:
-        """Schedule a weekly series: same weekday and wall-clock time, skipping the term's holidays."""
+        """Schedule a weekly series: on one or more weekdays, every N weeks, same wall-clock time, skipping the
+        term's holidays."""
         _require_lecturer_or_registrar(request.user)
         data = serializers.ClassSessionSeriesCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -170,6 +171,8 @@ class ClassSessionViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
             start_time=values["start_time"],
             duration=datetime.timedelta(minutes=values["duration_minutes"]),
             until=values.get("until"),
+            weekdays=values.get("weekdays"),
+            every_weeks=values["every_weeks"],
             room=values["room"],
             late_after_minutes=values["late_after_minutes"],
             actor=request.user,

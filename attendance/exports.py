@@ -1,7 +1,7 @@
 """Attendance's sections of a student's data download (students/exports.py): their records with their
 own check-in evidence until it is purged, the anti-proxy flags on their check-ins and their excuses;
 the devices and cards they checked in with; their low-attendance warnings; the absences they reported
-in advance (the documents' type, not their content). Six queries."""
+in advance (the documents' type, not their content); their lab groups. Seven queries."""
 
 from typing import Any
 
@@ -14,6 +14,7 @@ from attendance.models import (
     AttendanceWarningState,
     DeviceSighting,
     ProxyFlag,
+    SectionGroupMember,
     StudentCard,
 )
 from students.exports import export_person, export_section, export_when, personal_data_section_register
@@ -31,6 +32,8 @@ def _attendance(student: Student) -> dict[str, Any]:
     cards = StudentCard.objects.filter(student=student).order_by("pk")
     warnings = AttendanceWarningState.objects.filter(student=student).select_related("section__course", "section__term")
     advance = AdvanceAbsence.objects.filter(student=student).select_related("section__course", "section__term", "term")
+    groups = SectionGroupMember.objects.filter(student=student).select_related("group__section__course",
+                                                                                 "group__section__term")  # fmt: skip
     return {
         "records": [_record(record) for record in records],
         "advance_absences": [
@@ -57,6 +60,10 @@ def _attendance(student: Student) -> dict[str, Any]:
             for device in devices
         ],
         "cards": [{"uid": card.uid, "active": card.active} for card in cards],
+        "groups": [
+            {**export_section(membership.group.section), "group": membership.group.name}
+            for membership in groups.order_by("group__section__term__start_date", "group__name", "pk")
+        ],
         "warnings": [
             {
                 **export_section(state.section),
@@ -117,6 +124,7 @@ def attendance_sections_register() -> None:
             DeviceSighting,
             StudentCard,
             AttendanceWarningState,
+            SectionGroupMember,
         ),
         retention=_retention,
     )

@@ -8,8 +8,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from attendance.models import AttendanceRecord, ClassSession
-from students.models import Student
+from attendance.models import AttendanceRecord, ClassSession, SectionGroup
+from students.models import Section, Student
 
 LATE_AFTER_MAX = 240
 REASON_MAX = 500
@@ -50,7 +50,29 @@ class _PortalForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class ClassSessionForm(_PortalForm):
+class _GroupChoiceForm(_PortalForm):
+    """A session for the whole section or one of its groups (the field is left out when it has none)."""
+
+    group = forms.ModelChoiceField(
+        label=_("For"),
+        queryset=SectionGroup.objects.none(),
+        required=False,
+        empty_label=_("The whole section"),
+        help_text=_("A group's sessions count only for its members."),
+    )
+
+    def __init__(self, *args, section: Section, **kwargs):
+        super().__init__(*args, **kwargs)
+        groups = SectionGroup.objects.filter(section=section).order_by("name")
+        self.fields["group"].queryset = groups
+        if not groups.exists():
+            del self.fields["group"]
+
+    def chosen_group(self) -> SectionGroup | None:
+        return self.cleaned_data.get("group")
+
+
+class ClassSessionForm(_GroupChoiceForm):
     """One session, on a day from a start time to an end time, in the campus's time zone."""
 
     date = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
@@ -73,8 +95,19 @@ class ClassSessionForm(_PortalForm):
         return _aware(self.cleaned_data["date"], self.cleaned_data["end_time"])
 
 
-class SessionSeriesForm(_PortalForm):
-    """A weekly series: the same weekday and wall-clock time each week, holidays skipped."""
+WEEKDAYS = [
+    (0, _("Monday")),
+    (1, _("Tuesday")),
+    (2, _("Wednesday")),
+    (3, _("Thursday")),
+    (4, _("Friday")),
+    (5, _("Saturday")),
+    (6, _("Sunday")),
+]
+
+
+class SessionSeriesForm(_GroupChoiceForm):
+    """A series: on one or more weekdays every N weeks, the same wall-clock time, holidays skipped."""
 
     first_date = forms.DateField(
         label=_("First date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -92,6 +125,27 @@ class SessionSeriesForm(_PortalForm):
         required=False,
         help_text=_("Leave empty to repeat until the end of the term."),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("On"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Leave all unticked for the first date's weekday."),
+    )
+    every_weeks = forms.TypedChoiceField(
+        label=_("Repeat"),
+        coerce=int,
+        initial=1,
+        required=False,
+        empty_value=1,
+        choices=[
+            (1, _("Every week")),
+            (2, _("Every 2 weeks")),
+            (3, _("Every 3 weeks")),
+            (4, _("Every 4 weeks")),
+        ],
     )
     room = _room_field()
     late_after_minutes = _late_after_field()
@@ -246,3 +300,37 @@ class AdvanceAbsenceForm(_PortalForm):
         super().__init__(*args, **kwargs)
         self.fields["section"].queryset = sections
         self.fields["section"].label_from_instance = lambda section: f"{section.course.code} {section.course.title}"
+
+
+class SectionNetworksForm(_PortalForm):
+    networks = forms.CharField(
+        label=_("Allowed networks"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=_(
+            "One network per line, like 10.20.0.0/16. Check-ins from elsewhere are flagged as off campus. "
+            "Leave empty to use the campus networks."
+        ),
+    )
+
+
+class GroupNameForm(_PortalForm):
+    name = forms.CharField(
+        label=_("Group name"),
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+
+
+class GroupMembersForm(_PortalForm):
+    """Students of the section's roster to add to, or remove from, a group."""
+
+    students = forms.TypedMultipleChoiceField(label=_("Students"), coerce=int, widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, students: list[Student], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["students"].choices = [
+            (student.pk, f"{student.user.get_full_name() or student.user.email} ({student.student_number})")
+            for student in students
+        ]

@@ -35,6 +35,58 @@ class TermHoliday(models.Model):
         return f"{self.date} {self.name}"
 
 
+class SectionGroup(models.Model):
+    """Part of a section's students (a lab group): its sessions are held for its members only."""
+
+    section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["section", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["section", "name"],
+                name="section_group_name_unique",
+                violation_error_message="The section already has a group of that name.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(name=""), name="section_group_name_not_empty", violation_error_message="Name the group."
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.section} {self.name}"
+
+
+class SectionGroupMember(models.Model):
+    group = models.ForeignKey(SectionGroup, on_delete=models.CASCADE, related_name="members")
+    student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="group_memberships")
+
+    class Meta:
+        ordering = ["group", "student"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "student"],
+                name="section_group_member_unique",
+                violation_error_message="The student is already in this group.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student_id} in {self.group_id}"
+
+
+class SectionNetworkRule(models.Model):
+    """The networks a section's check-ins are expected from, instead of ATTENDANCE_CAMPUS_NETWORKS."""
+
+    section = models.OneToOneField(Section, on_delete=models.CASCADE, related_name="network_rule")
+    networks = models.JSONField(default=list, blank=True, help_text="CIDRs; empty: the campus networks.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.section}: {', '.join(self.networks) or 'campus networks'}"
+
+
 class ClassSession(TimeStampedModel):
     class State(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"
@@ -51,6 +103,10 @@ class ClassSession(TimeStampedModel):
     late_after_minutes = models.PositiveSmallIntegerField(default=10)
     state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED, db_index=True)
     series = models.UUIDField(null=True, blank=True, db_index=True, help_text="Sessions created as one weekly series.")
+    # A session for one group of the section (PROTECT: a group with sessions is not deleted).
+    group = models.ForeignKey(
+        SectionGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="class_sessions"
+    )
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # Part of the QR tokens' key: replacing it kills every token issued for this session.

@@ -14,10 +14,18 @@ REGISTRAR_MANAGED_MODELS = [
     "attendancestatusset",
     "attendancestatus",
     "sectionattendancegrade",
+    "sectiongroup",
+    "sectiongroupmember",
 ]
 # A status never given to anyone may be removed from its set (the admin refuses one in use).
 REGISTRAR_REMOVABLE_MODELS = ["attendancestatus"]
-REGISTRAR_READ_MODELS = ["proxyflag", "devicesighting", "attendancewarningstate", "advanceabsence"]
+REGISTRAR_READ_MODELS = [
+    "proxyflag",
+    "devicesighting",
+    "attendancewarningstate",
+    "advanceabsence",
+    "sectionnetworkrule",
+]
 # Configuration, not records: registrars set the warning rules, removing one included.
 REGISTRAR_CONFIGURED_MODELS = ["attendancewarningrule"]
 

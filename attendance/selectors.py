@@ -2,9 +2,10 @@
 
     rate = (present + late) / (sessions held since the student enrolled - excused)
 
-"Held" = sessions of the section, neither cancelled nor not taken, that started on or after the
-enrolment day, up to `as_of` (and, for a student who left, before the day they left). Cancelled and
-not-taken sessions count for nobody; a voided check-in is an absence. No held session yet: the rate is None.
+"Held" = sessions of the section (for the whole section, or for a group the student is a member of),
+neither cancelled nor not taken, that started on or after the enrolment day, up to `as_of` (and, for a
+student who left, before the day they left). Cancelled and not-taken sessions count for nobody; a voided
+check-in is an absence. No held session yet: the rate is None.
 """
 
 import datetime
@@ -33,6 +34,9 @@ from attendance.models import (
     ClassSession,
     ProxyFlag,
     SectionAttendanceGrade,
+    SectionGroup,
+    SectionGroupMember,
+    SectionNetworkRule,
 )
 from students.models import Enrollment, Section, Student, Term
 from students.selectors import enrollments_visible_to, student_rows_visible_to, term_current
@@ -92,9 +96,17 @@ def _left_on():
     return Coalesce(OuterRef("ended_on"), Value(datetime.date(9999, 12, 31)))
 
 
+def _for_student(student, *, group: str = "group") -> Q:
+    """Sessions for the whole section, or for a group `student` is a member of: a session of another
+    group is neither held nor planned for them, whatever its records."""
+    member = SectionGroupMember.objects.filter(group=OuterRef(group), student=student)
+    return Q(**{f"{group}__isnull": True}) | Q(Exists(member))
+
+
 def _session_counts(as_of: datetime.datetime, *, only_held: bool):
     """Correlated count of the enrollment's sessions (held so far, or all planned)."""
     sessions = ClassSession.objects.filter(section=OuterRef("section_id")).exclude(state__in=NOT_HELD)
+    sessions = sessions.filter(_for_student(OuterRef(OuterRef("student_id"))))
     sessions = sessions.filter(starts_at__date__gte=OuterRef("enrolled_on"))
     if only_held:
         sessions = sessions.filter(starts_at__lte=as_of)
@@ -116,6 +128,7 @@ def _record_counts(as_of: datetime.datetime, statuses: tuple[str, ...]):
         session__starts_at__date__gte=OuterRef("enrolled_on"),
         session__starts_at__date__lt=_left_on(),
     ).exclude(session__state__in=NOT_HELD)
+    records = records.filter(_for_student(OuterRef("student"), group="session__group"))
     return Coalesce(
         Subquery(records.order_by().values("student").annotate(n=Count("pk")).values("n"), output_field=IntegerField()),
         Value(0),
@@ -191,13 +204,19 @@ def session_checked_in_count(session: ClassSession) -> int:
 
 
 def enrolled_at_session(session: ClassSession):
-    """Students enrolled in the section on the session's day (dropped later still count for it)."""
+    """Students enrolled in the section on the session's day (dropped later still count for it) and,
+    for a session of one group, in that group."""
     day = timezone.localtime(session.starts_at).date()
-    return Student.objects.filter(
+    students = Student.objects.filter(
         Q(enrollments__status=Enrollment.Status.ENROLLED) | Q(enrollments__ended_on__gt=day),
         enrollments__section_id=session.section_id,
         enrollments__enrolled_on__lte=day,
     )
+    if session.group_id:  # a group's session: only its members (roster, marks, closing)
+        students = students.filter(
+            Exists(SectionGroupMember.objects.filter(group_id=session.group_id, student=OuterRef("pk")))
+        )
+    return students
 
 
 # --- Status sets ---------------------------------------------------------------------------------
@@ -289,11 +308,15 @@ def class_sessions_of_sections(*, viewer: User, section_ids: list[int]) -> Query
 
 def class_sessions_open_for(*, student: Student) -> QuerySet[ClassSession]:
     """Sessions open for check-in now, of the sections the student is enrolled in."""
-    return ClassSession.objects.filter(
-        state=ClassSession.State.OPEN,
-        section__enrollments__student=student,
-        section__enrollments__status=Enrollment.Status.ENROLLED,
-    ).select_related("section__course", "section__term")
+    return (
+        ClassSession.objects.filter(
+            state=ClassSession.State.OPEN,
+            section__enrollments__student=student,
+            section__enrollments__status=Enrollment.Status.ENROLLED,
+        )
+        .filter(_for_student(student))
+        .select_related("section__course", "section__term")
+    )
 
 
 def session_records(*, viewer: User, session: ClassSession) -> QuerySet[AttendanceRecord]:
@@ -410,6 +433,7 @@ def class_sessions_today_of_student(*, student: Student, day: datetime.date) -> 
     )
     return (
         ClassSession.objects.filter(Exists(enrolled), starts_at__gte=start, starts_at__lt=end)
+        .filter(_for_student(student))
         .exclude(state=ClassSession.State.CANCELLED)
         .select_related("section__course", "section__term")
         .order_by("starts_at")
@@ -474,14 +498,17 @@ def calendar_terms(today: datetime.date | None = None) -> list[Term]:
 
 def calendar_sessions_for(user: User, *, today: datetime.date | None = None) -> QuerySet[ClassSession]:
     """The sessions of the user's own timetable in the current and next term: the sections they are
-    enrolled in and the sections they teach, cancelled ones too (a feed must say they are off)."""
+    enrolled in (their own group's sessions only) and the sections they teach, cancelled ones too (a
+    feed must say they are off)."""
     enrolled = Enrollment.objects.filter(
         section_id=OuterRef("section_id"), student__user=user, status=Enrollment.Status.ENROLLED
     )
     taught = Section.lecturers.through.objects.filter(section_id=OuterRef("section_id"), user_id=user.pk)
+    # A lab group's session is on the timetable of its members only (and of the section's lecturers).
+    member = SectionGroupMember.objects.filter(group=OuterRef("group"), student__user=user)
     return (
         ClassSession.objects.filter(section__term__in=calendar_terms(today))
-        .filter(Exists(enrolled) | Exists(taught))
+        .filter(Exists(taught) | (Exists(enrolled) & (Q(group__isnull=True) | Exists(member))))
         .select_related("section__course", "section__term")
         .order_by("starts_at", "pk")
     )
@@ -613,3 +640,47 @@ def advance_absence_sections(*, student: Student, term: Term | None) -> QuerySet
         .select_related("course", "term")
         .order_by("course__code", "code")
     )
+
+
+# --- Groups of a section's students, its network rule ------------------------------------------
+
+
+def section_groups(section: Section) -> QuerySet[SectionGroup]:
+    """The section's groups by name, each with `member_count` and `session_count`: one query."""
+    return (
+        SectionGroup.objects.filter(section=section)
+        .annotate(member_count=Count("members", distinct=True), session_count=Count("class_sessions", distinct=True))
+        .order_by("name")
+    )
+
+
+def section_group_get(*, group_id: int) -> SectionGroup | None:
+    return SectionGroup.objects.select_related("section__course", "section__term").filter(pk=group_id).first()
+
+
+def section_group_students(group: SectionGroup) -> tuple[list[Student], list[Student]]:
+    """(members, the section's other enrolled students), each by name: two queries."""
+    enrolled = (
+        Student.objects.filter(enrollments__section_id=group.section_id, enrollments__status=Enrollment.Status.ENROLLED)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "student_number")
+        .distinct()
+    )
+    in_group = SectionGroupMember.objects.filter(group=group, student=OuterRef("pk"))
+    rows = list(enrolled.annotate(in_group=Exists(in_group)))
+    members = list(
+        Student.objects.filter(group_memberships__group=group)
+        .select_related("user")
+        .order_by("user__last_name", "user__first_name", "student_number")
+    )
+    return members, [student for student in rows if not student.in_group]
+
+
+def section_network_list(section: Section) -> list[str]:
+    """The section's own allowed networks (empty: the campus list applies)."""
+    return SectionNetworkRule.objects.filter(section=section).values_list("networks", flat=True).first() or []
+
+
+def section_group_memberships(section: Section) -> set[tuple[int, int]]:
+    """(group id, student id) of every membership in the section's groups: one query."""
+    return set(SectionGroupMember.objects.filter(group__section=section).values_list("group_id", "student_id"))

@@ -48,7 +48,7 @@ class ClassSessionSerializer(serializers.ModelSerializer):
         model = ClassSession
         fields = [
             "id", "section", "course_code", "term", "starts_at", "ends_at", "room", "late_after_minutes", "state",
-            "series", "opened_at", "closed_at", "updated_at",
+            "series", "opened_at", "closed_at", "updated_at", "group",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -80,6 +80,16 @@ class ClassSessionSeriesCreateSerializer(serializers.Serializer):
     start_time = serializers.TimeField(help_text="Wall-clock time on the campus (settings.TIME_ZONE), every week.")
     duration_minutes = serializers.IntegerField(min_value=1, max_value=12 * 60)
     until = serializers.DateField(required=False, allow_null=True, help_text="Last day; default: the term's end.")
+    weekdays = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        required=False,
+        allow_empty=False,
+        max_length=7,
+        help_text="Weekdays of the series, 0 = Monday; default: first_date's.",
+    )
+    every_weeks = serializers.IntegerField(
+        min_value=1, max_value=4, required=False, default=1, help_text="1: every week, 2: every other week, ..."
+    )
     room = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
     late_after_minutes = serializers.IntegerField(min_value=0, max_value=240, required=False, default=10)
 

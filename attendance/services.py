@@ -38,6 +38,9 @@ from attendance.models import (
     DeviceSighting,
     ProxyFlag,
     SectionAttendanceGrade,
+    SectionGroup,
+    SectionGroupMember,
+    SectionNetworkRule,
     StudentCard,
     TermHoliday,
 )
@@ -77,6 +80,7 @@ def class_session_create(
     room: str = "",
     late_after_minutes: int = 10,
     series: uuid.UUID | None = None,
+    group: SectionGroup | None = None,
     actor: User | None = None,
 ) -> ClassSession:
     if timezone.is_naive(starts_at) or timezone.is_naive(ends_at) or ends_at <= starts_at:
@@ -84,6 +88,9 @@ def class_session_create(
     term = section.term
     if not term.start_date <= timezone.localtime(starts_at).date() <= term.end_date:
         raise ServiceError(Code.SESSION_TIME_INVALID, f"The session must fall within term {term.name}.")
+    if group is not None and group.section_id != section.pk:
+        raise ServiceError(Code.GROUP_INVALID, "The group belongs to another section.", field="group")
+    _refuse_duplicate_starts(section=section, group=group, starts=[starts_at])
     session = ClassSession(
         section=section,
         starts_at=starts_at,
@@ -91,11 +98,31 @@ def class_session_create(
         room=room,
         late_after_minutes=late_after_minutes,
         series=series,
+        group=group,
     )
     session.full_clean()
     session.save()
     audit_log_write(actor=actor, verb="class_session.created", target=session, action=AuditLogEntry.Action.CREATE)
     return session
+
+
+def _refuse_duplicate_starts(*, section: Section, group: SectionGroup | None, starts: list[datetime.datetime]) -> None:
+    """No two sessions of a section (or of one group) start at once. Checked here, under a lock on the
+    section, not by a constraint: sessions already stored may repeat a start, and stay valid."""
+    Section.objects.select_for_update().filter(pk=section.pk).first()
+    clash = (
+        ClassSession.objects.filter(section=section, group=group, starts_at__in=starts).order_by("starts_at").first()
+    )
+    if clash is not None:
+        when = timezone.localtime(clash.starts_at)
+        raise ServiceError(
+            Code.SESSION_DUPLICATE,
+            f"{'The group' if group else 'The section'} already has a session on {when:%a %d %b %Y at %H:%M}.",
+            status=409,
+        )
+
+
+SERIES_MAX_EVERY_WEEKS = 4
 
 
 @transaction.atomic
@@ -106,35 +133,59 @@ def class_session_series_create(
     start_time: datetime.time,
     duration: datetime.timedelta,
     until: datetime.date | None = None,
+    weekdays: list[int] | None = None,
+    every_weeks: int = 1,
+    group: SectionGroup | None = None,
     room: str = "",
     late_after_minutes: int = 10,
     actor: User | None = None,
 ) -> list[ClassSession]:
-    """One session a week at the same wall-clock time (so it stays 10:00 across daylight-saving
-    changes), from first_date until `until` or the end of the term, skipping the term's holidays."""
+    """Sessions on each of `weekdays` (0 = Monday; default: first_date's) of every `every_weeks`-th week
+    counted from first_date's week, at the same wall-clock time (so it stays 10:00 across daylight-saving
+    changes), from first_date until `until` or the end of the term, skipping the term's holidays. All
+    or nothing: one clash with an existing session and none is created."""
+    weekdays = sorted(set(weekdays if weekdays is not None else [first_date.weekday()]))
+    if not weekdays or any(day not in range(7) for day in weekdays):
+        raise ServiceError(Code.SERIES_INVALID, "Choose at least one weekday.", field="weekdays")
+    if not 1 <= every_weeks <= SERIES_MAX_EVERY_WEEKS:
+        raise ServiceError(
+            Code.SERIES_INVALID,
+            f"A series repeats every 1 to {SERIES_MAX_EVERY_WEEKS} weeks.",
+            field="every_weeks",
+        )
     term = section.term
+    if not term.start_date <= first_date <= term.end_date:
+        raise ServiceError(
+            Code.SESSION_TIME_INVALID, f"The first date must fall within term {term.name}.", field="first_date"
+        )
     until = min(until or term.end_date, term.end_date)
     zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
     holidays = set(TermHoliday.objects.filter(term=term).values_list("date", flat=True))
+    week_start = first_date - datetime.timedelta(days=first_date.weekday())
+    days = []
+    while week_start <= until:
+        days += [week_start + datetime.timedelta(days=weekday) for weekday in weekdays]
+        week_start += datetime.timedelta(weeks=every_weeks)
+    starts = [
+        datetime.datetime.combine(day, start_time, tzinfo=zone)
+        for day in days
+        if first_date <= day <= until and day not in holidays
+    ]
+    _refuse_duplicate_starts(section=section, group=group, starts=starts)
     series = uuid.uuid4()
-    sessions = []
-    day = first_date
-    while day <= until:
-        if day not in holidays:
-            starts_at = datetime.datetime.combine(day, start_time, tzinfo=zone)
-            sessions.append(
-                class_session_create(
-                    section=section,
-                    starts_at=starts_at,
-                    ends_at=starts_at + duration,
-                    room=room,
-                    late_after_minutes=late_after_minutes,
-                    series=series,
-                    actor=actor,
-                )
-            )
-        day += datetime.timedelta(weeks=1)
-    return sessions
+    return [
+        class_session_create(
+            section=section,
+            starts_at=starts_at,
+            ends_at=starts_at + duration,
+            room=room,
+            late_after_minutes=late_after_minutes,
+            series=series,
+            group=group,
+            actor=actor,
+        )
+        for starts_at in starts
+    ]
 
 
 @transaction.atomic
@@ -275,6 +326,115 @@ def _refuse_finished(session: ClassSession) -> None:
         raise ServiceError(Code.SESSION_CLOSED, "This session is closed.")
 
 
+# --- Groups of a section's students (lab groups) ----------------------------------------------
+
+
+def _group_name_clean(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise ServiceError(Code.GROUP_INVALID, "Name the group.", field="name")
+    if len(name) > SectionGroup._meta.get_field("name").max_length:
+        raise ServiceError(Code.GROUP_INVALID, "A group name is at most 64 characters.", field="name")
+    return name
+
+
+def _refuse_group_name_taken(*, section: Section, name: str, group: SectionGroup | None = None) -> None:
+    taken = SectionGroup.objects.filter(section=section, name__iexact=name)
+    if group is not None:
+        taken = taken.exclude(pk=group.pk)
+    if taken.exists():
+        raise ServiceError(
+            Code.GROUP_INVALID, f"The section already has a group named {name}.", field="name", status=409
+        )
+
+
+@transaction.atomic
+def section_group_create(*, section: Section, name: str, actor: User | None) -> SectionGroup:
+    name = _group_name_clean(name)
+    _refuse_group_name_taken(section=section, name=name)
+    group = SectionGroup.objects.create(section=section, name=name)
+    audit_log_write(actor=actor, verb="attendance.group_created", target=group, action=AuditLogEntry.Action.CREATE)
+    return group
+
+
+@transaction.atomic
+def section_group_rename(*, group: SectionGroup, name: str, actor: User | None) -> SectionGroup:
+    name = _group_name_clean(name)
+    group = SectionGroup.objects.select_for_update().get(pk=group.pk)
+    if name != group.name:
+        _refuse_group_name_taken(section=group.section, name=name, group=group)
+        before, group.name = group.name, name
+        group.save(update_fields=["name"])
+        audit_log_write(actor=actor, verb="attendance.group_renamed", target=group, changes={"name": [before, name]})
+    return group
+
+
+@transaction.atomic
+def section_group_delete(*, group: SectionGroup, actor: User | None) -> None:
+    """Only a group without sessions: its sessions' records would lose whom they were held for."""
+    group = SectionGroup.objects.select_for_update().get(pk=group.pk)
+    if ClassSession.objects.filter(group=group).exists():
+        raise ServiceError(
+            Code.GROUP_INVALID, "This group has sessions: cancel them instead of deleting the group.", status=409
+        )
+    audit_log_write(actor=actor, verb="attendance.group_deleted", target=group, action=AuditLogEntry.Action.DELETE)
+    group.delete()
+
+
+@transaction.atomic
+def section_group_members_add(*, group: SectionGroup, student_ids: list[int], actor: User | None) -> list[int]:
+    """Adds students enrolled in the group's section (all or none); returns the ids newly added."""
+    wanted = set(student_ids)
+    enrolled = set(
+        Enrollment.objects.filter(
+            section_id=group.section_id, student_id__in=wanted, status=Enrollment.Status.ENROLLED
+        ).values_list("student_id", flat=True)
+    )
+    if strangers := wanted - enrolled:
+        raise ServiceError(
+            Code.NOT_ENROLLED,
+            "Only students enrolled in the section join its groups"
+            + (f" ({len(strangers)} are not)." if len(strangers) > 1 else " (one is not)."),
+            field="students",
+        )
+    present = set(SectionGroupMember.objects.filter(group=group).values_list("student_id", flat=True))
+    new = sorted(wanted - present)
+    SectionGroupMember.objects.bulk_create(
+        [SectionGroupMember(group=group, student_id=student_id) for student_id in new], ignore_conflicts=True
+    )
+    if new:
+        audit_log_write(
+            actor=actor, verb="attendance.group_members_added", target=group, changes={"students": [None, new]}
+        )
+    return new
+
+
+@transaction.atomic
+def section_group_members_remove(*, group: SectionGroup, student_ids: list[int], actor: User | None) -> int:
+    removed = sorted(
+        SectionGroupMember.objects.filter(group=group, student_id__in=student_ids).values_list("student_id", flat=True)
+    )
+    SectionGroupMember.objects.filter(group=group, student_id__in=removed).delete()
+    if removed:
+        audit_log_write(
+            actor=actor, verb="attendance.group_members_removed", target=group, changes={"students": [removed, None]}
+        )
+    return len(removed)
+
+
+@transaction.atomic
+def section_group_member_import(
+    *, section: Section, group_name: str, student: Student, actor: User | None
+) -> SectionGroupMember:
+    """One imported membership: the group is made if the section has none of that name."""
+    name = _group_name_clean(group_name)
+    group = SectionGroup.objects.filter(section=section, name__iexact=name).first()
+    if group is None:
+        group = section_group_create(section=section, name=name, actor=actor)
+    section_group_members_add(group=group, student_ids=[student.pk], actor=actor)
+    return SectionGroupMember.objects.get(group=group, student=student)
+
+
 # --- Check-in --------------------------------------------------------------------------------
 
 
@@ -360,6 +520,7 @@ def attendance_check_in(
         existing = AttendanceRecord.objects.filter(session=session, student=student).first()
         if existing is not None:  # already checked in (or two taps at the same instant): one record
             return CheckIn(record=existing, created=False)
+        _require_enrolled(session=session, student=student)  # says which: the course or the group
         raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
     return CheckIn(record=record, created=True, flags=[kind for kind, _ in flags])
 
@@ -369,6 +530,8 @@ def _require_enrolled(*, session: ClassSession, student: Student) -> None:
         student=student, section_id=session.section_id, status=Enrollment.Status.ENROLLED
     ).exists():
         raise ServiceError(Code.NOT_ENROLLED, "You are not enrolled in this course.")
+    if session.group_id and not SectionGroupMember.objects.filter(group_id=session.group_id, student=student).exists():
+        raise ServiceError(Code.NOT_IN_GROUP, f"This session is for group {session.group.name}, and you are not in it.")
 
 
 def _record_fields() -> list:
@@ -380,11 +543,19 @@ def _record_values(record: AttendanceRecord, fields: list) -> list:
 
 
 @functools.cache
-def _record_insert_if_enrolled_sql(vendor: str) -> tuple[list, str]:
-    """(the fields inserted, the statement) of _record_insert_if_enrolled, built once per process."""
+def _record_insert_if_enrolled_sql(vendor: str, grouped: bool = False) -> tuple[list, str]:
+    """(the fields inserted, the statement) of _record_insert_if_enrolled, built once per process;
+    `grouped`: the session is for one group, so the student must be one of its members too."""
     meta, quote = AttendanceRecord._meta, connection.ops.quote_name
     fields = _record_fields()
     enrollment = Enrollment._meta
+    member = (
+        # Bandit B608: identifiers from model metadata; values are parameters.
+        f"AND EXISTS (SELECT 1 FROM {quote(SectionGroupMember._meta.db_table)} WHERE {quote('group_id')} = %s "  # noqa: S608  # nosec B608
+        f"AND {quote('student_id')} = %s) "
+        if grouped
+        else ""
+    )
     # Identifiers come from the models' metadata, every value is a parameter.
     sql = (
         # Bandit B608: identifiers from model metadata; values are parameters.
@@ -392,6 +563,7 @@ def _record_insert_if_enrolled_sql(vendor: str) -> tuple[list, str]:
         f"SELECT {', '.join(['%s'] * len(fields))} "
         f"WHERE EXISTS (SELECT 1 FROM {quote(enrollment.db_table)} WHERE {quote('student_id')} = %s "
         f"AND {quote('section_id')} = %s AND {quote('status')} = %s) "
+        f"{member}"
         f"ON CONFLICT ({quote('session_id')}, {quote('student_id')}) DO NOTHING RETURNING {quote(meta.pk.column)}"
     )
     return fields, sql
@@ -400,8 +572,11 @@ def _record_insert_if_enrolled_sql(vendor: str) -> tuple[list, str]:
 def _record_insert_if_enrolled(record: AttendanceRecord) -> bool:
     """Inserts the record in one statement if the student is enrolled in the section and has no record
     in the session yet (the unique constraint decides races). Sets record.pk and returns True if it did."""
-    fields, sql = _record_insert_if_enrolled_sql(connection.vendor)
+    group_id = record.session.group_id
+    fields, sql = _record_insert_if_enrolled_sql(connection.vendor, grouped=group_id is not None)
     params = [*_record_values(record, fields), record.student_id, record.session.section_id, Enrollment.Status.ENROLLED]
+    if group_id is not None:
+        params += [group_id, record.student_id]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -449,14 +624,70 @@ def proxy_signs(*, session: ClassSession, student: Student, ip: str | None, devi
         usual = {d for d, count in sightings.items() if count >= settings.ATTENDANCE_USUAL_DEVICE_CHECK_INS}
         if device_id not in sightings and usual and not session_devices.filter(device_id__in=usual).exists():
             signs.append((ProxyFlag.Kind.NEW_DEVICE, "First check-in from this device; the usual one is not here."))
-    networks = campus_networks()
-    if networks and ip and not any(_ip_in(ip, network) for network in networks):
-        signs.append((ProxyFlag.Kind.OFF_CAMPUS, f"Address {ip} is outside the campus networks."))
+    if ip:
+        networks, own = section_networks(section_id=session.section_id)
+        if networks and not any(_ip_in(ip, network) for network in networks):
+            where = "the networks allowed for this section" if own else "the campus networks"
+            signs.append((ProxyFlag.Kind.OFF_CAMPUS, f"Address {ip} is outside {where}."))
     return signs
 
 
 def campus_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(cidr, strict=False) for cidr in settings.ATTENDANCE_CAMPUS_NETWORKS]
+
+
+def section_networks(*, section_id: int) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], bool]:
+    """The networks the section's check-ins are expected from, and whether they are its own: a
+    section's non-empty list replaces the campus list."""
+    own = SectionNetworkRule.objects.filter(section_id=section_id).values_list("networks", flat=True).first()
+    if own:
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in own], True
+    return campus_networks(), False
+
+
+NETWORKS_MAX = 50
+
+
+def networks_parse(text: str) -> list[str]:
+    """CIDRs separated by commas, spaces or lines, normalised ("10.1.2.3/16" -> "10.1.0.0/16");
+    a ServiceError naming every entry that is not one."""
+    entries = [entry for entry in text.replace(",", " ").split() if entry]
+    bad, networks = [], []
+    for entry in entries:
+        try:
+            network = str(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            bad.append(entry)
+            continue
+        if network not in networks:
+            networks.append(network)
+    if bad:
+        raise ServiceError(
+            Code.NETWORKS_INVALID,
+            f"Not a network address (like 10.20.0.0/16 or 2001:db8::/32): {', '.join(bad[:10])}.",
+            field="networks",
+        )
+    if len(networks) > NETWORKS_MAX:
+        raise ServiceError(Code.NETWORKS_INVALID, f"At most {NETWORKS_MAX} networks.", field="networks")
+    return networks
+
+
+@transaction.atomic
+def section_network_rule_set(*, section: Section, networks: str, actor: User | None) -> SectionNetworkRule:
+    """Sets the networks the section's check-ins are expected from; empty: the campus list again."""
+    parsed = networks_parse(networks)
+    rule = SectionNetworkRule.objects.select_for_update().filter(section=section).first()
+    before = rule.networks if rule else []
+    if rule is None:
+        rule = SectionNetworkRule.objects.create(section=section, networks=parsed)
+    elif parsed != before:
+        rule.networks = parsed
+        rule.save(update_fields=["networks", "updated_at"])
+    if parsed != before:
+        audit_log_write(
+            actor=actor, verb="attendance.section_networks_set", target=section, changes={"networks": [before, parsed]}
+        )
+    return rule
 
 
 def _ip_in(ip: str, network) -> bool:
@@ -501,12 +732,14 @@ def attendance_card_check_in(*, card_uid: str, reader_id: str, recorded_by: User
     own = Enrollment.objects.filter(
         section=OuterRef("section"), student=card.student, status=Enrollment.Status.ENROLLED
     )
+    # Two lab groups of one section can share a room: the student's own group's session comes first.
+    own_group = SectionGroupMember.objects.filter(group=OuterRef("group"), student=card.student)
     session = (
         ClassSession.objects.select_related("section__course", "section__term")
         .filter(room=reader.room, state=State.OPEN, starts_at__lte=now + early, ends_at__gte=now)
         .exclude(room="")
-        .annotate(own=Exists(own))
-        .order_by("-own", "starts_at", "pk")
+        .annotate(own=Exists(own), own_group=Exists(own_group))
+        .order_by("-own", "-own_group", "starts_at", "pk")
         .first()
     )
     if session is None:

@@ -3,7 +3,18 @@
 
 from django.urls import path
 
-from attendance.views import calendar, check_in, display, excuses, grading, my_attendance, roster, sessions, taking
+from attendance.views import (
+    calendar,
+    check_in,
+    display,
+    excuses,
+    grading,
+    groups,
+    my_attendance,
+    roster,
+    sessions,
+    taking,
+)
 
 app_name = "attendance"
 urlpatterns = [
@@ -56,4 +67,9 @@ urlpatterns = [
         excuses.advance_absence_decide_view,
         name="advance-absence-decide",
     ),
+    path("attendance/sections/<int:section_id>/groups/", groups.section_groups_page, name="section-groups"),
+    path("attendance/groups/<int:group_id>/", groups.group_detail, name="group-detail"),
+    path("attendance/groups/<int:group_id>/members/", groups.group_members, name="group-members"),
+    path("attendance/groups/<int:group_id>/delete/", groups.group_delete, name="group-delete"),
+    path("attendance/sections/<int:section_id>/networks/", groups.section_networks, name="section-networks"),
 ]

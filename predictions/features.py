@@ -16,7 +16,7 @@ import numpy as np
 from django.db import connection
 from django.utils import timezone
 
-from attendance.models import AttendanceRecord, ClassSession
+from attendance.models import AttendanceRecord, ClassSession, SectionGroupMember
 from attendance.selectors import NOT_HELD
 from students.models import Assessment, Course, Enrollment, Grade, Section, Student, Term, TermOutcome
 
@@ -138,6 +138,7 @@ class _Sql:
             "course": q(Course._meta.db_table),
             "session": q(ClassSession._meta.db_table),
             "record": q(AttendanceRecord._meta.db_table),
+            "group_member": q(SectionGroupMember._meta.db_table),
             "assessment": q(Assessment._meta.db_table),
             "grade": q(Grade._meta.db_table),
             "term": q(Term._meta.db_table),
@@ -167,7 +168,10 @@ class _Sql:
             "JOIN {session} s ON s.section_id = e.section_id "
             "LEFT JOIN {record} r ON r.session_id = s.id AND r.student_id = e.student_id "
             "WHERE sec.term_id = %s AND s.state NOT IN (%s, %s) AND s.starts_at <= %s "
-            "AND {day} >= e.enrolled_on AND (e.ended_on IS NULL OR {day} < e.ended_on)"
+            "AND {day} >= e.enrolled_on AND (e.ended_on IS NULL OR {day} < e.ended_on) "
+            # A group's session is held only for its members (attendance.selectors, the one rate).
+            "AND (s.group_id IS NULL OR EXISTS (SELECT 1 FROM {group_member} m "
+            "WHERE m.group_id = s.group_id AND m.student_id = e.student_id))"
         )
         params = [self.term.pk, *NOT_HELD, self.as_of, *self.session_day_params]
         params += [*self.session_day_params]

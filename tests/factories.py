@@ -158,6 +158,30 @@ class ClassSessionFactory(factory.django.DjangoModelFactory):
     state = attendance.ClassSession.State.SCHEDULED
 
 
+class SectionGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.SectionGroup
+
+    section = factory.SubFactory(SectionFactory)
+    name = factory.Sequence(lambda n: f"Lab {n}")
+
+
+class SectionGroupMemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.SectionGroupMember
+
+    group = factory.SubFactory(SectionGroupFactory)
+    student = factory.SubFactory(StudentFactory)
+
+
+class SectionNetworkRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = attendance.SectionNetworkRule
+
+    section = factory.SubFactory(SectionFactory)
+    networks = factory.LazyFunction(lambda: ["10.20.0.0/16"])
+
+
 class AttendanceRecordFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = attendance.AttendanceRecord

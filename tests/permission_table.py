@@ -265,6 +265,15 @@ TABLE = [
     # Naming O, who is not on the session's roster: the form says so (200), O is not named back, nothing is set.
     ("POST",   "attendance:record-set",     {"session_id": "open_session"}, "form:record_set_o", 302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:record-void",    {"record_id": "record"}, "form:reason",  302, 403, 403, 302, 404, 403, 403, 302, 302),
+    # Groups of a section's students (lab groups) and the section's allowed networks: its lecturers and registry staff.
+    ("GET",    "attendance:section-groups", {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "attendance:section-groups", {"section_id": "section"}, "form:group", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "attendance:group-detail",   {"group_id": "group"},  None,            302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "attendance:group-detail",   {"group_id": "group"},  "form:group",    302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("POST",   "attendance:group-members",  {"group_id": "group"},  "form:group_members", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("POST",   "attendance:group-delete",   {"group_id": "spare_group"}, None,       302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("GET",    "attendance:section-networks", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
+    ("POST",   "attendance:section-networks", {"section_id": "section"}, "form:networks", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:excuses",        {},                     None,            302, 403, 403, 200, 200, 403, 403, 200, 200),
     ("POST",   "attendance:excuse-decide",  {"excuse_id": "excuse"}, "form:decide",  302, 403, 403, 302, 404, 403, 403, 302, 302),
     # Private calendar feeds: students and lecturers make and revoke their own; the feed's secret URL is the

@@ -37,6 +37,8 @@ from tests.factories import (
     RiskScoreFactory,
     ScoringRunFactory,
     SectionFactory,
+    SectionGroupFactory,
+    SectionGroupMemberFactory,
     StudentFactory,
     TermFactory,
     TermOutcomeFactory,
@@ -95,6 +97,8 @@ def world(db):
     )  # fmt: skip
     session_y = ClassSessionFactory(section=section_y, state="closed")
     AttendanceRecordFactory(session=session_y, student=other)
+    group = SectionGroupFactory(section=section_x, name="Lab 1")
+    SectionGroupMemberFactory(group=group, student=student)
     run = ScoringRunFactory(term=term)
     risk_score = RiskScoreFactory(run=run, student=student)
     RiskScoreFactory(run=run, student=other)
@@ -127,6 +131,8 @@ def world(db):
         "other": other,
         "section_y": section_y,
         "session_y": session_y,
+        "group": group,
+        "spare_group": SectionGroupFactory(section=section_x, name="Spare lab"),
         "advisor_a": advisor,
         "advisor_a2": other_advisor,
     }
@@ -174,6 +180,9 @@ def world(db):
         "manual_check_in": {"student": student.pk, "session": open_session.pk, "status": "excused", "reason": "doctor"},
         "form:code": {"code": lambda: numeric_code(open_session, step_at(timezone.now()))},
         "form:reason": {"reason": "checked by the table"},
+        "form:group": {"name": "Lab 2"},
+        "form:group_members": {"action": "remove", "remove-students": student.pk},
+        "form:networks": {"networks": "10.20.0.0/16"},
         "form:session": {"session-date": "2026-12-02", "session-start_time": "10:00", "session-end_time": "11:30",
                          "session-room": "B-2", "session-late_after_minutes": 10},
         "form:series": {"series-first_date": "2026-12-07", "series-start_time": "10:00", "series-duration_minutes": 90,

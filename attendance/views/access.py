@@ -6,8 +6,8 @@ from django.shortcuts import get_object_or_404
 from accounts.decorators import role_required
 from accounts.models import User
 from accounts.roles import Role
-from attendance.models import ClassSession
-from attendance.selectors import class_session_get
+from attendance.models import ClassSession, SectionGroup
+from attendance.selectors import class_session_get, section_group_get
 from students.models import Section, Student
 from students.selectors import section_taught_by_get, students_visible_to
 
@@ -33,3 +33,12 @@ def taught_session_or_404(user: User, session_id: int) -> ClassSession:
         raise Http404
     taught_section_or_404(user, session.section_id)
     return session
+
+
+def taught_group_or_404(user: User, group_id: int) -> SectionGroup:
+    """A group of a section the user teaches (registrars and admins: any), else 404."""
+    group = section_group_get(group_id=group_id)
+    if group is None:
+        raise Http404
+    taught_section_or_404(user, group.section_id)
+    return group

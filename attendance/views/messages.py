@@ -40,6 +40,12 @@ REFUSALS: dict[str, tuple[str, int]] = {
         gettext_lazy("You are not enrolled in this course, so you cannot check in to its sessions."),
         403,
     ),
+    Code.NOT_IN_GROUP: (
+        gettext_lazy(
+            "This session is for one group of the course, and you are not in it. Check in to your own group's."
+        ),
+        403,
+    ),
     Code.STUDENT_SUSPENDED: (
         gettext_lazy("Your enrolment is suspended, so you cannot check in. Please see the registry office."),
         403,

@@ -25,6 +25,7 @@ from attendance.selectors import (
     attendance_rates_for_section,
     class_sessions_of_sections,
     record_code_reader,
+    section_group_memberships,
     section_proxy_flag_counts,
     section_record_statuses,
     session_marks,
@@ -38,6 +39,8 @@ from campusiq.core.errors import ServiceError
 from students.models import Section, Student
 
 State = ClassSession.State
+# A cell of a group's session for a student outside the group: not held for them, nothing to mark.
+NOT_THEIR_GROUP = "other_group"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ def _grid_cells() -> dict[str, tuple[str, str]]:
         "excused": (pgettext("attendance status letter", "E"), _("excused")),
         "voided": (pgettext("attendance status letter", "V"), _("check-in voided")),
         "": ("\u2013", _("no record")),
+        NOT_THEIR_GROUP: ("\u00b7", _("another group's session")),
     }
     return {status: (letter, label) for status, (letter, label) in words.items()}
 
@@ -83,7 +87,7 @@ def _grid_cells() -> dict[str, tuple[str, str]]:
 def _grid(
     user: User, section: Section, *, sessions_in: RosterRangeForm | None = None
 ) -> tuple[list[ClassSession], list[GridRow]]:
-    """Sessions (columns, those of the chosen dates) and one row per student with their rate: four
+    """Sessions (columns, those of the chosen dates) and one row per student with their rate: five
     queries for any size."""
     sessions = class_sessions_of_sections(viewer=user, section_ids=[section.pk])
     if sessions_in is not None:
@@ -92,9 +96,12 @@ def _grid(
     rates = attendance_rates_for_section(section)
     statuses = section_record_statuses(viewer=user, section=section)
     flags = section_proxy_flag_counts(section=section)
+    members = section_group_memberships(section)
     words = _grid_cells()
 
     def cell(session: ClassSession, student_id: int) -> GridCell:
+        if session.group_id and (session.group_id, student_id) not in members:
+            return GridCell(session, NOT_THEIR_GROUP, *words[NOT_THEIR_GROUP])
         status = statuses.get((session.pk, student_id), "")
         return GridCell(session, status, *words[status])
 

@@ -67,9 +67,13 @@ def _sessions_page(
             "section": section,
             "sessions": sessions,
             "session_form": session_form
-            or ClassSessionForm(prefix="session", initial={"date": first_day, "late_after_minutes": 10}),
+            or ClassSessionForm(
+                prefix="session", section=section, initial={"date": first_day, "late_after_minutes": 10}
+            ),
             "series_form": series_form
-            or SessionSeriesForm(prefix="series", initial={"first_date": first_day, "duration_minutes": 90}),
+            or SessionSeriesForm(
+                prefix="series", section=section, initial={"first_date": first_day, "duration_minutes": 90}
+            ),
             "now": now,
             # Sessions whose check-in may open now start before this (the service checks it again).
             "opens_before": now + datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES),
@@ -87,7 +91,7 @@ def section_sessions(request: HttpRequest, section_id: int) -> HttpResponse:
 @lecturer_required
 def session_create(request: HttpRequest, section_id: int) -> HttpResponse:
     section = taught_section_or_404(request.user, section_id)
-    form = ClassSessionForm(request.POST, prefix="session")
+    form = ClassSessionForm(request.POST, prefix="session", section=section)
     if form.is_valid():
         try:
             session = class_session_create(
@@ -96,6 +100,7 @@ def session_create(request: HttpRequest, section_id: int) -> HttpResponse:
                 ends_at=form.ends_at(),
                 room=form.cleaned_data["room"],
                 late_after_minutes=form.cleaned_data["late_after_minutes"],
+                group=form.chosen_group(),
                 actor=request.user,
             )
         except ValidationError as error:
@@ -111,7 +116,7 @@ def session_create(request: HttpRequest, section_id: int) -> HttpResponse:
 @lecturer_required
 def series_create(request: HttpRequest, section_id: int) -> HttpResponse:
     section = taught_section_or_404(request.user, section_id)
-    form = SessionSeriesForm(request.POST, prefix="series")
+    form = SessionSeriesForm(request.POST, prefix="series", section=section)
     if form.is_valid():
         try:
             sessions = class_session_series_create(
@@ -120,6 +125,9 @@ def series_create(request: HttpRequest, section_id: int) -> HttpResponse:
                 start_time=form.cleaned_data["start_time"],
                 duration=form.duration(),
                 until=form.cleaned_data["until"],
+                weekdays=form.cleaned_data["weekdays"] or None,
+                every_weeks=form.cleaned_data["every_weeks"],
+                group=form.chosen_group(),
                 room=form.cleaned_data["room"],
                 late_after_minutes=form.cleaned_data["late_after_minutes"],
                 actor=request.user,
@@ -130,7 +138,11 @@ def series_create(request: HttpRequest, section_id: int) -> HttpResponse:
             if sessions:
                 messages.success(
                     request,
-                    ngettext("Created %(count)d weekly session.", "Created %(count)d weekly sessions.", len(sessions))
+                    ngettext(
+                        "Created %(count)d session in the series.",
+                        "Created %(count)d sessions in the series.",
+                        len(sessions),
+                    )
                     % {"count": len(sessions)},
                 )
                 return redirect("attendance:section-sessions", section_id=section.pk)

@@ -28,6 +28,8 @@ from tests.factories import (
     EnrollmentFactory,
     ProxyFlagFactory,
     SectionFactory,
+    SectionGroupFactory,
+    SectionGroupMemberFactory,
     StudentCardFactory,
     StudentFactory,
     TermFactory,
@@ -275,6 +277,17 @@ def test_card_reader_prefers_the_students_own_session_when_a_room_is_shared(clie
     other_card = StudentCardFactory(student=world["other"])
     response = check_in(client, {"card_uid": other_card.uid, "reader_id": kiosk["reader"].reader_id}, **kiosk["auth"])
     assert response.status_code == 201 and response.json()["session"] == joint.pk
+    mine = check_in(client, {"card_uid": kiosk["card"].uid, "reader_id": kiosk["reader"].reader_id}, **kiosk["auth"])
+    assert mine.status_code == 201 and mine.json()["session"] == world["session_x"].pk
+
+
+def test_card_reader_picks_the_students_own_group_when_two_groups_share_a_room(client, world, during, kiosk):
+    # session_x (room B2.14) is Lab A's; Lab B of the same section meets in the same room, started earlier.
+    lab_a, lab_b = SectionGroupFactory(section=world["section_x"]), SectionGroupFactory(section=world["section_x"])
+    ClassSession.objects.filter(pk=world["session_x"].pk).update(group=lab_a)
+    ClassSessionFactory(section=world["section_x"], group=lab_b, room="B2.14", state="open",
+                        starts_at=SESSION_START - 5 * MINUTE)  # fmt: skip
+    SectionGroupMemberFactory(group=lab_a, student=world["student"])
     mine = check_in(client, {"card_uid": kiosk["card"].uid, "reader_id": kiosk["reader"].reader_id}, **kiosk["auth"])
     assert mine.status_code == 201 and mine.json()["session"] == world["session_x"].pk
 
@@ -544,6 +557,26 @@ def test_weekly_series_skips_holidays(client, world):
     assert_problem(
         send(as_user(client, world["other_lecturer"]), "/api/v1/class-sessions/series/", body), 403, "permission_denied"
     )
+
+
+def test_a_series_on_two_weekdays_every_two_weeks_and_its_clash(client, world):
+    body = {"section": world["section_x"].pk, "first_date": "2026-09-21", "start_time": "09:00",
+            "duration_minutes": 90, "until": "2026-10-16", "weekdays": [0, 3], "every_weeks": 2}  # fmt: skip
+    lecturer = as_user(client, world["lecturer"])
+    data = send(lecturer, "/api/v1/class-sessions/series/", body).json()
+    assert [row["starts_at"][:10] for row in data["sessions"]] == [
+        "2026-09-21",
+        "2026-09-24",
+        "2026-10-05",
+        "2026-10-08",
+    ]
+    assert {row["group"] for row in data["sessions"]} == {None}
+    count = ClassSession.objects.count()
+    assert_problem(send(lecturer, "/api/v1/class-sessions/series/", body), 409, "session_duplicate")
+    assert_problem(
+        send(lecturer, "/api/v1/class-sessions/series/", {**body, "every_weeks": 5}), 400, "validation_error"
+    )
+    assert ClassSession.objects.count() == count
 
 
 def test_lecturer_opens_closes_and_cancels(client, world):

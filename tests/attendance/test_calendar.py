@@ -253,3 +253,22 @@ def test_one_active_feed_per_person_is_a_database_rule(campus):
     CalendarFeedFactory(user=user)
     with pytest.raises(IntegrityError):
         CalendarFeedFactory(user=user)
+
+
+def test_a_lab_groups_session_is_on_its_members_timetable_and_the_lecturers_only(campus):
+    from tests.factories import SectionGroupFactory, SectionGroupMemberFactory
+
+    section = campus["x"].section
+    lab_a, lab_b = (
+        SectionGroupFactory(section=section, name="Lab A"),
+        SectionGroupFactory(section=section, name="Lab B"),
+    )
+    SectionGroupMemberFactory(group=lab_a, student=campus["student"])
+    start = campus["x"].starts_at + datetime.timedelta(days=1)
+    ClassSessionFactory(section=section, group=lab_a, starts_at=start, ends_at=start + datetime.timedelta(hours=1))
+    ClassSessionFactory(section=section, group=lab_b, starts_at=start, ends_at=start + datetime.timedelta(hours=1))
+    _feed, token = calendar_feed_create(user=campus["student"].user)
+    starts = [event.decoded("dtstart") for event in _events(_fetch(token)).values()]
+    assert starts.count(start) == 1  # Lab A's, not Lab B's
+    _feed, lecturer_token = calendar_feed_create(user=campus["lecturer"])
+    assert len(_events(_fetch(lecturer_token))) == 4  # both labs, besides this term's and next term's sessions

@@ -34,6 +34,7 @@ from tests.factories import (
     EnrollmentFactory,
     ProxyFlagFactory,
     SectionFactory,
+    SectionGroupFactory,
     StudentFactory,
     TermFactory,
     TermHolidayFactory,
@@ -333,6 +334,10 @@ def _dropped(session, ana):
     Enrollment.objects.filter(student=ana).update(status=Enrollment.Status.DROPPED, ended_on=NOW.date())
 
 
+def _other_group(session, ana):
+    ClassSession.objects.filter(pk=session.pk).update(group=SectionGroupFactory(section=session.section))
+
+
 REFUSED_WHEN_OPENED = [
     ("session_not_started", _not_started),
     ("session_ended", _ended),
@@ -340,6 +345,7 @@ REFUSED_WHEN_OPENED = [
     ("session_closed", _state(ClassSession.State.CLOSED)),
     ("session_cancelled", _state(ClassSession.State.CANCELLED)),
     ("not_enrolled", _dropped),
+    ("not_in_group", _other_group),
     ("student_suspended", _student_status(Student.Status.SUSPENDED)),
     ("student_not_active", _student_status(Student.Status.GRADUATED)),
 ]

@@ -26,6 +26,8 @@ from tests.factories import (
     EnrollmentFactory,
     GradeFactory,
     SectionFactory,
+    SectionGroupFactory,
+    SectionGroupMemberFactory,
     StudentFactory,
     TermFactory,
     TermOutcomeFactory,
@@ -185,6 +187,28 @@ def test_custom_statuses_change_no_feature_where_their_kind_is_the_same(world):
             record.save(update_fields=["status_choice"])
     assert records.exclude(status_choice=None).count() == records.count() > 0
     assert_features(features_of(term_features(world["term"], AS_OF), world["s1"]), before)
+
+
+def test_a_group_session_counts_in_the_features_of_its_members_only(world):
+    """A lab group's session is held for its members, in the features as in the one rate."""
+    section = Enrollment.objects.get(student=world["s2"], section__term=world["term"]).section
+    group = SectionGroupFactory(section=section)
+    session = ClassSessionFactory(
+        section=section, group=group, starts_at=at(10, 26, 16), state=ClassSession.State.CLOSED
+    )
+    AttendanceRecordFactory(session=session, student=world["s1"], status=Status.ABSENT)  # s1 not a member
+    before = features_of(term_features(world["term"], AS_OF), world["s2"])["attendance_rate"]
+    SectionGroupMemberFactory(group=group, student=world["s2"])
+    AttendanceRecordFactory(session=session, student=world["s2"], status=Status.PRESENT)
+    features = term_features(world["term"], AS_OF)
+    rates = attendance_rates(Enrollment.objects.filter(student=world["s2"], section__term=world["term"]), as_of=AS_OF)
+    assert features_of(features, world["s2"])["attendance_rate"] == rates[0].attended / rates[0].counted
+    assert rates[0].held == 7 and features_of(features, world["s2"])["attendance_rate"] != before
+    s1_rates = attendance_rates(
+        Enrollment.objects.filter(student=world["s1"], section__term=world["term"]), as_of=AS_OF
+    )
+    assert sum(r.held for r in s1_rates) == 9  # the group's session is not held for s1
+    assert features_of(features, world["s1"])["attendance_rate"] == 5 / 8
 
 
 def test_features_as_of_an_earlier_moment_see_only_what_was_known_then(world):
