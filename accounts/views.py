@@ -29,6 +29,7 @@ from accounts.models import User
 from accounts.services import user_session_register
 from accounts.signin import (
     PENDING_SESSION_KEY,
+    REAUTH_PARAMETER,
     SignInThrottled,
     known_browser_remember,
     refusal_message,
@@ -100,13 +101,24 @@ class LoginView(GetAndPostOnly, auth_views.LoginView):
     form_class = SignInForm
     redirect_authenticated_user = True
 
+    def setup(self, request: HttpRequest, *args, **kwargs) -> None:
+        super().setup(request, *args, **kwargs)
+        # "Sign in again" (?reauth=1, from a page that needs a recent sign-in: accounts/reauth.py): a
+        # signed-in person gets the form, not a redirect. The form posts to this same address.
+        self.reauth = request.GET.get(REAUTH_PARAMETER) == "1" and request.user.is_authenticated
+        self.redirect_authenticated_user = not self.reauth
+
     def get_context_data(self, **kwargs):
         # One "Sign in with <campus>" button per configured identity provider (docs/SSO.md).
-        return {**super().get_context_data(**kwargs), "sso_providers": list(sso_providers().values())}
+        context = super().get_context_data(**kwargs)
+        return {**context, "sso_providers": list(sso_providers().values()), "reauth": self.reauth}
 
     def form_valid(self, form) -> HttpResponse:
         user = form.get_user()
         if two_factor_device(user) is not None:
+            if self.request.user.is_authenticated:
+                # Signing in again: only the code step completes the new sign-in; nobody is signed in meanwhile.
+                auth_logout(self.request)
             sign_in_pending_start(request=self.request, user=user, next_url=self.get_success_url())
             return redirect("login_code")
         response = super().form_valid(form)

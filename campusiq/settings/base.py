@@ -453,6 +453,8 @@ SIGN_IN_DEVICE_COOKIE_NAME = env.str("SIGN_IN_DEVICE_COOKIE_NAME", default="camp
 SIGN_IN_DEVICE_COOKIE_DAYS = env.int("SIGN_IN_DEVICE_COOKIE_DAYS", default=180)
 # How long the second step (the authenticator code) waits after the password step.
 SIGN_IN_CODE_TIMEOUT_SECONDS = env.int("SIGN_IN_CODE_TIMEOUT_SECONDS", default=300)
+# "Sudo mode": issuing an API token from the portal needs a sign-in this recent (accounts/reauth.py).
+SIGN_IN_RECENT_MINUTES = env.int("SIGN_IN_RECENT_MINUTES", default=15)
 # Two-factor (TOTP) for staff, with django-otp. On in production (prod.py): the admin then admits
 # only staff whose session was verified by a code.
 ADMIN_REQUIRE_TWO_FACTOR = env.bool("ADMIN_REQUIRE_TWO_FACTOR", default=False)
