@@ -320,6 +320,8 @@ API_TOKEN_MAX_DAYS = {
 }
 # Sign-in attempts for a token, per client address and per account.
 API_TOKEN_RATE_PER_IP = env.str("API_TOKEN_RATE_PER_IP", default="30/m")
+# Tokens a person may issue from their "API tokens" page (accounts/views.py), per person.
+API_TOKEN_ISSUE_RATE_PER_USER = env.str("API_TOKEN_ISSUE_RATE_PER_USER", default="10/h")
 
 # --- Campus rules ---------------------------------------------------------------------------
 CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int("CAMPUSIQ_SEMESTER_MAX", default=8))
