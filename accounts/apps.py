@@ -61,3 +61,5 @@ def _connect_sign_in_signals() -> None:
     )
     # Each sign-in's session is indexed under its user, so those sessions can be ended server-side.
     user_logged_in.connect(signals.register_session, dispatch_uid="accounts.register_session")
+    # ... and remembers when, for what needs a recent sign-in (an API token from the portal).
+    user_logged_in.connect(signals.record_sign_in_time, dispatch_uid="accounts.record_sign_in_time")

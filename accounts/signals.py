@@ -10,6 +10,7 @@ from contextvars import ContextVar
 
 from django.contrib.auth.hashers import is_password_usable
 
+from accounts.reauth import session_sign_in_record
 from accounts.services import SignOutReason, user_session_register, user_sign_out_everywhere
 
 # The request being served, for the audit log's actor (set by accounts.middleware.CurrentRequestMiddleware).
@@ -71,3 +72,10 @@ def register_session(sender, request, user, **kwargs) -> None:
     session = getattr(request, "session", None)
     if session is not None:
         user_session_register(user=user, session=session)
+
+
+def record_sign_in_time(sender, request, user, **kwargs) -> None:
+    """user_logged_in: the session remembers when, for pages that need a recent sign-in (accounts/reauth.py)."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        session_sign_in_record(session)

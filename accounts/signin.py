@@ -56,6 +56,11 @@ class SignInThrottled(Exception):
         self.refusal = refusal
 
 
+# The sign-in page's and the campus buttons' query parameter for "sign in again": a page needs a recent
+# sign-in (accounts/reauth.py), so a signed-in person gets the form, and a provider checks them anew.
+REAUTH_PARAMETER = "reauth"
+
+
 def safe_next_url(request: HttpRequest, candidate: str | None, default: str) -> str:
     """Where to go after signing in: `candidate` if it stays on this site, else `default`."""
     if candidate and url_has_allowed_host_and_scheme(

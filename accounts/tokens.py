@@ -25,9 +25,18 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def api_token_max_days(*, user: User) -> int:
+    """The longest a token of this user may live: personal and service-account tokens differ."""
+    return settings.API_TOKEN_MAX_DAYS[_kind(user)]
+
+
+def _kind(user: User) -> str:
+    return ApiToken.Kind.SERVICE if user.is_service_account else ApiToken.Kind.PERSONAL
+
+
 def api_token_lifetime_validate(*, user: User, lifetime: datetime.timedelta) -> None:
-    kind = ApiToken.Kind.SERVICE if user.is_service_account else ApiToken.Kind.PERSONAL
-    max_days = settings.API_TOKEN_MAX_DAYS[kind]
+    kind = _kind(user)
+    max_days = api_token_max_days(user=user)
     if not datetime.timedelta(minutes=1) <= lifetime <= datetime.timedelta(days=max_days):
         raise ServiceError(
             "token_lifetime_invalid",
@@ -46,9 +55,12 @@ def api_token_issue(
     actor: User | None = None,
 ) -> tuple[ApiToken, str]:
     """Creates a token and returns it with its key; the key is never stored and cannot be shown again."""
-    kind = ApiToken.Kind.SERVICE if user.is_service_account else ApiToken.Kind.PERSONAL
-    lifetime = lifetime or datetime.timedelta(days=settings.API_TOKEN_MAX_DAYS[kind])
+    kind = _kind(user)
+    lifetime = lifetime or datetime.timedelta(days=api_token_max_days(user=user))
     api_token_lifetime_validate(user=user, lifetime=lifetime)
+    name = name.strip()
+    if not name:
+        raise ServiceError("token_name_required", "Give the token a name, to know it again.", field="name")
     if scope not in ApiToken.Scope.values:
         raise ServiceError(
             "token_scope_invalid", f"Scope must be one of {', '.join(ApiToken.Scope.values)}.", field="scope"

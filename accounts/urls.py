@@ -28,4 +28,6 @@ urlpatterns = [
     path("two-factor/", views.two_factor, name="two_factor"),
     path("two-factor/setup/", views.two_factor_setup, name="two_factor_setup"),
     path("two-factor/disable/", views.two_factor_disable_view, name="two_factor_disable"),
+    path("tokens/", views.api_tokens, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),
 ]

@@ -1,6 +1,8 @@
 """Signing in and out, the second step, two-factor set-up, changing and resetting a password: Django's
-auth views, with failed sign-ins throttled (accounts/signin.py) and password resets rate limited."""
+auth views, with failed sign-ins throttled (accounts/signin.py) and password resets rate limited. And
+the person's own API tokens, issued after a recent sign-in (accounts/reauth.py)."""
 
+import datetime
 import unicodedata
 
 from django.conf import settings
@@ -10,8 +12,9 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
@@ -24,11 +27,14 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.backends import REFUSAL_ATTRIBUTE
-from accounts.forms import SignInForm, TwoFactorCodeForm
+from accounts.forms import ApiTokenForm, SignInForm, TwoFactorCodeForm
 from accounts.models import User
+from accounts.reauth import SignInNeeded, recent_sign_in_missing, recent_sign_in_window
+from accounts.selectors import personal_tokens_of
 from accounts.services import user_session_register
 from accounts.signin import (
     PENDING_SESSION_KEY,
+    REAUTH_PARAMETER,
     SignInThrottled,
     known_browser_remember,
     refusal_message,
@@ -42,6 +48,8 @@ from accounts.signin import (
     sign_in_pending_start,
 )
 from accounts.sso.config import sso_providers
+from accounts.sso.services import sso_password_provider
+from accounts.tokens import api_token_issue, api_token_revoke
 from accounts.two_factor import (
     two_factor_device,
     two_factor_disable,
@@ -55,7 +63,7 @@ from accounts.two_factor import (
     two_factor_wait_seconds,
 )
 from campusiq.core.errors import ServiceError
-from campusiq.core.ratelimit import RateLimit, client_network, rate_limits_enforce
+from campusiq.core.ratelimit import RateLimit, RateLimitExceeded, client_network, rate_limits_enforce
 
 RESET_RATE_PER_IP = "10/m"
 RESET_RATE_PER_EMAIL = "3/m"
@@ -100,13 +108,24 @@ class LoginView(GetAndPostOnly, auth_views.LoginView):
     form_class = SignInForm
     redirect_authenticated_user = True
 
+    def setup(self, request: HttpRequest, *args, **kwargs) -> None:
+        super().setup(request, *args, **kwargs)
+        # "Sign in again" (?reauth=1, from a page that needs a recent sign-in: accounts/reauth.py): a
+        # signed-in person gets the form, not a redirect. The form posts to this same address.
+        self.reauth = request.GET.get(REAUTH_PARAMETER) == "1" and request.user.is_authenticated
+        self.redirect_authenticated_user = not self.reauth
+
     def get_context_data(self, **kwargs):
         # One "Sign in with <campus>" button per configured identity provider (docs/SSO.md).
-        return {**super().get_context_data(**kwargs), "sso_providers": list(sso_providers().values())}
+        context = super().get_context_data(**kwargs)
+        return {**context, "sso_providers": list(sso_providers().values()), "reauth": self.reauth}
 
     def form_valid(self, form) -> HttpResponse:
         user = form.get_user()
         if two_factor_device(user) is not None:
+            if self.request.user.is_authenticated:
+                # Signing in again: only the code step completes the new sign-in; nobody is signed in meanwhile.
+                auth_logout(self.request)
             sign_in_pending_start(request=self.request, user=user, next_url=self.get_success_url())
             return redirect("login_code")
         response = super().form_valid(form)
@@ -325,3 +344,87 @@ def two_factor_disable_view(request: HttpRequest) -> HttpResponse:
         "next": "",
     }
     return render(request, "accounts/two_factor.html", context)
+
+
+# --- The person's own API tokens (docs/API.md, "Personal tokens") ----------------------------------
+
+
+def _sign_in_again_url(request: HttpRequest, needed: SignInNeeded) -> str:
+    """Where this session gets what it lacks, and comes back to this page."""
+    here = {"next": request.get_full_path()}
+    if needed == SignInNeeded.CODE:
+        return f"{reverse('login_code')}?{urlencode(here)}"
+    if needed == SignInNeeded.TWO_FACTOR_SETUP:
+        return f"{reverse('two_factor')}?{urlencode(here)}"
+    return f"{reverse('login')}?{urlencode({**here, REAUTH_PARAMETER: '1'})}"
+
+
+def _api_tokens_page(request: HttpRequest, form: ApiTokenForm, needed: SignInNeeded | None, *, status: int = 200):
+    user = request.user
+    context = {
+        "tokens": list(personal_tokens_of(user)),
+        "form": form,
+        "needed": needed,
+        "sign_in_again_url": _sign_in_again_url(request, needed) if needed is not None else "",
+        "recent_minutes": int(recent_sign_in_window().total_seconds() // 60),
+        # Campus sign-on instead of a password: the API's token endpoint is not for them, this page is.
+        "no_password": sso_password_provider(user) is not None or not user.has_usable_password(),
+    }
+    return render(request, "accounts/api_tokens.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@never_cache  # the key is on the page that answers the POST: no cache keeps it (Cache-Control: no-store)
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The person's personal tokens, and a new one (api_token_issue) when they signed in recently. The
+    key is on the answer to the POST only: never in a redirect, a message, the session or a log."""
+    needed = recent_sign_in_missing(request)
+    if request.method != "POST":
+        return _api_tokens_page(request, ApiTokenForm(user=request.user), needed)
+    if needed is not None:
+        return _api_tokens_page(request, ApiTokenForm(user=request.user), needed, status=403)
+    form = ApiTokenForm(request.POST, user=request.user)
+    if not form.is_valid():
+        return _api_tokens_page(request, form, needed)
+    try:
+        limit = RateLimit("api-token-issue-user", str(request.user.pk), settings.API_TOKEN_ISSUE_RATE_PER_USER)
+        rate_limits_enforce([limit])
+    except RateLimitExceeded as exceeded:
+        minutes = max(1, -(-exceeded.retry_after // 60))
+        form.add_error(
+            None,
+            ngettext(
+                "You have made many tokens lately. Try again in %(n)d minute.",
+                "You have made many tokens lately. Try again in %(n)d minutes.",
+                minutes,
+            )
+            % {"n": minutes},
+        )
+        return _too_many(_api_tokens_page(request, form, needed), exceeded.retry_after)
+    try:
+        token, key = api_token_issue(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scope=form.cleaned_data["scope"],
+            lifetime=datetime.timedelta(days=form.cleaned_data["lifetime_days"]),
+            actor=request.user,
+        )
+    except ServiceError as error:
+        form.add_error(error.field if error.field in form.fields else None, error.detail)
+        return _api_tokens_page(request, form, needed)
+    return render(request, "accounts/api_token_issued.html", {"token": token, "key": key}, status=201)
+
+
+@require_POST
+@login_required
+@never_cache
+def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    """Revokes one of the person's own tokens (another's is a 404). No recent sign-in needed: it only takes away."""
+    with transaction.atomic():  # two clicks at once revoke (and audit) once
+        token = get_object_or_404(personal_tokens_of(request.user).select_for_update(), pk=token_id)
+        if token.revoked_at is not None:
+            return redirect("api_tokens")
+        api_token_revoke(token=token, actor=request.user, reason="revoked by its owner on the API tokens page")
+    messages.success(request, _("The token “%(name)s” is revoked: it no longer works.") % {"name": token.name})
+    return redirect("api_tokens")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth.models import Group
 
-from accounts.models import User
+from accounts.models import LinkedIdentity, User
 from accounts.roles import Role, group_name
 from attendance import models as attendance
 from predictions import models as predictions
@@ -39,6 +39,18 @@ class UserFactory(factory.django.DjangoModelFactory):
                 self.is_staff = True
                 self.is_superuser = Role.ADMIN in extracted
                 self.save(update_fields=["is_staff", "is_superuser"])
+
+
+class LinkedIdentityFactory(factory.django.DjangoModelFactory):
+    """A person's account at a campus provider (docs/SSO.md); the provider's slug as in SSO_CONFIG_FILE."""
+
+    class Meta:
+        model = LinkedIdentity
+
+    user = factory.SubFactory(UserFactory, password=None)
+    provider = "campus"
+    issuer = "https://login.uni.example"
+    subject = factory.Sequence(lambda n: f"subject-{n}")
 
 
 class DepartmentFactory(factory.django.DjangoModelFactory):

@@ -208,6 +208,13 @@ TABLE = [
     ("GET",    "two_factor_setup",          {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
     ("POST",   "two_factor_setup",          {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
     ("POST",   "two_factor_disable",        {},                     None,            302, 404, 404, 302, 302, 302, 302, 302, 302),
+    # "Sign in again" (a page needs a recent sign-in): signed-in people get the form instead of being sent on.
+    ("GET",    "login",                     {"?reauth": "=1"},      None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
+    # Everyone's own API tokens (their list; a new one after a recent sign-in, shown once: 201). S's token
+    # ("student_token") is revoked by S alone (302 back to the list); to anyone else it does not exist (404).
+    ("GET",    "api_tokens",                {},                     None,            302, 200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST",   "api_tokens",                {},                     "form:api_token", 302, 201, 201, 201, 201, 201, 201, 201, 201),
+    ("POST",   "api_token_revoke",          {"token_id": "student_token"}, None,     302, 302, 404, 404, 404, 404, 404, 404, 404),
     # --- Portal pages (anonymous: 302 to sign in; wrong role: 403; someone else's object: 404) -----
     ("GET",    "portal:index",              {},                     None,            302, 302, 302, 302, 302, 302, 302, 302, 302),
     # "Today"'s one-click open for lecturers: their own section's session opens and shows its code (302 to the

@@ -125,6 +125,7 @@ def world(db):
         "grade": grade,
         "outcome": outcome,
         "risk_score": risk_score,
+        "student_token": api_token_issue(user=student.user, name="phone")[0],
         "model_version": run.model_version,
         "run": run,
         # O's side of the world, for filters and writes that name it.
@@ -196,6 +197,7 @@ def world(db):
         "form:advance_absence": {"section": section_x.pk, "first_day": lambda: str(timezone.localdate()),
                                  "last_day": lambda: str(timezone.localdate()), "reason": "checked by the table"},
         "form:login": {"username": "subject@campus.example", "password": PASSWORD},
+        "form:api_token": {"name": "checked by the table", "scope": "read", "lifetime_days": 7},
         "form:password": {"old_password": PASSWORD, "new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},
         "form:reset": {"email": "subject@campus.example"},
         "form:new_password": {"new_password1": "Fresh-pass-2026!x", "new_password2": "Fresh-pass-2026!x"},

@@ -53,10 +53,15 @@ def _metadata(provider: SsoProvider) -> dict:
     return metadata
 
 
-def oidc_authorize_redirect(request: HttpRequest, provider: SsoProvider, redirect_uri: str) -> HttpResponse:
+def oidc_authorize_redirect(
+    request: HttpRequest, provider: SsoProvider, redirect_uri: str, *, reauthenticate: bool = False
+) -> HttpResponse:
+    """To the provider's sign-in; with `reauthenticate` (a page needs a recent sign-in) it is asked to
+    check the person again, not answer from its own session (prompt=login, OpenID Connect Core 3.1.2.1)."""
     try:
         _metadata(provider)
-        return _client(provider).authorize_redirect(request, redirect_uri)
+        extra = {"prompt": "login"} if reauthenticate else {}
+        return _client(provider).authorize_redirect(request, redirect_uri, **extra)
     except _FAILURES as error:
         raise SsoProtocolError(f"provider_unreachable: {type(error).__name__}") from error
 

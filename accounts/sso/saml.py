@@ -103,13 +103,18 @@ def _location(info: dict) -> str:
     return dict(info["headers"])["Location"]
 
 
-def saml_authorize_url(request: HttpRequest, provider: SsoProvider, next_url: str) -> str:
+def saml_authorize_url(
+    request: HttpRequest, provider: SsoProvider, next_url: str, *, reauthenticate: bool = False
+) -> str:
+    """The IdP's sign-in; with `reauthenticate` (a page needs a recent sign-in) the AuthnRequest says
+    ForceAuthn, so the IdP checks the person again rather than answering from its own session."""
     client = _client(request, provider)
     request_id = _message_id()
     relay = signing.dumps({"request": request_id, "next": next_url}, salt=RELAY_SALT)
+    extra = {"force_authn": "true"} if reauthenticate else {}
     try:
         _, info = client.prepare_for_authenticate(
-            entityid=provider.issuer, relay_state=relay, binding=BINDING_HTTP_REDIRECT, message_id=request_id
+            entityid=provider.issuer, relay_state=relay, binding=BINDING_HTTP_REDIRECT, message_id=request_id, **extra
         )
     except (SAMLError, ValueError, KeyError) as error:
         raise SsoProtocolError(f"idp_unknown: {type(error).__name__}") from error

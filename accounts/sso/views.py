@@ -17,7 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.signin import safe_next_url, sign_in_completed
+from accounts.signin import REAUTH_PARAMETER, safe_next_url, sign_in_completed
 from accounts.sso.config import SsoProvider, sso_providers
 from accounts.sso.oidc import oidc_authorize_redirect, oidc_identity, oidc_logout_token_claims, oidc_logout_url
 from accounts.sso.saml import (
@@ -79,12 +79,14 @@ def sso_begin(request: HttpRequest, slug: str) -> HttpResponse:
     provider = _provider_or_404(slug)
     _limit(request)
     next_url = safe_next_url(request, request.GET.get("next"), reverse("home"))
+    # "Sign in again" (a page needs a recent sign-in, accounts/reauth.py): the provider checks the person anew.
+    reauthenticate = request.GET.get(REAUTH_PARAMETER) == "1"
     try:
         if provider.protocol == "saml":
-            return HttpResponseRedirect(saml_authorize_url(request, provider, next_url))
+            return HttpResponseRedirect(saml_authorize_url(request, provider, next_url, reauthenticate=reauthenticate))
         request.session[NEXT_SESSION_KEY] = next_url
         redirect_uri = request.build_absolute_uri(reverse("sso_callback", args=[provider.slug]))
-        return oidc_authorize_redirect(request, provider, redirect_uri)
+        return oidc_authorize_redirect(request, provider, redirect_uri, reauthenticate=reauthenticate)
     except SsoProtocolError as error:
         return _unreachable(request, provider, error)
 

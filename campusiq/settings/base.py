@@ -327,6 +327,8 @@ API_TOKEN_MAX_DAYS = {
 }
 # Sign-in attempts for a token, per client address and per account.
 API_TOKEN_RATE_PER_IP = env.str("API_TOKEN_RATE_PER_IP", default="30/m")
+# Tokens a person may issue from their "API tokens" page (accounts/views.py), per person.
+API_TOKEN_ISSUE_RATE_PER_USER = env.str("API_TOKEN_ISSUE_RATE_PER_USER", default="10/h")
 
 # --- Campus rules ---------------------------------------------------------------------------
 CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int("CAMPUSIQ_SEMESTER_MAX", default=8))
@@ -460,6 +462,8 @@ SIGN_IN_DEVICE_COOKIE_NAME = env.str("SIGN_IN_DEVICE_COOKIE_NAME", default="camp
 SIGN_IN_DEVICE_COOKIE_DAYS = env.int("SIGN_IN_DEVICE_COOKIE_DAYS", default=180)
 # How long the second step (the authenticator code) waits after the password step.
 SIGN_IN_CODE_TIMEOUT_SECONDS = env.int("SIGN_IN_CODE_TIMEOUT_SECONDS", default=300)
+# "Sudo mode": issuing an API token from the portal needs a sign-in this recent (accounts/reauth.py).
+SIGN_IN_RECENT_MINUTES = env.int("SIGN_IN_RECENT_MINUTES", default=15)
 # Two-factor (TOTP) for staff, with django-otp. On in production (prod.py): the admin then admits
 # only staff whose session was verified by a code.
 ADMIN_REQUIRE_TWO_FACTOR = env.bool("ADMIN_REQUIRE_TWO_FACTOR", default=False)

@@ -156,3 +156,24 @@ def test_the_providers_multi_factor_claim_reaches_the_admin(sso_campus, oidc_pro
     _, landed = sign_in(sso_campus, "admin-mfa", next_url="/admin/")
     assert landed.status_code == 200 and landed.url == f"{sso_campus}/admin/", landed.url
     assert user_roles(admin) == {Role.ADMIN}  # a role the provider does not manage stays
+
+
+def test_a_campus_account_gets_an_api_token_on_its_page_and_signing_in_again_asks_the_provider(
+    sso_campus, oidc_provider
+):
+    """No password, so no token endpoint: the "API tokens" page issues one, which works on the API.
+    An ordinary sign-in is answered from the provider's session; "Sign in again" (prompt=login) asks
+    the person anew."""
+    browser, landed = sign_in(sso_campus, "newcomer", next_url="/accounts/tokens/")
+    assert landed.url == f"{sso_campus}/accounts/tokens/" and "Make token" in landed.text, landed.text[:300]
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', landed.text).group(1)
+    form = {"csrfmiddlewaretoken": csrf, "name": "phone", "scope": "read", "lifetime_days": 7}
+    made = browser.post(landed.url, data=form, timeout=10)
+    assert made.status_code == 201
+    key = re.search(r'id="issued-key"[^>]*value="([^"]+)"', made.text).group(1)
+    me = requests.get(f"{sso_campus}/api/v1/me/", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["email"] == "newcomer@uni.example"
+    start = f"{sso_campus}/accounts/sso/{SLUG}/login/?next=/accounts/tokens/"
+    assert browser.get(start, timeout=10).url == f"{sso_campus}/accounts/tokens/"
+    asked = browser.get(f"{start}&reauth=1", timeout=10)
+    assert asked.url.startswith(oidc_provider.issuer) and 'name="login"' in asked.text

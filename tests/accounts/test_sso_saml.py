@@ -177,3 +177,26 @@ def test_the_sp_metadata_offers_single_logout(saml_campus):
     answer = requests.get(f"{saml_campus}/accounts/sso/{SAML_SLUG}/metadata/", timeout=15)
     assert f'Location="{saml_campus}/accounts/sso/{SAML_SLUG}/sls/"' in answer.text
     assert "SingleLogoutService" in answer.text and urlsplit(saml_campus).hostname
+
+
+def _authn_request(location: str) -> str:
+    from urllib.parse import parse_qs, urlparse
+
+    raw = base64.b64decode(parse_qs(urlparse(location).query)["SAMLRequest"][0])
+    return zlib.decompress(raw, -15).decode()
+
+
+def test_signing_in_again_makes_the_idp_check_the_person_anew(saml_campus):
+    """ "Sign in again" (a page needs a recent sign-in: accounts/reauth.py) sends ForceAuthn, and the IdP,
+    which would otherwise answer from its own session, asks for the password again."""
+    browser = requests.Session()
+    start = f"{saml_campus}/accounts/sso/{SAML_SLUG}/login/"
+    assert saml_sign_in(browser, start, "nia").status_code == 200
+    plain = browser.get(start, timeout=15, allow_redirects=False).headers["Location"]
+    forced = browser.get(f"{start}?reauth=1", timeout=15, allow_redirects=False).headers["Location"]
+    assert 'ForceAuthn="true"' in _authn_request(forced) and "ForceAuthn" not in _authn_request(plain)
+    _, answered = _form(browser.get(plain, timeout=15))
+    assert "SAMLResponse" in answered  # the IdP's session answered at once
+    asked = browser.get(forced, timeout=15)
+    _, fields = _form(asked)
+    assert "SAMLResponse" not in fields and 'name="password"' in asked.text

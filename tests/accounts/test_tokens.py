@@ -191,3 +191,17 @@ def test_cached_token_follows_suspension_and_deactivation(client):
     student.user.is_active = False
     student.user.save(update_fields=["is_active"])
     assert client.get("/api/v1/me/", **bearer(key)).status_code == 401
+
+
+def test_a_token_needs_a_name_and_its_lifetime_follows_its_kind(settings):
+    from accounts.tokens import api_token_max_days
+    from campusiq.core.errors import ServiceError
+
+    person, service = UserFactory(), UserFactory(is_service_account=True)
+    with pytest.raises(ServiceError) as refused:
+        api_token_issue(user=person, name="  \t ")
+    assert refused.value.code == "token_name_required" and refused.value.field == "name"
+    assert not ApiToken.objects.exists() and not AuditLogEntry.objects.exists()
+    assert api_token_issue(user=person, name=" laptop ")[0].name == "laptop"
+    settings.API_TOKEN_MAX_DAYS = {"personal": 14, "service": 200}
+    assert (api_token_max_days(user=person), api_token_max_days(user=service)) == (14, 200)
