@@ -34,7 +34,13 @@ REGISTRAR_PERMISSIONS = {
         f"attendance.{action}_{model}"
         for model in (
             *("classsession", "attendancerecord", "absenceexcuse", "termholiday", "studentcard", "cardreader"),
-            *("attendancestatusset", "attendancestatus", "sectionattendancegrade"),
+            *(
+                "attendancestatusset",
+                "attendancestatus",
+                "sectionattendancegrade",
+                "sectiongroup",
+                "sectiongroupmember",
+            ),
         )
         for action in ("add", "change", "view")
     ),
@@ -43,6 +49,7 @@ REGISTRAR_PERMISSIONS = {
     "attendance.view_devicesighting",
     "attendance.view_attendancewarningstate",
     "attendance.view_advanceabsence",
+    "attendance.view_sectionnetworkrule",
     *(f"attendance.{action}_attendancewarningrule" for action in ("add", "change", "delete", "view")),
     *(f"predictions.{action}_{model}" for model in ("modelversion", "scoringrun") for action in ("change", "view")),
     "predictions.view_riskscore",
