@@ -187,6 +187,8 @@ def sso_sign_in(*, provider: SsoProvider, identity: AssertedIdentity) -> User:
     _roles_apply(provider, user, identity)
     link.last_sign_in_at = timezone.now()
     link.save(update_fields=["last_sign_in_at"])
+    audit_log_write(actor=None, verb="sso.signed_in", target=user, action=AuditLogEntry.Action.ACTION,
+                    changes={"provider": [None, provider.slug], "mfa": [None, identity.mfa]})  # fmt: skip
     log.info("sso_signed_in", provider=provider.slug, user_id=user.pk, mfa=identity.mfa)
     return user
 

@@ -46,6 +46,8 @@ def test_a_student_signs_in_with_the_campus_account_and_lands_where_they_were_go
     # The second time, the link finds them (a changed email at the provider would not matter).
     _, again = sign_in(sso_campus, "ana", next_url="/portal/student/")
     assert again.status_code == 200 and LinkedIdentity.objects.count() == 1
+    signed_in = AuditLogEntry.objects.filter(verb="sso.signed_in", object_id=str(ana.user_id))
+    assert [entry.changes["provider"][1] for entry in signed_in] == [SLUG, SLUG]  # each sign-in, in the audit log
 
 
 def test_a_newcomer_of_the_campus_domain_gets_an_account_with_the_role_their_groups_give(sso_campus):
