@@ -28,3 +28,19 @@ class AttendanceConfig(AppConfig):
         from attendance.exports import attendance_sections_register
 
         attendance_sections_register()
+        from attendance.checks import restored_documents_present
+        from attendance.models import AttendanceStatus, AttendanceStatusSet, AttendanceWarningRule
+        from campusiq.core.backups import backup_contributor_register, backup_seeded_tables_register
+
+        # Students' documents (advance absences): their rows name them, so they go with the database.
+        backup_contributor_register(
+            "private-files",
+            setting="PRIVATE_FILE_ROOT",
+            label="students' documents",
+            app_label=self.label,
+            verify=restored_documents_present,
+        )
+        # The campus default status set and warning rule come with the migrations.
+        backup_seeded_tables_register(
+            *(model._meta.db_table for model in (AttendanceStatusSet, AttendanceStatus, AttendanceWarningRule))
+        )

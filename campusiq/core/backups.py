@@ -147,6 +147,15 @@ def backup_contributors() -> list[BackupContributor]:
     return list(_contributors.values())
 
 
+# Tables a migration fills with an app's defaults (a campus-wide status set, say): rows there alone do
+# not make a database "hold data", so a freshly migrated one takes a restore without --force.
+_seeded_tables: set[str] = set()
+
+
+def backup_seeded_tables_register(*tables: str) -> None:
+    _seeded_tables.update(tables)
+
+
 @dataclass(frozen=True)
 class BackupResult:
     path: Path
@@ -660,7 +669,8 @@ def _migrations_known(manifest: dict) -> None:
 
 def _tables_with_data() -> list[str]:
     with connection.cursor() as cursor:
-        tables = [t for t in connection.introspection.table_names(cursor) if t not in BOOKKEEPING_TABLES]
+        ignored = BOOKKEEPING_TABLES | _seeded_tables
+        tables = [t for t in connection.introspection.table_names(cursor) if t not in ignored]
         holding = []
         for table in sorted(tables):
             # Bandit B608: identifiers from model metadata; values are parameters.

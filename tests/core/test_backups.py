@@ -58,16 +58,23 @@ class Site:
     backups: Path
 
     def env(self) -> dict[str, str]:
-        inherited = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PG", "BACKUP_", "MODEL_ARTIFACT_ROOT", "CELERY_")
+        inherited = ("DJANGO_", "DATABASE_URL", "REDIS_URL", "PG", "BACKUP_", "MODEL_ARTIFACT_ROOT", "CELERY_",
+                     "PRIVATE_FILE_ROOT")  # fmt: skip
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith(inherited)},
             "DJANGO_SETTINGS_MODULE": "campusiq.settings.dev",
             "DATABASE_URL": self.database_url,
             "MODEL_ARTIFACT_ROOT": str(self.models),
+            "PRIVATE_FILE_ROOT": str(self.private),
             "BACKUP_ROOT": str(self.backups),
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
         }
+
+    @property
+    def private(self) -> Path:
+        """Its students' documents (PRIVATE_FILE_ROOT), beside its artifacts."""
+        return self.models.with_name(f"{self.models.name}-private")
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -158,6 +165,8 @@ def test_sqlite_restore_drill(sqlite_site, tmp_path):
     assert "its artifact loads" in completed.stdout
     assert sqlite_fingerprint(tmp_path / "campus.sqlite3") == before
     assert tree(wiped.models) == tree(site.models) != {}
+    assert tree(wiped.private) == tree(site.private) != {}  # a student's document came back with its row
+    assert "1 absence documents present" in completed.stdout
     (restored,) = [line for line in log_lines(completed.stdout) if line["event"] == "backup_restored"]
     assert restored["pending_migrations"] == 0 and restored["active_model"].startswith("risk-")
 
@@ -200,7 +209,8 @@ def test_backup_holds_the_database_every_artifact_and_a_manifest(sqlite_site):
             for name in names
             if name.startswith("artifacts/")
         }
-    assert set(names) == {"manifest.json", "database.sqlite3", *(f"artifacts/{name}" for name in tree(site.models))}
+    assert set(names) == {"manifest.json", "database.sqlite3", *(f"artifacts/{name}" for name in tree(site.models)),
+                          *(f"private-files/{name}" for name in tree(site.private))}  # fmt: skip
     assert copied == tree(site.models)
     assert manifest["engine"] == "sqlite" and manifest["format"] == backups.FORMAT_VERSION
     assert datetime.datetime.fromisoformat(manifest["created_at"]).tzinfo is not None
@@ -582,3 +592,24 @@ def test_nightly_task_runs_the_backup(backup_settings, monkeypatch):
     assert backup_nightly.name == "core.backup_nightly"
     assert backup_nightly.delay().get() == "/backups/campusiq-20261102T013000Z.tar"
     assert "campusiq.core.backup_tasks" in backup_settings.CELERY_IMPORTS
+
+
+def test_a_freshly_migrated_database_holds_no_data_a_restore_would_refuse_for(db):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from attendance.models import AttendanceStatusSet, AttendanceWarningRule
+
+    # What the migrations put there (made again where a transactional test emptied the tables).
+    seeds = (
+        ("0004_status_sets_and_attendance_grade", "default_set_create", AttendanceStatusSet),
+        ("0006_advance_absences_warning_rules", "default_rule_from_settings", AttendanceWarningRule),
+    )
+    for migration, seed, model in seeds:
+        if not model.objects.exists():
+            getattr(import_module(f"attendance.migrations.{migration}"), seed)(apps, None)
+    assert AttendanceStatusSet.objects.exists() and AttendanceWarningRule.objects.exists()
+    assert backups._tables_with_data() == []
+    StudentFactory()
+    assert "students_student" in backups._tables_with_data()

@@ -298,13 +298,16 @@ def test_compose_files_hold_no_secret_values():
 
 def test_compose_volumes_persist_data_and_share_model_artifacts(compose):
     services = compose["services"]
-    for volume in ("pgdata", "redisdata", "backups", "models", "static"):
+    for volume in ("pgdata", "redisdata", "backups", "models", "private", "static"):
         assert volume in compose["volumes"], volume
     assert "pgdata:/var/lib/postgresql/data" in services["db"]["volumes"]
     assert "redisdata:/data" in services["redis"]["volumes"]
     for name in ("web", "worker", "migrate", "backup"):
         assert "models:/var/lib/campusiq/models" in services[name]["volumes"], name
         assert services[name]["environment"]["MODEL_ARTIFACT_ROOT"] == "/var/lib/campusiq/models"
+        assert services[name]["environment"]["PRIVATE_FILE_ROOT"] == "/var/lib/campusiq/private"
+    for name in ("web", "worker", "backup"):  # students' documents: uploaded on web, backed up with the data
+        assert "private:/var/lib/campusiq/private" in services[name]["volumes"], name
     assert "backups:/var/lib/campusiq/backups" in services["backup"]["volumes"]
     assert services["backup"]["profiles"] == ["ops"]
     assert "static:/srv/static:ro" in services["nginx"]["volumes"]
@@ -437,7 +440,10 @@ def test_worker_beat_migrate_and_backup():
     assert container["args"] == ["python", "manage.py", "backup"]
     volumes = pod_spec(backup)["volumes"]
     claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
-    assert claims == {"campusiq-models", "campusiq-backups"}
+    assert claims == {"campusiq-models", "campusiq-private", "campusiq-backups"}  # every folder a backup holds
+    web_claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec(resources[("Deployment", "campusiq-web")])[
+        "volumes"] if "persistentVolumeClaim" in v}  # fmt: skip
+    assert "campusiq-private" in web_claims  # students' documents outlive a pod
 
 
 def test_storage_service_ingress_autoscaling_and_disruption_budgets():
@@ -445,6 +451,7 @@ def test_storage_service_ingress_autoscaling_and_disruption_budgets():
     models = resources[("PersistentVolumeClaim", "campusiq-models")]
     assert models["spec"]["accessModes"] == ["ReadWriteMany"]
     assert ("PersistentVolumeClaim", "campusiq-backups") in resources
+    assert resources[("PersistentVolumeClaim", "campusiq-private")]["spec"]["accessModes"] == ["ReadWriteMany"]
     for name in ("campusiq-web", "campusiq-worker"):
         assert ("HorizontalPodAutoscaler", name) in resources
         assert ("PodDisruptionBudget", name) in resources
