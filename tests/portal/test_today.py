@@ -279,6 +279,7 @@ def test_student_sees_attendance_rate_what_they_may_miss_and_running_average(ana
     assert "80.0\xa0%" in row  # 16/20 on the only graded 20 %
     assert "XX999" not in standing
     assert f'href="{reverse("attendance:my-attendance")}"' in standing
+    assert f'href="{reverse("attendance:advance-absences")}"' in standing  # where to say they will be away
 
 
 def test_a_student_who_can_no_longer_reach_the_minimum_is_told_so(ana, section):

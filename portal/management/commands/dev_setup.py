@@ -1,7 +1,7 @@
 """`make run`'s set-up in one process: each manage.py command pays Django's start-up again (about a
 second), and the set-up used to start five. The steps are the commands `make migrate` and `make seed`
-ran, called in order with the same options, each timed. Here, in predictions, because the last steps
-are predictions' own and the top domain app may use every app below it."""
+ran, called in order with the same options, each timed. Here, in portal, because the last steps
+are predictions' own, and the portal (the top layer) may use every app below it."""
 
 import time
 from dataclasses import dataclass
