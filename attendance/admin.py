@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from import_export.fields import Field
+from import_export.formats import base_formats
 
 from attendance.models import (
     AbsenceExcuse,
@@ -35,6 +36,7 @@ from attendance.models import (
 from attendance.resources import (
     AttendanceMarkImportResource,
     ClassSessionImportResource,
+    ModAttendanceCSV,
     ModAttendanceImportResource,
 )
 from attendance.selectors import statuses_in_use
@@ -309,6 +311,8 @@ class AttendanceRecordAdmin(CampusImportMixin, CampusModelAdmin):
     actions = ["void_records"]
     # Imported marks are written after the file's last row, by attendance_marks_save, which audits them.
     skip_admin_log = True
+
+    import_formats = [ModAttendanceCSV, base_formats.XLSX]
 
     def get_import_resource_classes(self, request):
         return [AttendanceMarkImportResource, ModAttendanceImportResource]

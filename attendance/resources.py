@@ -11,6 +11,7 @@ attendance_marks_save, one call per session, so an imported mark obeys the rules
 and is audited like one.
 """
 
+import csv
 import datetime
 import re
 import zoneinfo
@@ -21,12 +22,15 @@ from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from import_export.fields import Field
+from import_export.formats import base_formats
 from import_export.widgets import DateWidget
 
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.selectors import enrolled_at_session, session_statuses
 from attendance.services import attendance_marks_save, class_session_cancel, class_session_create
+from campusiq.core.admin import ImportFileUnreadable
 from campusiq.core.errors import ServiceError
 from students.models import Student
 from students.resources import ServiceImportResource, _required, _section_lookup, _student_lookup, text
@@ -291,9 +295,9 @@ MOODLE_NAME_COLUMNS = ("Last name", "First name")
 
 
 class ModAttendanceImportResource(MarksImportResource):
-    """Wide shape: the "Export" of Moodle's Attendance plugin as it downloads it (the "Course:" and
-    "Group:" lines above the table may stay in an XLSX; remove them from a CSV). The student by
-    "ID number" (their student number), "Username" (the same) or "Email address"; each column headed by
+    """Wide shape: the "Export" of Moodle's Attendance plugin as it downloads it, the "Course:" and
+    "Group:" lines above the table included. The student by "ID number" (their student number),
+    "Username" (the same) or "Email address" (any case); each column headed by
     a date and time is a session: the one starting then in a section the student is enrolled in. A cell
     holds the status acronym (P, L, E, A); an empty cell or "?" is no mark. Names, groups and the
     summary columns (Taken sessions, Points, Percentage, counts per status) are not read."""
@@ -363,7 +367,10 @@ class ModAttendanceImportResource(MarksImportResource):
         emails = [cells[column] for column in (*MOODLE_EMAIL, "Username") if "@" in cells.get(column, "")]
         if not numbers and not emails:
             raise ValidationError({NON_FIELD_ERRORS: ["The row names no student (ID number, Username or email)."]})
-        found = Student.objects.filter(Q(student_number__in=numbers) | Q(user__email__in=emails)).distinct()[:2]
+        same_email = Q()
+        for email in emails:  # Moodle keeps an email as it was typed; CampusIQ's may differ in case
+            same_email |= Q(user__email__iexact=email)
+        found = Student.objects.filter(Q(student_number__in=numbers) | same_email).distinct()[:2]
         found = list(found)
         if len(found) != 1:
             who = ", ".join(numbers + emails)
@@ -372,19 +379,69 @@ class ModAttendanceImportResource(MarksImportResource):
         return found[0]
 
 
+MOODLE_COLUMNS = {name.casefold(): name for name in (*MOODLE_STUDENT_NUMBER, *MOODLE_EMAIL, *MOODLE_NAME_COLUMNS)}
+
+
+def _moodle_headers(cells) -> list[str] | None:
+    """The row's cells as headers, Moodle's columns in their English spelling whatever their case, if the
+    row is the table's header (it names "Last name"); None otherwise."""
+    headers = [str(cell or "").strip() for cell in cells]
+    headers = [MOODLE_COLUMNS.get(header.casefold(), header) for header in headers]
+    return headers if MOODLE_NAME_COLUMNS[0] in headers else None
+
+
 def _header_row_find(dataset: tablib.Dataset) -> None:
     """mod_attendance writes "Course: …" and "Group: …" above the table: the header is the first row
-    naming "Last name"; the rows above it are dropped."""
-    headers = [str(header or "").strip() for header in dataset.headers or []]
-    if MOODLE_NAME_COLUMNS[0] in headers:
+    naming "Last name"; the rows above it are dropped. (A CSV arrives with them dropped already, by
+    ModAttendanceCSV: its reader refuses the rows otherwise.)"""
+    headers = _moodle_headers(dataset.headers or [])
+    if headers is not None:
         dataset.headers = headers
         return
     for index, row in enumerate(dataset):
-        cells = [str(cell or "").strip() for cell in row]
-        if MOODLE_NAME_COLUMNS[0] in cells:
+        headers = _moodle_headers(row)
+        if headers is not None:
             rows = [list(r) for r in dataset][index + 1 :]
             dataset.wipe()
-            dataset.headers = cells
+            dataset.headers = headers
             for values in rows:
                 dataset.append(values)
             return
+
+
+# Moodle writes CSV with a comma unless the user chose another separator in their preferences.
+MOODLE_CSV_DELIMITERS = (",", ";", "\t", ":")
+
+
+class ModAttendanceCSV(base_formats.CSV):
+    """CSV as tablib reads it, except a mod_attendance export: its "Course:" and "Group:" lines are
+    shorter than the table, which tablib takes for the header and then refuses the longer rows. When a
+    row names "Last name" (with any of Moodle's separators), the lines above it are dropped here, before
+    the resource sees the file. A byte order mark, as Excel and Moodle write, is ignored."""
+
+    def create_dataset(self, in_stream, **kwargs):
+        if isinstance(in_stream, bytes):
+            in_stream = in_stream.decode(self.encoding or "utf-8-sig")
+        in_stream = in_stream.removeprefix("\ufeff")
+        for delimiter in MOODLE_CSV_DELIMITERS:
+            rows = list(csv.reader(in_stream.splitlines(), delimiter=delimiter))
+            for index, row in enumerate(rows):
+                headers = _moodle_headers(row)
+                if headers is not None:
+                    return _dataset_of(headers, rows[index + 1 :])
+        return super().create_dataset(in_stream, **kwargs)
+
+
+def _dataset_of(headers: list[str], rows: list[list[str]]) -> tablib.Dataset:
+    dataset = tablib.Dataset(headers=headers)
+    for number, row in enumerate(rows, 1):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(headers):
+            if any(cell.strip() for cell in row[len(headers) :]):
+                raise ImportFileUnreadable(
+                    gettext("Row %(number)d has more cells than the header row names columns.") % {"number": number}
+                )
+            row = row[: len(headers)]
+        dataset.append(row + [""] * (len(headers) - len(row)))
+    return dataset

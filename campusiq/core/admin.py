@@ -138,6 +138,10 @@ class ImportRowError:
         return f"{where}: {self.message}" if where else self.message
 
 
+class ImportFileUnreadable(ValueError):
+    """A file format's reader refusing a file, with a message for the person who uploaded it."""
+
+
 class CampusImportMixin(ImportMixin):
     """CSV or XLSX import with a preview (a dry run) and per-row errors, listed by row and column above
     the preview. The form offers an empty template file per format and the values each choice column
@@ -172,6 +176,12 @@ class CampusImportMixin(ImportMixin):
         )
         response["Content-Disposition"] = f'attachment; filename="{self.opts.model_name}-import-template.{file_format}"'
         return response
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, ImportFileUnreadable):
+            form.add_error("import_file", str(e))
+        else:
+            super().add_data_read_fail_error_to_form(form, e)
 
     def import_action(self, request, **kwargs):
         response = super().import_action(request, **kwargs)

@@ -3,6 +3,7 @@ through the admin's preview and confirmation: the preview writes nothing, errors
 one bad row writes nothing, importing the same file again changes nothing, and marks are written by
 attendance_marks_save (one audit entry per session)."""
 
+import csv
 import datetime
 import io
 import zoneinfo
@@ -277,6 +278,70 @@ def test_a_bad_cell_of_the_wide_export_names_its_row_and_column_and_writes_nothi
     first_column = "14 Sep 2026 10.00AM All students"
     assert (3, first_column, f"S1003 has no session of their sections at {first_column}.") in errors
     assert not AttendanceRecord.objects.exists()
+
+
+def moodle_csv_upload(rows: list[list], *, delimiter: str = ",") -> SimpleUploadedFile:
+    """The same export as Moodle downloads it in CSV: UTF-8 with a byte order mark, the course and group
+    lines as short rows above the table, CRLF line ends."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter).writerows(rows)
+    return SimpleUploadedFile("attendance.csv", buffer.getvalue().encode("utf-8-sig"), content_type="text/csv")
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_mod_attendances_csv_export_is_read_with_its_header_lines_and_bom(registrar_client, campus, delimiter):
+    file = moodle_export(
+        ["Lovelace", "Ada", "S1001", "ada@campus.example", "P", "L", 1, 1, 0, 0, 2, "3 / 4", "75.0%"],
+        ["Bo", "Bo", "", "Bo@Campus.Example", "E", "?", 0, 0, 1, 0, 1, "0 / 0", "0.0%"],
+    )
+    upload = moodle_csv_upload(file, delimiter=delimiter)
+    previewed = preview(registrar_client, "attendancerecord", upload, file_format="0", resource="1")
+    assert "import_row_errors" not in previewed.context, errors_of(previewed)
+    assert len(previewed.context["result"].rows) == 2
+    assert not AttendanceRecord.objects.exists()
+
+    confirm(registrar_client, "attendancerecord", previewed)
+    first, second = campus["first"].pk, campus["second"].pk
+    assert statuses() == {(first, "S1001"): "present", (second, "S1001"): "late", (first, "S1002"): "excused"}
+
+
+def test_moodles_columns_are_read_whatever_their_case(registrar_client, campus):
+    header = ["LAST NAME", "first name", "email ADDRESS", "14 Sep 2026 10.00AM All students"]
+    file = [["Course: CS101 Programming"], header, ["Lovelace", "Ada", "ADA@campus.example", "P"]]
+    previewed = preview(registrar_client, "attendancerecord", moodle_csv_upload(file), resource="1")
+    assert "import_row_errors" not in previewed.context, errors_of(previewed)
+    confirm(registrar_client, "attendancerecord", previewed)
+    assert statuses() == {(campus["first"].pk, "S1001"): "present"}
+
+
+def test_bad_rows_of_a_moodle_csv_get_their_own_errors_and_nothing_is_written(registrar_client, campus):
+    file = moodle_export(
+        ["Lovelace", "Ada", "S1001", "", "P", "X", 1, 0, 0, 0, 1, "2 / 2", "100.0%"],
+        ["Nobody", "No", "S7777", "", "P", "P", 2, 0, 0, 0, 2, "4 / 4", "100.0%"],
+        ["Bo", "Bo", "S1002", "", "P", "P", 2, 0, 0, 0, 2, "4 / 4", "100.0%"],
+    )
+    response = preview(registrar_client, "attendancerecord", moodle_csv_upload(file), resource="1")
+    errors = errors_of(response)
+    assert any(r == 1 and c == "21 Sep 2026 10.00AM All students" and "'X' is not a status" in m for r, c, m in errors)
+    assert (2, "", "No student is S7777.") in errors
+    assert not any(r == 3 for r, _, _ in errors)
+    assert not AttendanceRecord.objects.exists()
+
+
+def test_a_moodle_csv_row_longer_than_its_header_is_refused_readably(registrar_client, campus):
+    header = ["Last name", "First name", "ID number", "14 Sep 2026 10.00AM All students"]
+    file = [["Course: CS101 Programming"], header, ["Lovelace", "Ada", "S1001", "P", "stray"]]
+    response = preview(registrar_client, "attendancerecord", moodle_csv_upload(file), resource="1")
+    assert response.context["form"].errors["import_file"] == ["Row 1 has more cells than the header row names columns."]
+    assert not AttendanceRecord.objects.exists()
+
+
+def test_a_long_marks_csv_is_still_read_as_tablib_reads_it(registrar_client, campus):
+    upload = csv_upload([mark_row("S1001", "2026-09-14 10:00", "P")])
+    previewed = preview(registrar_client, "attendancerecord", upload, resource="0")
+    assert "import_row_errors" not in previewed.context, errors_of(previewed)
+    confirm(registrar_client, "attendancerecord", previewed)
+    assert statuses() == {(campus["first"].pk, "S1001"): "present"}
 
 
 def test_a_file_with_no_session_column_says_so(registrar_client, campus):
