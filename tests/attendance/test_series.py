@@ -7,8 +7,8 @@ import pytest
 from attendance import services
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.models import ClassSession, TermHoliday
-from campusiq.core.models import AuditLogEntry
 from campusiq.core.errors import ServiceError
+from campusiq.core.models import AuditLogEntry
 from tests.factories import ClassSessionFactory, SectionFactory, SectionGroupFactory, TermFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
