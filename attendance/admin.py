@@ -49,6 +49,7 @@ from attendance.services import (
     class_session_close,
     class_session_create,
     class_session_open,
+    section_attendance_grade_disable,
     section_attendance_grade_enable,
     section_attendance_grade_update,
     section_group_member_import,
@@ -536,6 +537,7 @@ class SectionAttendanceGradeAdmin(CampusModelAdmin):
     assessment's, its drop-lowest here. Scores are recomputed after each change and each closed session."""
 
     form = SectionAttendanceGradeForm
+    actions = ["disable_attendance_grades"]
     list_display = ["section", "assessment", "weight", "drop_lowest"]
     search_fields = ["section__course__code", "section__term__name"]
     autocomplete_fields = ["section"]
@@ -559,6 +561,17 @@ class SectionAttendanceGradeAdmin(CampusModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # The assessment and its grades belong to the student record now.
         return False
+
+    @admin.action(description="Stop counting attendance as a grade (scores stay, as an ordinary assessment)",
+                  permissions=["change"])  # fmt: skip
+    def disable_attendance_grades(self, request, queryset):
+        _run_action(
+            self,
+            request,
+            queryset,
+            "attendance grades switched off",
+            lambda config: section_attendance_grade_disable(config=config, actor=request.user),
+        )
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -3,6 +3,7 @@ may check in, what a reason must say) stay in attendance.services, whose errors 
 the field they concern."""
 
 import datetime
+import uuid
 
 from django import forms
 from django.utils import timezone
@@ -163,6 +164,24 @@ class SessionSeriesForm(_GroupChoiceForm):
 
 class CancelSessionForm(_PortalForm):
     reason = _reason_field(_("Reason for cancelling"), _("Students see that the session was cancelled."))
+
+
+class SeriesCancelForm(_PortalForm):
+    """Cancels a series' sessions still to come; `confirmed` is set by the confirmation page."""
+
+    series = forms.TypedChoiceField(label=_("Series"), coerce=uuid.UUID)
+    from_date = forms.DateField(
+        label=_("From"),
+        required=False,
+        help_text=_("Leave empty to cancel all of its scheduled sessions."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    reason = _reason_field(_("Reason for cancelling"), _("Students see that the sessions were cancelled."))
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, series_choices: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["series"].choices = series_choices
 
 
 class VoidRecordForm(_PortalForm):

@@ -10,11 +10,14 @@ check-in is an absence. No held session yet: the rate is None.
 
 import datetime
 import math
+import uuid
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.conf import settings
+from django.db.models import Count, Exists, IntegerField, Min, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -299,6 +302,31 @@ def class_sessions_with_check_ins(*, viewer: User, section: Section) -> QuerySet
         .annotate(checked_in=Count("records", filter=Q(records__status__in=ATTENDED)))
         .order_by("starts_at")
     )
+
+
+def section_series(section: Section) -> list[dict]:
+    """The section's series, each with its first start and how many of its sessions are still
+    scheduled, in the order they begin: one query."""
+    return list(
+        ClassSession.objects.filter(section=section, series__isnull=False)
+        .values("series")
+        .annotate(
+            first_start=Min("starts_at"),
+            scheduled=Count("pk", filter=Q(state=ClassSession.State.SCHEDULED)),
+        )
+        .order_by("first_start")
+    )
+
+
+def series_sessions_from(
+    *, section: Section, series: uuid.UUID, from_date: datetime.date | None = None
+) -> QuerySet[ClassSession]:
+    """The section's sessions of one series in order, those starting on or after `from_date` if given."""
+    sessions = ClassSession.objects.filter(section=section, series=series).order_by("starts_at")
+    if from_date is not None:
+        zone = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+        sessions = sessions.filter(starts_at__gte=datetime.datetime.combine(from_date, datetime.time(), tzinfo=zone))
+    return sessions
 
 
 def class_sessions_of_sections(*, viewer: User, section_ids: list[int]) -> QuerySet[ClassSession]:

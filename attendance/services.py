@@ -50,6 +50,7 @@ from attendance.selectors import (
     enrolled_at_session,
     record_code_reader,
     section_statuses,
+    series_sessions_from,
     session_statuses,
     session_unmarked,
     status_defaults_by_kind,
@@ -225,6 +226,40 @@ def class_session_cancel(*, session: ClassSession, actor: User | None, reason: s
         reason=reason,
     )
     return session
+
+
+@dataclass
+class SeriesCancellation:
+    cancelled: list[ClassSession]
+    # Open, closed or not-taken sessions of the series: they happened (or are happening), so they stay.
+    kept: list[ClassSession]
+
+
+@transaction.atomic
+def class_session_series_cancel(
+    *, series: uuid.UUID, section: Section, actor: User | None, reason: str, from_date: datetime.date | None = None
+) -> SeriesCancellation:
+    """Cancels every still-scheduled session of the section's series (those on or after `from_date`, if
+    given) through class_session_cancel; the others are left as they are and reported. All or nothing."""
+    if not reason.strip():
+        raise ServiceError(Code.REASON_REQUIRED, "Say why the sessions are cancelled.", field="reason")
+    sessions = list(series_sessions_from(section=section, series=series, from_date=from_date).select_for_update())
+    if not sessions:
+        raise ServiceError(Code.SERIES_INVALID, "The series has no sessions from that date on.", field="series")
+    result = SeriesCancellation(cancelled=[], kept=[])
+    for session in sessions:
+        if session.state == State.SCHEDULED:
+            result.cancelled.append(class_session_cancel(session=session, actor=actor, reason=reason))
+        elif session.state != State.CANCELLED:
+            result.kept.append(session)
+    audit_log_write(
+        actor=actor,
+        verb="class_session_series.cancelled",
+        target=section,
+        changes={"series": [None, str(series)], "cancelled": [None, len(result.cancelled)]},
+        reason=reason,
+    )
+    return result
 
 
 @transaction.atomic
@@ -1345,6 +1380,24 @@ def section_attendance_grade_update(
         )
         section_attendance_grades_compute(section_id=config.section_id, actor=actor)
     return config
+
+
+@transaction.atomic
+def section_attendance_grade_disable(*, config: SectionAttendanceGrade, actor: User | None) -> Assessment:
+    """Stops counting attendance as a grade. The assessment and its scores stay, as an ordinary assessment
+    its lecturers may now grade by hand (docs/ATTENDANCE.md: grades already given are part of the record)."""
+    config = SectionAttendanceGrade.objects.select_for_update().select_related("assessment").get(pk=config.pk)
+    assessment = config.assessment
+    audit_log_write(
+        actor=actor,
+        verb="attendance_grade.disabled",
+        target=config,
+        action=AuditLogEntry.Action.DELETE,
+        changes={"assessment": [assessment.pk, None], "drop_lowest": [config.drop_lowest, None]},
+    )
+    config.delete()
+    assessment.computed = False
+    return assessment_save(assessment=assessment, actor=actor)
 
 
 # --- Calendar feeds ------------------------------------------------------------------------------

@@ -44,6 +44,12 @@ urlpatterns = [
     path("attendance/sections/<int:section_id>/sessions/", sessions.section_sessions, name="section-sessions"),
     path("attendance/sections/<int:section_id>/sessions/new/", sessions.session_create, name="session-create"),
     path("attendance/sections/<int:section_id>/sessions/series/", sessions.series_create, name="series-create"),
+    path("attendance/sections/<int:section_id>/sessions/series/cancel/", sessions.series_cancel, name="series-cancel"),
+    path(
+        "attendance/sections/<int:section_id>/attendance-grade/disable/",
+        grading.attendance_grade_disable,
+        name="attendance-grade-disable",
+    ),
     path("attendance/sections/<int:section_id>/roster/", roster.section_roster, name="section-roster"),
     path("attendance/sections/<int:section_id>/roster.csv", roster.section_roster_csv, name="section-roster-csv"),
     path("attendance/sections/<int:section_id>/attendance-grade/", grading.attendance_grade, name="attendance-grade"),

@@ -251,10 +251,13 @@ TABLE = [
     ("POST",   "attendance:session-create", {"section_id": "section"}, "form:session", 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("POST",   "attendance:session-create", {"section_id": "section_y"}, "form:session", 302, 403, 403, 404, 302, 403, 403, 302, 302),
     ("POST",   "attendance:series-create",  {"section_id": "section"}, "form:series", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    # Cancelling a series: the first POST shows what would be cancelled (200) and changes nothing.
+    ("POST",   "attendance:series-cancel",  {"section_id": "section"}, "form:series_cancel", 302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:section-roster", {"section_id": "section"}, None,         302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:section-roster-csv", {"section_id": "section"}, None,     302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("GET",    "attendance:attendance-grade", {"section_id": "section"}, None,       302, 403, 403, 200, 404, 403, 403, 200, 200),
     ("POST",   "attendance:attendance-grade", {"section_id": "section"}, "form:attendance_grade", 302, 403, 403, 302, 404, 403, 403, 302, 302),
+    ("POST",   "attendance:attendance-grade-disable", {"section_id": "section"}, None, 302, 403, 403, 302, 404, 403, 403, 302, 302),
     ("GET",    "attendance:section-roster-xlsx", {"section_id": "section"}, None,    302, 403, 403, 200, 404, 403, 403, 200, 200),
     # Changing one session's column of the grid (a closed session: with a reason).
     ("POST",   "attendance:section-roster", {"section_id": "section"}, "form:grid",  302, 403, 403, 302, 404, 403, 403, 302, 302),

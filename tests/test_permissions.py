@@ -7,6 +7,7 @@ nothing in the database."""
 import datetime
 import json
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -181,6 +182,7 @@ def world(db):
         "manual_check_in": {"student": student.pk, "session": open_session.pk, "status": "excused", "reason": "doctor"},
         "form:code": {"code": lambda: numeric_code(open_session, step_at(timezone.now()))},
         "form:reason": {"reason": "checked by the table"},
+        "form:series_cancel": {"series": str(uuid.uuid4()), "reason": "checked by the table"},
         "form:group": {"name": "Lab 2"},
         "form:group_members": {"action": "remove", "remove-students": student.pk},
         "form:networks": {"networks": "10.20.0.0/16"},

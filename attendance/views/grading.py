@@ -5,11 +5,15 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance.forms import AttendanceGradeForm
 from attendance.selectors import section_attendance_grade_get
-from attendance.services import section_attendance_grade_enable, section_attendance_grade_update
+from attendance.services import (
+    section_attendance_grade_disable,
+    section_attendance_grade_enable,
+    section_attendance_grade_update,
+)
 from attendance.views.access import lecturer_required, taught_section_or_404
 from attendance.views.messages import form_error
 from campusiq.core.errors import ServiceError
@@ -35,3 +39,21 @@ def attendance_grade(request: HttpRequest, section_id: int) -> HttpResponse:
             messages.success(request, _("Attendance counts as a grade; the scores are up to date."))
             return redirect("attendance:attendance-grade", section_id=section.pk)
     return render(request, "attendance/attendance_grade.html", {"section": section, "config": config, "form": form})
+
+
+@require_POST
+@lecturer_required
+def attendance_grade_disable(request: HttpRequest, section_id: int) -> HttpResponse:
+    section = taught_section_or_404(request.user, section_id)
+    config = section_attendance_grade_get(section)
+    if config is None:
+        # Switched off already (twice clicked, or by someone else): nothing to do.
+        messages.info(request, _("Attendance does not count as a grade."))
+        return redirect("attendance:attendance-grade", section_id=section.pk)
+    assessment = section_attendance_grade_disable(config=config, actor=request.user)
+    messages.success(
+        request,
+        _("Attendance no longer counts as a grade. “%(name)s” and its scores stay, as an ordinary assessment.")
+        % {"name": assessment.name},
+    )
+    return redirect("attendance:attendance-grade", section_id=section.pk)

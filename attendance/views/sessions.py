@@ -17,7 +17,14 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from attendance.errors import AttendanceErrorCode as Code
-from attendance.forms import CancelSessionForm, ClassSessionForm, RecordSetForm, SessionSeriesForm, VoidRecordForm
+from attendance.forms import (
+    CancelSessionForm,
+    ClassSessionForm,
+    RecordSetForm,
+    SeriesCancelForm,
+    SessionSeriesForm,
+    VoidRecordForm,
+)
 from attendance.models import AttendanceRecord, ClassSession, ProxyFlag
 from attendance.selectors import (
     ATTENDED,
@@ -25,6 +32,8 @@ from attendance.selectors import (
     class_session_never_taken,
     class_sessions_with_check_ins,
     records_visible_to,
+    section_series,
+    series_sessions_from,
     session_flags,
     session_records,
     session_roster,
@@ -37,6 +46,7 @@ from attendance.services import (
     class_session_close,
     class_session_create,
     class_session_open,
+    class_session_series_cancel,
     class_session_series_create,
 )
 from attendance.views.access import lecturer_required, taught_section_or_404, taught_session_or_404
@@ -54,6 +64,7 @@ def _sessions_page(
     *,
     session_form: ClassSessionForm | None = None,
     series_form: SessionSeriesForm | None = None,
+    cancel_form: SeriesCancelForm | None = None,
 ) -> HttpResponse:
     sessions = class_sessions_with_check_ins(viewer=request.user, section=section)
     now = timezone.now()
@@ -74,11 +85,27 @@ def _sessions_page(
             or SessionSeriesForm(
                 prefix="series", section=section, initial={"first_date": first_day, "duration_minutes": 90}
             ),
+            "cancel_form": cancel_form or SeriesCancelForm(series_choices=_series_choices(section)),
             "now": now,
             # Sessions whose check-in may open now start before this (the service checks it again).
             "opens_before": now + datetime.timedelta(minutes=settings.ATTENDANCE_OPEN_EARLY_MINUTES),
         },
     )
+
+
+def _series_choices(section: Section) -> list[tuple[str, str]]:
+    return [
+        (
+            str(row["series"]),
+            ngettext(
+                "From %(when)s (%(count)d session still scheduled)",
+                "From %(when)s (%(count)d sessions still scheduled)",
+                row["scheduled"],
+            )
+            % {"when": date_format(timezone.localtime(row["first_start"]), "D j M Y, H:i"), "count": row["scheduled"]},
+        )
+        for row in section_series(section)
+    ]
 
 
 @require_GET
@@ -148,6 +175,52 @@ def series_create(request: HttpRequest, section_id: int) -> HttpResponse:
                 return redirect("attendance:section-sessions", section_id=section.pk)
             form.add_error(None, _("No session falls between those dates (holidays are skipped)."))
     return _sessions_page(request, section, series_form=form)
+
+
+@require_POST
+@lecturer_required
+def series_cancel(request: HttpRequest, section_id: int) -> HttpResponse:
+    """First shows how many sessions would be cancelled; cancels them once that page is confirmed."""
+    section = taught_section_or_404(request.user, section_id)
+    form = SeriesCancelForm(request.POST, series_choices=_series_choices(section))
+    if not form.is_valid():
+        return _sessions_page(request, section, cancel_form=form)
+    values = form.cleaned_data
+    if not values["confirmed"]:
+        sessions = list(series_sessions_from(section=section, series=values["series"], from_date=values["from_date"]))
+        return render(
+            request,
+            "attendance/series_cancel_confirm.html",
+            {
+                "section": section,
+                "form": form,
+                "to_cancel": [s for s in sessions if s.state == State.SCHEDULED],
+                "kept": [s for s in sessions if s.state not in (State.SCHEDULED, State.CANCELLED)],
+            },
+        )
+    try:
+        result = class_session_series_cancel(
+            series=values["series"],
+            section=section,
+            actor=request.user,
+            reason=values["reason"],
+            from_date=values["from_date"],
+        )
+    except ValidationError as error:
+        form_error(form, error, term_name=section.term.name)
+        return _sessions_page(request, section, cancel_form=form)
+    cancelled, kept = len(result.cancelled), len(result.kept)
+    message = ngettext("Cancelled %(count)d session.", "Cancelled %(count)d sessions.", cancelled) % {
+        "count": cancelled
+    }
+    if kept:
+        message += " " + ngettext(
+            "%(count)d session already held or under way was left as it is.",
+            "%(count)d sessions already held or under way were left as they are.",
+            kept,
+        ) % {"count": kept}
+    messages.success(request, message)
+    return redirect("attendance:section-sessions", section_id=section.pk)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from attendance import services
 from attendance.errors import AttendanceErrorCode as Code
 from attendance.models import ClassSession, TermHoliday
 from campusiq.core.errors import ServiceError
+from campusiq.core.models import AuditLogEntry
 from tests.factories import ClassSessionFactory, SectionFactory, SectionGroupFactory, TermFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -122,3 +123,85 @@ def test_the_series_page_takes_weekdays_and_interval(client, section):
     assert ClassSession.objects.count() == 8
     bad = client.post(url, data | {"series-every_weeks": "9"})
     assert bad.status_code == 200 and ClassSession.objects.count() == 8
+
+
+def test_cancelling_a_series_cancels_only_its_scheduled_sessions_from_the_date(section):
+    sessions = series(section)  # 7 Mondays
+    other = series(section, start_time=datetime.time(14, 0))
+    ClassSession.objects.filter(pk=sessions[0].pk).update(state=ClassSession.State.CLOSED)
+    ClassSession.objects.filter(pk=sessions[1].pk).update(state=ClassSession.State.OPEN)
+    result = services.class_session_series_cancel(
+        series=sessions[0].series, section=section, actor=None, reason="Lecturer on leave", from_date=days(sessions)[0]
+    )
+    assert len(result.cancelled) == 5 and {s.pk for s in result.kept} == {sessions[0].pk, sessions[1].pk}
+    states = dict(ClassSession.objects.filter(series=sessions[0].series).values_list("pk", "state"))
+    assert states[sessions[0].pk] == "closed" and states[sessions[1].pk] == "open"
+    assert [states[s.pk] for s in sessions[2:]] == ["cancelled"] * 5
+    assert not ClassSession.objects.filter(series=other[0].series, state=ClassSession.State.CANCELLED).exists()
+    assert AuditLogEntry.objects.filter(verb="class_session.cancelled").count() == 5
+    assert AuditLogEntry.objects.filter(verb="class_session_series.cancelled", reason="Lecturer on leave").exists()
+
+
+def test_cancelling_a_series_from_a_date_leaves_the_earlier_sessions(section):
+    sessions = series(section)
+    result = services.class_session_series_cancel(
+        series=sessions[0].series, section=section, actor=None, reason="Moved", from_date=days(sessions)[3]
+    )
+    assert [s.pk for s in result.cancelled] == [s.pk for s in sessions[3:]]
+    assert ClassSession.objects.filter(state=ClassSession.State.SCHEDULED).count() == 3
+
+
+@pytest.mark.parametrize(
+    "reason, other_section, code", [(" ", False, Code.REASON_REQUIRED), ("x", True, Code.SERIES_INVALID)]
+)
+def test_an_invalid_series_cancellation_writes_nothing(section, reason, other_section, code):
+    sessions = series(section)
+    target = SectionFactory(term=section.term) if other_section else section
+    with pytest.raises(ServiceError) as raised:
+        services.class_session_series_cancel(series=sessions[0].series, section=target, actor=None, reason=reason)
+    assert raised.value.code == code
+    assert not ClassSession.objects.filter(state=ClassSession.State.CANCELLED).exists()
+
+
+def test_the_sessions_page_confirms_then_cancels_a_series(client, section):
+    lecturer = UserFactory(roles=["lecturer"])
+    section.lecturers.add(lecturer)
+    client.force_login(lecturer)
+    sessions = series(section)
+    ClassSession.objects.filter(pk=sessions[0].pk).update(state=ClassSession.State.CLOSED)
+    page = client.get(f"/attendance/sections/{section.pk}/sessions/").content.decode()
+    assert "6 sessions still scheduled" in page
+    url = f"/attendance/sections/{section.pk}/sessions/series/cancel/"
+    data = {"series": str(sessions[0].series), "reason": "Strike"}
+    preview = client.post(url, data)
+    assert preview.status_code == 200
+    body = preview.content.decode()
+    assert "6 scheduled sessions will be cancelled" in body and "1 session already open, held or not taken" in body
+    assert not ClassSession.objects.filter(state=ClassSession.State.CANCELLED).exists()
+    done = client.post(url, data | {"confirmed": "on"}, follow=True)
+    assert "Cancelled 6 sessions." in done.content.decode()
+    assert ClassSession.objects.filter(state=ClassSession.State.CANCELLED).count() == 6
+    missing_reason = client.post(url, {"series": str(sessions[0].series), "confirmed": "on"})
+    assert missing_reason.status_code == 200 and "Nothing was saved" in missing_reason.content.decode()
+
+
+def test_another_lecturer_cannot_cancel_a_series(client, section):
+    sessions = series(section)
+    client.force_login(UserFactory(roles=["lecturer"]))
+    url = f"/attendance/sections/{section.pk}/sessions/series/cancel/"
+    response = client.post(url, {"series": str(sessions[0].series), "reason": "x", "confirmed": "on"})
+    assert response.status_code == 404
+    assert not ClassSession.objects.filter(state=ClassSession.State.CANCELLED).exists()
+
+
+def test_the_sessions_page_does_not_grow_queries_with_series(client, section, django_assert_max_num_queries):
+    lecturer = UserFactory(roles=["lecturer"])
+    section.lecturers.add(lecturer)
+    client.force_login(lecturer)
+    series(section)
+    with django_assert_max_num_queries(30) as first:
+        client.get(f"/attendance/sections/{section.pk}/sessions/")
+    for hour in (12, 14, 16):
+        series(section, start_time=datetime.time(hour, 0))
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        client.get(f"/attendance/sections/{section.pk}/sessions/")

@@ -9,9 +9,17 @@ import time_machine
 from django.db import IntegrityError, transaction
 
 from attendance import selectors, services
-from attendance.models import AttendanceRecord, AttendanceStatus, AttendanceStatusSet, ClassSession, StatusKind
+from attendance.models import (
+    AttendanceRecord,
+    AttendanceStatus,
+    AttendanceStatusSet,
+    ClassSession,
+    SectionAttendanceGrade,
+    StatusKind,
+)
 from campusiq.core.errors import ServiceError
 from campusiq.core.models import AuditLogEntry
+from students import services as students_services
 from students.models import Assessment, Grade
 from tests.factories import (
     SESSION_START,
@@ -385,6 +393,36 @@ def test_enabling_twice_is_refused(graded_section):
         services.section_attendance_grade_enable(section=graded_section.section, weight=Decimal(5), actor=None)
     assert error.value.code == "attendance_grade_exists"
     assert Assessment.objects.count() == 1
+
+
+def test_switching_off_keeps_the_scores_as_an_ordinary_assessment(client):
+    section = SectionFactory()
+    ana = EnrollmentFactory(section=section).student
+    mark(closed_session(section, 0), ana, "late")
+    lecturer = UserFactory(roles=["lecturer"])
+    section.lecturers.add(lecturer)
+    config = services.section_attendance_grade_enable(section=section, weight=Decimal(15), actor=None)
+    client.force_login(lecturer)
+    page = client.get(f"/attendance/sections/{section.pk}/attendance-grade/").content.decode()
+    assert "Stop counting attendance as a grade" in page
+    response = client.post(f"/attendance/sections/{section.pk}/attendance-grade/disable/", follow=True)
+    assert "no longer counts as a grade" in response.content.decode()
+    assert not SectionAttendanceGrade.objects.exists()
+    assessment = Assessment.objects.get(pk=config.assessment_id)
+    assert assessment.computed is False and score_of(ana, assessment) == Decimal("50.00")
+    assert AuditLogEntry.objects.filter(verb="attendance_grade.disabled", actor=lecturer).exists()
+    # No longer computed: a close recomputes nothing, and the lecturer may now grade it by hand.
+    assert services.section_attendance_grades_compute(section_id=section.pk) == 0
+    students_services.grade_record(student=ana, assessment=assessment, score=Decimal(70), actor=lecturer)
+    assert score_of(ana, assessment) == Decimal("70.00")
+    again = client.post(f"/attendance/sections/{section.pk}/attendance-grade/disable/", follow=True)
+    assert again.status_code == 200 and Assessment.objects.filter(pk=assessment.pk).exists()
+
+
+def test_another_lecturer_cannot_switch_it_off(client, graded_section):
+    client.force_login(UserFactory(roles=["lecturer"]))
+    response = client.post(f"/attendance/sections/{graded_section.section.pk}/attendance-grade/disable/")
+    assert response.status_code == 404 and SectionAttendanceGrade.objects.exists()
 
 
 def test_the_worked_example_of_the_docs(graded_section):
