@@ -34,7 +34,7 @@ from students.models import Student
 from students.selectors import CourseStanding, course_standings, students_visible_to, term_current
 
 State = ClassSession.State
-INTERVENTIONS_SHOWN = 5
+INTERVENTIONS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,12 @@ class StudentToday:
 class AdvisorToday:
     run: ScoringRun | None
     newly_high: list[RiskScore]
-    interventions: list[Intervention]
+    open_interventions: list[Intervention]  # the oldest first
+    open_count: int
+
+    @property
+    def open_not_shown(self) -> int:
+        return self.open_count - len(self.open_interventions)
 
 
 @dataclass(frozen=True)
@@ -143,14 +148,17 @@ def student_today(user: User, student: Student, day: datetime.date) -> StudentTo
 def advisor_today(user: User, day: datetime.date) -> AdvisorToday:
     term = term_current(day)
     run = latest_run(term) if term is not None else None
-    if run is None:
-        return AdvisorToday(run=None, newly_high=[], interventions=[])
-    advisees_scores = risk_scores_visible_to(user).filter(student__advisor=user)
-    interventions = interventions_visible_to(user).filter(student__advisor=user, term=term)
+    # Open whatever their term: an intervention left open last term still waits for its outcome.
+    open_interventions = interventions_visible_to(user).filter(student__advisor=user, closed_at__isnull=True)
+    newly_high = []
+    if run is not None:
+        advisees_scores = risk_scores_visible_to(user).filter(student__advisor=user)
+        newly_high = list(risk_scores_newly_high(advisees_scores, run))
     return AdvisorToday(
         run=run,
-        newly_high=list(risk_scores_newly_high(advisees_scores, run)),
-        interventions=list(interventions[:INTERVENTIONS_SHOWN]),
+        newly_high=newly_high,
+        open_interventions=list(open_interventions.order_by("created_at", "pk")[:INTERVENTIONS_SHOWN]),
+        open_count=open_interventions.count(),
     )
 
 

@@ -173,9 +173,9 @@ class RiskScoreAdmin(ReadOnlyAdmin):
 
 @admin.register(Intervention)
 class InterventionAdmin(ReadOnlyAdmin):
-    list_display = ["student", "term", "kind", "advisor", "created_at"]
+    list_display = ["student", "term", "kind", "advisor", "created_at", "closed_at"]
     list_filter = ["kind", "term"]
-    search_fields = ["student__student_number", "note"]
+    search_fields = ["student__student_number", "note", "outcome"]
     list_select_related = ("student__user", "term", "advisor")
 
 

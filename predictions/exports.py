@@ -36,6 +36,8 @@ def _interventions(student: Student) -> list[dict[str, Any]]:
             "note": intervention.note,
             "advisor": export_person(intervention.advisor),
             "recorded_at": export_when(intervention.created_at),
+            "closed_at": export_when(intervention.closed_at),
+            "outcome": intervention.outcome,
         }
         for intervention in interventions.order_by("created_at", "pk")
     ]

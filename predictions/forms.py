@@ -104,6 +104,16 @@ class InterventionForm(_PortalForm):
     )
 
 
+class InterventionCloseForm(_PortalForm):
+    outcome = forms.CharField(
+        label=_("Outcome"),
+        required=False,
+        max_length=NOTE_MAX,
+        help_text=_("How it ended: what the student did, or why it stopped."),
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
 class FlagFeedbackForm(_PortalForm):
     risk_score = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
     verdict = forms.ChoiceField(

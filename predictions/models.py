@@ -157,16 +157,29 @@ class Intervention(TimeStampedModel):
     advisor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     note = models.TextField(blank=True)
+    # Open until the advisor (or registry staff) closes it, saying how it ended.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["closed_at", "created_at"], name="intervention_open")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=["contacted", "meeting", "referral"]),
                 name="intervention_kind_valid",
                 violation_error_message="Unknown kind of intervention.",
             ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=False) | Q(outcome=""),
+                name="intervention_outcome_only_when_closed",
+                violation_error_message="Only a closed intervention has an outcome.",
+            ),
         ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.student_id} ({self.created_at:%Y-%m-%d})"

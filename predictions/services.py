@@ -11,6 +11,7 @@ from django.core.mail import send_mass_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.access import is_registry_staff
 from accounts.models import User
 from campusiq.core.errors import ServiceError
 from campusiq.core.outbox import enqueue
@@ -272,6 +273,28 @@ def intervention_record(*, advisor: User, student: Student, term: Term, kind: st
         advisor=advisor, student=student, term=term, kind=kind, note=note.strip(), risk_score=risk_score
     )
     audit_log_write(actor=advisor, verb="intervention.recorded", target=intervention, changes={"kind": [None, kind]})
+    return intervention
+
+
+@transaction.atomic
+def intervention_close(*, intervention: Intervention, actor: User, outcome: str) -> Intervention:
+    """Closes an open intervention with how it ended. Only the student's advisor or registry staff."""
+    # Locked, so two closes at once cannot both pass the "still open" check.
+    intervention = Intervention.objects.select_for_update().select_related("student").get(pk=intervention.pk)
+    if not (is_registry_staff(actor) or intervention.student.advisor_id == actor.pk):
+        raise ServiceError("not_advisor", "Only the student's advisor or registry staff may close it.", status=403)
+    if intervention.closed_at is not None:
+        raise ServiceError(
+            "already_closed", f"This intervention was already closed on {intervention.closed_at:%d %b %Y}.", status=409
+        )
+    intervention.closed_at, intervention.outcome = timezone.now(), outcome.strip()
+    intervention.save(update_fields=["closed_at", "outcome", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        verb="intervention.closed",
+        target=intervention,
+        changes={"closed_at": [None, intervention.closed_at.isoformat()], "outcome": ["", intervention.outcome]},
+    )
     return intervention
 
 

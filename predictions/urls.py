@@ -11,5 +11,8 @@ urlpatterns = [
     path("at-risk/report/", views.intervention_report, name="report"),
     path("at-risk/students/<int:student_id>/", views.student_risk, name="student-risk"),
     path("at-risk/students/<int:student_id>/interventions/", views.intervention_create, name="intervention-create"),
+    path(
+        "at-risk/interventions/<int:intervention_id>/close/", views.intervention_close_view, name="intervention-close"
+    ),
     path("at-risk/students/<int:student_id>/feedback/", views.feedback_create, name="feedback-create"),
 ]

@@ -25,8 +25,8 @@ from accounts.models import User
 from accounts.roles import Role
 from campusiq.core.admin import formula_neutralise
 from campusiq.core.errors import ServiceError
-from predictions.forms import AtRiskFilterForm, FlagFeedbackForm, InterventionForm
-from predictions.models import RiskScore, ScoringRun
+from predictions.forms import AtRiskFilterForm, FlagFeedbackForm, InterventionCloseForm, InterventionForm
+from predictions.models import Intervention, RiskScore, ScoringRun
 from predictions.selectors import (
     feedback_visible_to,
     intervention_outcome_report,
@@ -39,7 +39,7 @@ from predictions.selectors import (
     student_score_history,
     terms_with_runs,
 )
-from predictions.services import flag_feedback_record, intervention_record
+from predictions.services import flag_feedback_record, intervention_close, intervention_record
 from students.models import Student, Term
 from students.selectors import term_current
 
@@ -223,6 +223,8 @@ def _student_page(
     *,
     intervention_form: InterventionForm | None = None,
     feedback_form: FlagFeedbackForm | None = None,
+    close_form: InterventionCloseForm | None = None,
+    closing: int | None = None,
     status: int = 200,
 ) -> HttpResponse:
     term, current = _chosen_term(request)
@@ -248,7 +250,10 @@ def _student_page(
             "term_query": _term_query(term, current),
             "latest": latest,
             "history": scored,
-            "interventions": list(interventions.order_by("-created_at", "-pk")),
+            "interventions": [
+                (intervention, _close_form_for(intervention, close_form if intervention.pk == closing else None))
+                for intervention in interventions.order_by("-created_at", "-pk")
+            ],
             "feedback": list(feedback.order_by("-created_at", "-pk")),
             "intervention_form": intervention_form or InterventionForm(),
             "feedback_form": feedback_form
@@ -256,6 +261,14 @@ def _student_page(
         },
         status=status,
     )
+
+
+def _close_form_for(intervention: Intervention, refused: InterventionCloseForm | None) -> InterventionCloseForm | None:
+    """The form closing this intervention: the one just refused keeps its errors; a closed one has none.
+    Each form's ids are its intervention's, as the page holds one per open intervention."""
+    if refused is not None:
+        return refused
+    return InterventionCloseForm(auto_id=f"close-{intervention.pk}-%s") if intervention.is_open else None
 
 
 def _student_risk_url(student: Student, request: HttpRequest) -> str:
@@ -300,6 +313,27 @@ def intervention_create(request: HttpRequest, student_id: int) -> HttpResponse:
             )
             return redirect(_student_risk_url(student, request) + "#interventions")
     return _student_page(request, student, intervention_form=form, status=400)
+
+
+@require_POST
+@_risk_staff
+def intervention_close_view(request: HttpRequest, intervention_id: int) -> HttpResponse:
+    try:
+        intervention = interventions_visible_to(request.user).get(pk=intervention_id)
+    except Intervention.DoesNotExist as missing:
+        raise Http404 from missing
+    form = InterventionCloseForm(request.POST, auto_id=f"close-{intervention.pk}-%s")
+    status = 400
+    if form.is_valid():
+        try:
+            intervention_close(intervention=intervention, actor=request.user, outcome=form.cleaned_data["outcome"])
+        except ServiceError as error:
+            _service_error_on(form, error)
+            status = error.status
+        else:
+            messages.success(request, _("Intervention closed."))
+            return redirect(_student_risk_url(intervention.student, request) + "#interventions")
+    return _student_page(request, intervention.student, close_form=form, closing=intervention.pk, status=status)
 
 
 @require_POST

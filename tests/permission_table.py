@@ -313,6 +313,9 @@ TABLE = [
     # An advisor recording an intervention for someone else's advisee.
     ("POST",   "predictions:intervention-create", {"student_id": "other"}, "form:intervention",
                                                                                      302, 403, 403, 403, 403, 404, 302, 302, 302),
+    # Closing S's open intervention (recorded by A); another advisor's is a 404, like the student's page.
+    ("POST",   "predictions:intervention-close", {"intervention_id": "intervention"}, "form:intervention_close",
+                                                                                     302, 403, 403, 403, 403, 302, 404, 302, 302),
     ("POST",   "predictions:feedback-create", {"student_id": "student"}, "form:feedback",
                                                                                      302, 403, 403, 403, 403, 302, 404, 302, 302),
 ]

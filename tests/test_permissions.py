@@ -35,6 +35,7 @@ from tests.factories import (
     DepartmentFactory,
     EnrollmentFactory,
     GradeFactory,
+    InterventionFactory,
     RiskScoreFactory,
     ScoringRunFactory,
     SectionFactory,
@@ -102,6 +103,7 @@ def world(db):
     SectionGroupMemberFactory(group=group, student=student)
     run = ScoringRunFactory(term=term)
     risk_score = RiskScoreFactory(run=run, student=student)
+    intervention = InterventionFactory(student=student, term=term, advisor=advisor, risk_score=risk_score)
     RiskScoreFactory(run=run, student=other)
     _feed, calendar_token = calendar_feed_create(user=student.user)
     objects = {
@@ -126,6 +128,7 @@ def world(db):
         "grade": grade,
         "outcome": outcome,
         "risk_score": risk_score,
+        "intervention": intervention,
         "student_token": api_token_issue(user=student.user, name="phone")[0],
         "model_version": run.model_version,
         "run": run,
@@ -209,6 +212,7 @@ def world(db):
         "scoring_run": {"term": term.pk},
         "form:intervention": {"kind": "contacted", "note": "checked by the table"},
         "form:feedback": {"risk_score": risk_score, "verdict": "useful", "note": ""},
+        "form:intervention_close": {"outcome": "checked by the table"},
     }  # fmt: skip
     return {"objects": objects, "users": users, "bodies": bodies, "student": student, "other": other}
 

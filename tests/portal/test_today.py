@@ -16,7 +16,8 @@ from django.urls import reverse
 from accounts.roles import Role
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession
 from campusiq.core.models import AuditLogEntry
-from predictions.models import RiskScore, ScoringRun
+from portal.today import INTERVENTIONS_SHOWN
+from predictions.models import Intervention, RiskScore, ScoringRun
 from tests.factories import (
     AbsenceExcuseFactory,
     AssessmentFactory,
@@ -323,13 +324,44 @@ def test_advisor_sees_advisees_who_newly_entered_the_high_band(advisor, term):
     assert sorted(shown) == sorted([rises.pk, first_scored.pk])
     assert newly.count("no intervention yet") == 1  # first_scored's; rises has one
     interventions = page.split('id="today-interventions"')[1]
-    assert re.findall(r"/portal/advisor/advisees/(\d+)/", interventions) == [str(rises.pk)]
+    assert re.findall(r"/portal/at-risk/students/(\d+)/", interventions) == [str(rises.pk)]
 
 
 def test_advisor_before_any_scoring_run_is_told_so(advisor, term):
     StudentFactory(advisor=advisor)
     page = part(page_of(advisor), "today-advisees")
-    assert "No scoring run this term yet." in page and "No interventions recorded this term." in page
+    assert "No scoring run this term yet." in page and "None of your advisees has an open intervention." in page
+
+
+def open_interventions_shown(advisor) -> list[int]:
+    listed = part(page_of(advisor), "today-advisees").split('id="today-interventions"')[1]
+    return [int(n) for n in re.findall(r"/portal/at-risk/students/(\d+)/", listed)]
+
+
+def test_advisor_sees_open_interventions_of_their_advisees_oldest_first(advisor, term):
+    earlier_term = TermFactory(
+        name="Spring 2026", start_date=datetime.date(2026, 2, 2), end_date=datetime.date(2026, 6, 30),
+        add_drop_deadline=datetime.date(2026, 2, 16),
+    )  # fmt: skip
+    newest, oldest, middle, closed = (StudentFactory(advisor=advisor) for _ in range(4))
+    not_mine = StudentFactory(advisor=UserFactory(roles=[Role.ADVISOR]))
+    for student, days_ago, when in ((newest, 1, term), (oldest, 200, earlier_term), (middle, 10, term)):
+        intervention = InterventionFactory(student=student, term=when, advisor=advisor)
+        Intervention.objects.filter(pk=intervention.pk).update(created_at=NOW - datetime.timedelta(days=days_ago))
+    InterventionFactory(student=closed, term=term, advisor=advisor, closed_at=NOW, outcome="resolved")
+    InterventionFactory(student=not_mine, term=term)
+    # Open ones from an earlier term still wait, and come first; closed ones and others' advisees do not show.
+    assert open_interventions_shown(advisor) == [oldest.pk, middle.pk, newest.pk]
+    page = part(page_of(advisor), "today-advisees")
+    assert f"?term={earlier_term.pk}#interventions" in page  # the link opens the term it belongs to
+    assert "more open intervention" not in page
+
+
+def test_advisor_is_told_how_many_open_interventions_are_not_listed(advisor, term):
+    for _ in range(INTERVENTIONS_SHOWN + 2):
+        InterventionFactory(student=StudentFactory(advisor=advisor), term=term, advisor=advisor)
+    assert len(open_interventions_shown(advisor)) == INTERVENTIONS_SHOWN
+    assert "And 2 more open interventions." in part(page_of(advisor), "today-advisees")
 
 
 def test_a_lecturer_who_advises_gets_both_parts_and_nothing_of_a_student_or_registrar(term):

@@ -779,3 +779,63 @@ def test_student_page_queries_do_not_grow_with_its_history(term, model, advisor)
             FlagFeedbackFactory(risk_score=score, advisor=advisor)
         counts.append(count_queries(signed_in(advisor), student_url(student)))
     assert counts[0] == counts[1], counts
+
+
+# --- Closing an intervention -------------------------------------------------------------------------
+
+
+def close_url(intervention) -> str:
+    return reverse("predictions:intervention-close", args=[intervention.pk])
+
+
+def test_closing_an_intervention_redirects_and_shows_it_closed_with_its_outcome(advisor, campus):
+    ana, client = campus["ana"], signed_in(advisor)
+    intervention = Intervention.objects.get(student=ana)
+    before = client.get(student_url(ana)).content.decode()
+    assert f'action="{close_url(intervention)}"' in before and f'id="close-{intervention.pk}-outcome"' in before
+    response = client.post(close_url(intervention), {"outcome": "Attends again"})
+    assert response.status_code == 302 and response["Location"] == student_url(ana) + "#interventions"
+    intervention.refresh_from_db()
+    assert intervention.closed_at is not None and intervention.outcome == "Attends again"
+    page = client.get(response["Location"])
+    words = text(page)
+    assert "Intervention closed." in words and "Outcome: Attends again" in words
+    assert f'action="{close_url(intervention)}"' not in page.content.decode()  # nothing left to close
+
+
+def test_closing_twice_says_so_and_changes_nothing(advisor, campus):
+    intervention = Intervention.objects.get(student=campus["ana"])
+    client = signed_in(advisor)
+    assert client.post(close_url(intervention), {"outcome": "first"}).status_code == 302
+    response = client.post(close_url(intervention), {"outcome": "second"})
+    assert response.status_code == 409
+    assert "Nothing was saved." in text(response) and "already closed" in text(response)
+    intervention.refresh_from_db()
+    assert intervention.outcome == "first"
+
+
+def test_a_too_long_outcome_writes_nothing_and_says_why(advisor, campus):
+    intervention = Intervention.objects.get(student=campus["ana"])
+    response = signed_in(advisor).post(close_url(intervention), {"outcome": "x" * 2001})
+    assert response.status_code == 400
+    assert "Ensure this value has at most 2000 characters" in text(response)
+    intervention.refresh_from_db()
+    assert intervention.closed_at is None and intervention.outcome == ""
+
+
+def test_closing_another_advisors_intervention_is_not_found_and_writes_nothing(campus, other_advisor, lecturer):
+    intervention = Intervention.objects.get(student=campus["ana"])
+    assert signed_in(other_advisor).post(close_url(intervention), {"outcome": "x"}).status_code == 404
+    assert signed_in(lecturer).post(close_url(intervention), {"outcome": "x"}).status_code == 403
+    assert signed_in(other_advisor).get(close_url(intervention)).status_code == 405
+    intervention.refresh_from_db()
+    assert intervention.closed_at is None
+
+
+def test_closing_needs_the_csrf_token(advisor, campus):
+    intervention = Intervention.objects.get(student=campus["ana"])
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(advisor)
+    assert client.post(close_url(intervention), {"outcome": "x"}).status_code == 403
+    intervention.refresh_from_db()
+    assert intervention.closed_at is None

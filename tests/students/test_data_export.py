@@ -10,10 +10,12 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import ApiToken
 from accounts.roles import Role
 from accounts.tokens import api_token_issue
+from predictions.models import Intervention
 from tests.factories import (
     AbsenceExcuseFactory,
     AssessmentFactory,
@@ -164,7 +166,12 @@ def test_risk_scores_and_what_advisors_recorded_are_included_whatever_the_portal
     [score] = data["risk_scores"]
     assert (score["probability"], score["band"]) == (0.81, "high")
     assert score["factors"][0]["text"] == "attendance over the last 4 weeks: 54%; campus median 88%"
-    assert [(i["kind"], i["note"]) for i in data["interventions"]] == [("contacted", "Met ana0")]
+    assert [(i["kind"], i["note"], i["closed_at"], i["outcome"]) for i in data["interventions"]] == [
+        ("contacted", "Met ana0", None, "")
+    ]
+    Intervention.objects.filter(student=ana).update(closed_at=timezone.now(), outcome="Back in class ana0")
+    [closed] = download(ana.user)[1]["interventions"]
+    assert closed["outcome"] == "Back in class ana0" and closed["closed_at"] is not None
     assert [(f["verdict"], f["note"]) for f in data["flag_feedback"]] == [("incorrect", "Was ill ana0")]
 
 
