@@ -61,7 +61,12 @@ start_redis() {
 
 stop_all() {
   [ -x "$PG_BIN/pg_ctl" ] && [ -d "$STATE/postgres/data" ] && as_pg_owner "$PG_BIN/pg_ctl" -D "$STATE/postgres/data" -m fast stop >/dev/null 2>&1 || true
-  command -v redis-cli >/dev/null && redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  # The Redis this checkout started (its pid file), never whichever one listens on the default port: a
+  # stop without the start's CAMPUSIQ_REDIS_PORT would otherwise shut down another checkout's (or CI's).
+  if [ -f "$STATE/redis.pid" ]; then
+    kill "$(cat "$STATE/redis.pid")" 2>/dev/null || true
+    rm -f "$STATE/redis.pid"
+  fi
   rm -f "$ENV_FILE"
   echo "services: stopped"
 }
