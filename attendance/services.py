@@ -985,14 +985,19 @@ def absence_excuse_submit(*, record: AttendanceRecord, student: Student, reason:
     return AbsenceExcuse.objects.create(record=record, reason=reason)
 
 
+def _decision_save(request: AbsenceExcuse | AdvanceAbsence, *, approve: bool, actor: User | None, note: str) -> None:
+    """Records who decided a student's request (an excuse, an absence reported in advance), when and how."""
+    request.state = request.State.APPROVED if approve else request.State.REJECTED
+    request.decided_by, request.decided_at, request.decision_note = actor, timezone.now(), note
+    request.save(update_fields=["state", "decided_by", "decided_at", "decision_note", "updated_at"])
+
+
 @transaction.atomic
 def absence_excuse_decide(*, excuse: AbsenceExcuse, approve: bool, actor: User | None, note: str = "") -> AbsenceExcuse:
     excuse = AbsenceExcuse.objects.select_for_update().select_related("record").get(pk=excuse.pk)
     if excuse.state != AbsenceExcuse.State.SUBMITTED:
         raise ServiceError(Code.EXCUSE_ALREADY_DECIDED, "This excuse was already decided.", status=409)
-    excuse.state = AbsenceExcuse.State.APPROVED if approve else AbsenceExcuse.State.REJECTED
-    excuse.decided_by, excuse.decided_at, excuse.decision_note = actor, timezone.now(), note
-    excuse.save(update_fields=["state", "decided_by", "decided_at", "decision_note", "updated_at"])
+    _decision_save(excuse, approve=approve, actor=actor, note=note)
     record = excuse.record
     # Only a record that is still an absence becomes excused (a voided check-in included: the
     # student was not there); one changed to present or late since the excuse stays as it is.
@@ -1110,9 +1115,7 @@ def advance_absence_decide(*, absence: AdvanceAbsence, approve: bool, actor: Use
         raise ServiceError(Code.NOT_ALLOWED, "Only the section's lecturers or a registrar decide this.", status=403)
     if absence.state != AdvanceAbsence.State.SUBMITTED:
         raise ServiceError(Code.ABSENCE_ALREADY_DECIDED, "This report was already decided or withdrawn.", status=409)
-    absence.state = AdvanceAbsence.State.APPROVED if approve else AdvanceAbsence.State.REJECTED
-    absence.decided_by, absence.decided_at, absence.decision_note = actor, timezone.now(), note
-    absence.save(update_fields=["state", "decided_by", "decided_at", "decision_note", "updated_at"])
+    _decision_save(absence, approve=approve, actor=actor, note=note)
     audit_log_write(
         actor=actor,
         verb="advance_absence.decided",
