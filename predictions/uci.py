@@ -42,6 +42,13 @@ PAPER_PCC = {
 }
 
 
+# The configuration (pipeline.SPLINE_KNOTS, INVERSE_REGULARIZATION, THRESHOLD_TOLERANCE, SETUP_FEATURES) was
+# chosen among 100+ variants on runs with these fold seeds, so figures on them are optimistic. It is frozen:
+# CONFIRMATION_SEED's runs (seeds 20-39 for the paper's 20) were never used for choosing, and are the default.
+SELECTION_SEEDS = frozenset([*range(0, 20), *range(100, 105), *range(200, 210)])
+CONFIRMATION_SEED = 20
+
+
 def uci_rows_load(path: Path) -> list[dict[str, str]]:
     """The rows of one of the `;`-separated UCI CSVs, as strings keyed by column name."""
     with open(path, newline="", encoding="utf-8") as handle:
@@ -115,10 +122,14 @@ def paper_best_model(subject: str, setup: str) -> tuple[str, float]:
 
 
 def target_pcc(subject: str, setup: str) -> float:
-    """What CampusIQ aims for: the best of the paper (NV included) in A and B; NV in C, where the
+    """What CampusIQ aims for in every setup: the best of the paper (NV included), even in C, where the
     paper's models saw personal attributes that we leave out."""
-    paper = PAPER_PCC[subject, setup]
-    return max(paper.values()) if setup in ("A", "B") else paper["NV"]
+    return max(PAPER_PCC[subject, setup].values())
+
+
+def selection_seeds_in(seed: int, runs: int) -> list[int]:
+    """The fold seeds of a run (seed .. seed + runs - 1) that helped choose the configuration."""
+    return sorted(SELECTION_SEEDS.intersection(range(seed, seed + runs)))
 
 
 @dataclass(frozen=True)

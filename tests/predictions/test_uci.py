@@ -164,9 +164,25 @@ def test_paper_targets():
         93.0,
         83.8,
         90.1,
-        67.1,
-        84.6,
+        70.6,
+        85.0,
     ]
+
+
+def test_the_default_runs_use_fold_seeds_that_never_chose_the_configuration(data_dir, tmp_path):
+    assert uci.selection_seeds_in(uci.CONFIRMATION_SEED, 20) == []
+    assert uci.selection_seeds_in(0, 20) == list(range(20))
+    out = tmp_path / "uci.json"
+    fresh, reused = _Output(), _Output()
+    common = ["--runs", "1", "--folds", "3", "--setups", "C", "--subjects", "por", "--data-dir", str(data_dir)]
+
+    call_command("evaluate_uci", *common, "--json", str(out), stdout=fresh)
+    call_command("evaluate_uci", *common, "--seed", "3", stdout=reused)
+
+    assert json.loads(out.read_text())["seed"] == uci.CONFIRMATION_SEED
+    assert json.loads(out.read_text())["selection_seeds_used"] == []
+    assert "Warning" not in fresh.text
+    assert "fold seeds that chose the configuration (3..3)" in reused.text
 
 
 def test_command_on_the_samples(data_dir, tmp_path):
