@@ -24,13 +24,12 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from import_export.fields import Field
-from import_export.formats import base_formats
 from import_export.widgets import DateWidget
 
 from attendance.models import AttendanceRecord, ClassSession
 from attendance.selectors import enrolled_at_session, session_statuses
 from attendance.services import attendance_marks_save, class_session_cancel, class_session_create
-from campusiq.core.admin import ImportFileUnreadable
+from campusiq.core.admin import CampusCSV, ImportFileUnreadable, csv_bytes_decode
 from campusiq.core.errors import ServiceError
 from students.models import Student
 from students.resources import ServiceImportResource, _required, _section_lookup, _student_lookup, text
@@ -413,15 +412,15 @@ def _header_row_find(dataset: tablib.Dataset) -> None:
 MOODLE_CSV_DELIMITERS = (",", ";", "\t", ":")
 
 
-class ModAttendanceCSV(base_formats.CSV):
+class ModAttendanceCSV(CampusCSV):
     """CSV as tablib reads it, except a mod_attendance export: its "Course:" and "Group:" lines are
     shorter than the table, which tablib takes for the header and then refuses the longer rows. When a
     row names "Last name" (with any of Moodle's separators), the lines above it are dropped here, before
-    the resource sees the file. A byte order mark, as Excel and Moodle write, is ignored."""
+    the resource sees the file. A byte order mark, as Excel and Moodle write, is ignored; Windows-1252 is read."""
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes):
-            in_stream = in_stream.decode(self.encoding or "utf-8-sig")
+            in_stream = csv_bytes_decode(in_stream)
         in_stream = in_stream.removeprefix("\ufeff")
         for delimiter in MOODLE_CSV_DELIMITERS:
             rows = list(csv.reader(in_stream.splitlines(), delimiter=delimiter))

@@ -142,13 +142,45 @@ class ImportFileUnreadable(ValueError):
     """A file format's reader refusing a file, with a message for the person who uploaded it."""
 
 
+# Excel on Windows saves "CSV" in the machine's code page, Windows-1252 across Western Europe and the
+# Americas, unless the person picks "CSV UTF-8": both are read, UTF-8 (with or without a BOM) first.
+CSV_ENCODINGS = ("utf-8-sig", "cp1252")
+
+
+def csv_bytes_decode(data: bytes) -> str:
+    for encoding in CSV_ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ImportFileUnreadable(
+        gettext_lazy('The file is neither UTF-8 nor Windows-1252 text. Save it as "CSV UTF-8" and try again.')
+    )
+
+
+class CampusCSV(base_formats.CSV):
+    """CSV read from the uploaded bytes (not through import-export's UTF-8-only text temp file), so the
+    encoding is found here: UTF-8, else Windows-1252."""
+
+    def is_binary(self) -> bool:
+        return True
+
+    def get_read_mode(self) -> str:
+        return "rb"
+
+    def create_dataset(self, in_stream, **kwargs):
+        if isinstance(in_stream, bytes):
+            in_stream = csv_bytes_decode(in_stream)
+        return super().create_dataset(in_stream, **kwargs)
+
+
 class CampusImportMixin(ImportMixin):
     """CSV or XLSX import with a preview (a dry run) and per-row errors, listed by row and column above
     the preview. The form offers an empty template file per format and the values each choice column
     accepts, from the resource (its `import_template()` and `import_allowed_values()`, where it has
     them). Needs add and change permission."""
 
-    import_formats = [base_formats.CSV, base_formats.XLSX]
+    import_formats = [CampusCSV, base_formats.XLSX]
     import_export_change_list_template = "admin/import_export/change_list_import_export.html"
     import_template_name = "admin/import_export/campus_import.html"
 
