@@ -217,3 +217,50 @@ def test_the_calibration_charts_axes_run_from_zero_at_the_bottom_left():
     chart = model_version_report(full_metrics())["calibration"]
     assert chart.ticks[0] == ("0.00", 0) and chart.ticks[-1] == ("1.00", 240)
     assert chart.y_ticks[0] == ("0.00", 240) and chart.y_ticks[-1] == ("1.00", 0)
+
+
+def gated_metrics() -> dict:
+    """full_metrics() with what the gate records: families, rules not gated, intervals, groups too few."""
+    metrics = full_metrics()
+    metrics["baselines"]["attendance_only"].update(
+        available=False, unavailable_reason="the attendance features are missing in the training data"
+    )
+    metrics["baselines"]["grades_only"] = {
+        "rule": "at risk when weighted assessment average so far < 0.55", "available": True,
+        "unavailable_reason": None, **metrics["baselines"]["majority_class"],
+    }  # fmt: skip
+    metrics["features"] = {
+        "attendance": {"status": "missing", "features": {"attendance_rate": "missing", "longest_absence_run": "constant"}},
+        "grades": {"status": "varies", "features": {"assessment_average": "varies"}},
+    }  # fmt: skip
+    metrics["gate"] = {
+        "passes": False, "confidence": 0.95, "margin": 0.0, "resamples": 1000, "seed": 0, "best_baseline": "grades_only",
+        "baselines": {"grades_only": {"difference": 0.0123456, "lower": -0.0412345, "upper": 0.0654321, "passes": False}},
+        "active": {"version": "risk-old", "not_compared": "artifact file risk-old.joblib is missing"},
+    }  # fmt: skip
+    metrics["groups"]["program"] = {
+        "BSC-CS": {**metrics["groups"]["department"]["CS"], "intervals": {"pr_auc": [0.5123, 0.7344], "recall": [0.6, 0.8]}},
+        "BSC-ART": {"n": 12, "too_few": True},
+    }  # fmt: skip
+    metrics["group_min_size"] = 30
+    metrics["excluded"] = {"train": {"left_before_cutoff": 7}, "holdout": {}}
+    return metrics
+
+
+def test_a_versions_page_shows_the_gate_its_intervals_the_missing_families_and_small_groups(registrar_client):
+    report = report_of(version_page(registrar_client, ModelVersionFactory(metrics=gated_metrics())))
+    header = re.search(r"<thead><tr><th scope=\"col\">Metric</th>(.*?)</tr></thead>", report).group(1)
+    assert "Attendance-only rule (not gated)" in header and "Grades-only rule" in header
+    assert "Attendance-only rule is not used for gating: the attendance features are missing" in report
+    gate = re.search(r'<tr><th scope="row">Grades-only rule</th>(.*?)</tr>', report).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', gate) == ["+0.012", "[-0.041, +0.065]", "fails"]
+    assert "not compared: artifact file risk-old.joblib is missing" in report
+    attendance = re.search(r'<tr><th scope="row">attendance</th>(.*?)</tr>', report).group(1)
+    assert "missing" in attendance and "attendance_rate (missing), longest_absence_run (constant)" in attendance
+    small = re.search(r'<tr><th scope="row">BSC-ART</th>(.*?)</tr>', report).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', small) == ["12"] + ["too few"] * 7
+    cs = re.search(r'<tr><th scope="row">BSC-CS</th>(.*?)</tr>', report).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', cs)[-2:] == ["[+0.512, +0.734]", "[+0.600, +0.800]"]
+    assert "fewer than 30 students" in report and "95% bootstrap intervals" in report
+    assert "train: 7 (their enrolments had ended by the cut-off)" in report
+    assert "style=" not in report and "<script" not in report

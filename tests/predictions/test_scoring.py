@@ -21,7 +21,7 @@ from predictions.services import (
 )
 from predictions.tasks import score_current_term
 from predictions.training import model_version_activate, risk_model_train
-from students.models import Student
+from students.models import Enrollment, Student
 from tests.factories import FlagFeedbackFactory
 from tests.predictions.world import NOW, campus_history
 
@@ -179,3 +179,14 @@ def test_the_score_command(trained, capsys):
     assert "Scored 60 students" in capsys.readouterr().out
     with pytest.raises(CommandError, match="No term named"):
         call_command("score_risk", "--term", "Nope")
+
+
+def test_a_student_whose_enrolment_ended_before_the_run_is_not_scored_as_training_would_not_learn_from_them(trained):
+    leaver = trained["students"][0]
+    current = trained["current"]
+    Enrollment.objects.filter(student=leaver, section__term=current).update(
+        ended_on=current.start_date + datetime.timedelta(weeks=1), status=Enrollment.Status.WITHDRAWN
+    )
+    run = _run(current)
+    assert run.students_scored == 59
+    assert not run.scores.filter(student=leaver).exists()
