@@ -226,22 +226,37 @@ def gated_metrics() -> dict:
         available=False, unavailable_reason="the attendance features are missing in the training data"
     )
     metrics["baselines"]["grades_only"] = {
-        "rule": "at risk when weighted assessment average so far < 0.55", "available": True,
-        "unavailable_reason": None, **metrics["baselines"]["majority_class"],
-    }  # fmt: skip
+        "rule": "at risk when weighted assessment average so far < 0.55",
+        "available": True,
+        "unavailable_reason": None,
+        **metrics["baselines"]["majority_class"],
+    }
     metrics["features"] = {
-        "attendance": {"status": "missing", "features": {"attendance_rate": "missing", "longest_absence_run": "constant"}},
+        "attendance": {
+            "status": "missing",
+            "features": {"attendance_rate": "missing", "longest_absence_run": "constant"},
+        },
         "grades": {"status": "varies", "features": {"assessment_average": "varies"}},
-    }  # fmt: skip
+    }
     metrics["gate"] = {
-        "passes": False, "confidence": 0.95, "margin": 0.0, "resamples": 1000, "seed": 0, "best_baseline": "grades_only",
-        "baselines": {"grades_only": {"difference": 0.0123456, "lower": -0.0412345, "upper": 0.0654321, "passes": False}},
+        "passes": False,
+        "confidence": 0.95,
+        "margin": 0.0,
+        "resamples": 1000,
+        "seed": 0,
+        "best_baseline": "grades_only",
+        "baselines": {
+            "grades_only": {"difference": 0.0123456, "lower": -0.0412345, "upper": 0.0654321, "passes": False}
+        },
         "active": {"version": "risk-old", "not_compared": "artifact file risk-old.joblib is missing"},
-    }  # fmt: skip
+    }
     metrics["groups"]["program"] = {
-        "BSC-CS": {**metrics["groups"]["department"]["CS"], "intervals": {"pr_auc": [0.5123, 0.7344], "recall": [0.6, 0.8]}},
+        "BSC-CS": {
+            **metrics["groups"]["department"]["CS"],
+            "intervals": {"pr_auc": [0.5123, 0.7344], "recall": [0.6, 0.8]},
+        },
         "BSC-ART": {"n": 12, "too_few": True},
-    }  # fmt: skip
+    }
     metrics["group_min_size"] = 30
     metrics["excluded"] = {"train": {"left_before_cutoff": 7}, "holdout": {}}
     return metrics

@@ -9,8 +9,8 @@ from django.test import override_settings
 from attendance.models import AttendanceRecord, ClassSession
 from campusiq.core.models import AuditLogEntry
 from predictions import pipeline as risk_pipeline
-from predictions.models import ModelVersion
 from predictions.features import FEATURE_NAMES
+from predictions.models import ModelVersion
 from predictions.registry import artifact_bytes, artifact_save, model_load
 from predictions.training import (
     LabelledTerm,
