@@ -230,7 +230,7 @@ def gate_evaluate(holdout: LabelledTerm, probabilities: np.ndarray, rules: list,
         reasons.append("the hold-out term has one class only: nothing can be compared")
     elif not compared:
         reasons.append("no baseline exists in the data (every rule's features are missing or constant)")
-    active = _active_comparison(holdout, probabilities, weights=weights, confidence=confidence)
+    active = None if one_class else _active_comparison(holdout, probabilities, weights=weights, confidence=confidence)
     if active is not None and active.get("passes") is False:
         reasons.append(f"worse than the active model {active['version']} ({_interval_text(active, confidence)})")
     passes = not reasons
@@ -367,7 +367,6 @@ class RuleBaseline:
     key: str
     name: str
     feature: str
-    family: str
     low_is_risky: bool
     fill: float
     threshold: float
@@ -403,7 +402,7 @@ def rule_baselines_fit(X: np.ndarray, y: np.ndarray, families: dict) -> list[Rul
         value = X[:, FEATURE_NAMES.index(feature)]
         observed = value[~np.isnan(value)]
         fill = float(np.median(observed)) if observed.size and low_is_risky else 0.0
-        rule = RuleBaseline(key, name, feature, family, low_is_risky, fill, 0.5, None)
+        rule = RuleBaseline(key, name, feature, low_is_risky, fill, 0.5, None)
         scores = rule.scores(X)
         status = families[family]["status"]
         unavailable = None
@@ -413,7 +412,7 @@ def rule_baselines_fit(X: np.ndarray, y: np.ndarray, families: dict) -> list[Rul
             unavailable = f"{FEATURES_BY_NAME[feature].label} is the same for every training student"
         # The previous-outcome rule is the flag itself (at risk iff 1); the others cut where F1 is best.
         threshold = risk_pipeline.threshold_choose(y, scores, objective="f1") if low_is_risky else 0.5
-        rules.append(RuleBaseline(key, name, feature, family, low_is_risky, fill, threshold, unavailable))
+        rules.append(RuleBaseline(key, name, feature, low_is_risky, fill, threshold, unavailable))
     return rules
 
 
