@@ -35,11 +35,12 @@ def test_versions_are_listed_with_their_metrics_side_by_side(registrar_client):
     ModelVersionFactory(
         name="risk-a",
         metrics={"holdout": {"roc_auc": 0.81, "pr_auc": 0.62, "brier": 0.11, "recall": 0.7, "precision": 0.5},
-                 "baselines": {"attendance_only": {"pr_auc": 0.41}}},
+                 "baselines": {"attendance_only": {"pr_auc": 0.41}},
+                 "gate": {"best_baseline": "grades_only", "baselines": {"grades_only": {"lower": 0.0234}}}},
     )  # fmt: skip
     ModelVersionFactory(name="risk-b", metrics={})
     page = registrar_client.get(changelist_url(ModelVersion)).content.decode()
-    for figure in ("0.810", "0.620", "0.410", "0.110", "0.700", "0.500"):
+    for figure in ("0.810", "0.620", "0.410", "0.110", "0.700", "0.500", "0.023"):
         assert figure in page
     assert "risk-b" in page
 
