@@ -3,7 +3,8 @@
 Model versions are listed with their hold-out metrics side by side (the attendance-only baseline
 and the gate's lower bound over the best available baseline beside them); staff promote one (the
 active one is retired) or retire the active one (rolling back to the version active before it) —
-both audited. Scoring runs are started here too. Scores, interventions and feedback are written by the scoring and the advisors' portal: read-only.
+both audited. Scoring runs are started here too. Scores, interventions and feedback are written by
+the scoring and the advisors' portal: read-only.
 """
 
 import structlog
