@@ -1,9 +1,10 @@
 """The Django admin of at-risk predictions, for registry staff.
 
-Model versions are listed with their hold-out metrics side by side (and the attendance-only
-baseline beside them); staff promote one (the active one is retired) or retire the active one
-(rolling back to the version active before it) — both audited. Scoring runs are started here too.
-Scores, interventions and feedback are written by the scoring and the advisors' portal: read-only.
+Model versions are listed with their hold-out metrics side by side (the attendance-only baseline
+and the gate's lower bound over the best available baseline beside them); staff promote one (the
+active one is retired) or retire the active one (rolling back to the version active before it) —
+both audited. Scoring runs are started here too. Scores, interventions and feedback are written by
+the scoring and the advisors' portal: read-only.
 """
 
 import structlog
@@ -24,11 +25,15 @@ from students.selectors import term_current
 log = structlog.get_logger(__name__)
 
 
-def _metric(version: ModelVersion, *path: str):
+def _metric_raw(version: ModelVersion, *path: str):
     value = version.metrics
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
-    return figure(value)
+    return value
+
+
+def _metric(version: ModelVersion, *path: str):
+    return figure(_metric_raw(version, *path))
 
 
 @admin.register(ModelVersion)
@@ -36,7 +41,8 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     action_form = ReasonActionForm
     list_display = [
         "name", "status", "trained_at", "holdout_term", "holdout_roc_auc", "holdout_pr_auc",
-        "attendance_rule_pr_auc", "holdout_brier", "holdout_recall", "holdout_precision", "threshold_rounded",
+        "attendance_rule_pr_auc", "gate_lower_bound", "holdout_brier", "holdout_recall", "holdout_precision",
+        "threshold_rounded",
     ]  # fmt: skip
     list_filter = ["status"]
     search_fields = ["name", "status_reason"]
@@ -75,6 +81,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     @admin.display(description="rule PR-AUC")
     def attendance_rule_pr_auc(self, version):
         return _metric(version, "baselines", "attendance_only", "pr_auc")
+
+    @admin.display(description="gate lower bound")
+    def gate_lower_bound(self, version):
+        best = _metric_raw(version, "gate", "best_baseline")
+        return _metric(version, "gate", "baselines", best, "lower")
 
     @admin.display(description="Brier")
     def holdout_brier(self, version):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, SectionGroupMember
@@ -46,6 +47,17 @@ FEATURES = [
     Feature("previous_term_at_risk", "previous term failed or withdrawn", "flag"),
 ]
 FEATURE_NAMES = [feature.name for feature in FEATURES]
+# Features that come from the same records: a campus without attendance (or grades) lacks a whole
+# family, and the training gate must know which baselines its data can support.
+FEATURE_FAMILIES = {
+    "attendance": [
+        "attendance_rate", "attendance_rate_2w", "attendance_rate_4w", "attendance_trend", "longest_absence_run",
+        "late_rate",
+    ],
+    "grades": ["assessment_average", "assessment_latest", "grade_trend", "assessments_missing"],
+    "enrolment": ["credit_load", "semester"],
+    "history": ["previous_term_at_risk"],
+}  # fmt: skip
 FEATURES_BY_NAME = {feature.name: feature for feature in FEATURES}
 AT_RISK_OUTCOMES = (TermOutcome.Outcome.FAILED, TermOutcome.Outcome.WITHDREW)
 ATTENDED_SQL = "r.status IN ('present', 'late')"  # the statuses of attendance.selectors.ATTENDED
@@ -110,6 +122,16 @@ def term_features(term: Term, as_of: datetime.datetime, *, student_ids: list[int
         column = values[:, FEATURE_NAMES.index(name)]
         column[np.isnan(column)] = 0.0
     return FeatureMatrix(ids, values, list(FEATURE_NAMES))
+
+
+def term_population(term: Term, as_of: datetime.datetime) -> set[int]:
+    """The students in `term` at `as_of`: an enrolment begun by that day and not ended by it. Scoring
+    scores the active ones among them and training learns from them, so both see one population."""
+    day = timezone.localdate(as_of)
+    running = Enrollment.objects.filter(
+        Q(ended_on__isnull=True) | Q(ended_on__gt=day), section__term=term, enrolled_on__lte=day
+    )
+    return set(running.values_list("student_id", flat=True))
 
 
 def term_labels(term: Term) -> dict[int, int]:
@@ -222,7 +244,9 @@ class _Sql:
             " MAX(CASE WHEN latest = 1 THEN score END), SUM(CASE WHEN score IS NULL THEN 1 ELSE 0 END)"
             " FROM ("
             "  SELECT e.student_id AS student_id, a.weight AS weight, 1.0 * g.score / a.max_score AS score,"
-            "   ROW_NUMBER() OVER (PARTITION BY e.student_id, g.id IS NULL ORDER BY a.due_date DESC, a.id DESC)"
+            "   ROW_NUMBER() OVER (PARTITION BY e.student_id, g.id IS NULL"
+            # The latest by due date, then by when the grade was entered; the id only if both tie.
+            "   ORDER BY a.due_date DESC, g.created_at DESC, a.id DESC)"
             "   AS latest"
             "  FROM {enrollment} e JOIN {section} sec ON sec.id = e.section_id"
             "  JOIN {assessment} a ON a.section_id = e.section_id"

@@ -5,6 +5,8 @@ None for it, which the page shows as "not recorded"."""
 
 from dataclasses import dataclass
 
+from predictions.training import EXCLUSIONS
+
 # (key in a classification_metrics() dict, label, how to show it)
 METRIC_ROWS = [
     ("n", "Students", "count"),
@@ -23,10 +25,16 @@ COMPARED = [
     (("holdout",), "Model, hold-out term"),
     (("cross_validation",), "Model, cross-validation"),
     (("baselines", "attendance_only"), "Attendance-only rule"),
+    (("baselines", "grades_only"), "Grades-only rule"),
+    (("baselines", "previous_outcome"), "Previous-term-outcome rule"),
     (("baselines", "majority_class"), "Majority class"),
 ]
 GROUP_METRICS = ("n", "positives", "roc_auc", "pr_auc", "precision", "recall")
+GROUP_INTERVALS = (("pr_auc", "PR-AUC interval"), ("recall", "Recall interval"))
 NOT_RECORDED = "not recorded"
+TOO_FEW = "too few"
+NOT_GATED = " (not gated)"
+FAMILY_STATUS = {"varies": "present", "missing": "missing", "constant": "constant"}
 
 CHART_SIZE = 240  # the plot's side in SVG units; the margins hold the axis labels
 CHART_MARGIN = 36
@@ -60,13 +68,30 @@ def comparison_table(metrics: dict) -> Table | None:
     if not present:
         return None
     return Table(
-        columns=[heading for heading, _ in present],
+        columns=[heading + (NOT_GATED if values.get("available") is False else "") for heading, values in present],
         rows=[(label, [figure(values.get(key), kind) for _, values in present]) for key, label, kind in METRIC_ROWS],
     )
 
 
+def interval_text(bounds) -> str:
+    """An interval for reading, e.g. "[+0.012, +0.118]"; a dash when it was not recorded."""
+    if not isinstance(bounds, list | tuple) or len(bounds) != 2 or None in bounds:
+        return "—"
+    return f"[{float(bounds[0]):+.3f}, {float(bounds[1]):+.3f}]"
+
+
+def _group_cells(values: dict, kinds: dict) -> list[str]:
+    if values.get("too_few"):
+        return [figure(values.get("n"), "count")] + [TOO_FEW] * (len(GROUP_METRICS) + len(GROUP_INTERVALS) - 1)
+    intervals = values.get("intervals") or {}
+    return [figure(values.get(key), kinds[key]) for key in GROUP_METRICS] + [
+        interval_text(intervals.get(key)) for key, _ in GROUP_INTERVALS
+    ]
+
+
 def group_tables(metrics: dict) -> list[tuple[str, Table]]:
-    """The hold-out figures per department and per program, one group a row."""
+    """The hold-out figures per department and per program, one group a row, with their intervals;
+    a group under the minimum size says "too few" instead of figures."""
     kinds = {key: kind for key, _, kind in METRIC_ROWS}
     labels = {key: label for key, label, _ in METRIC_ROWS}
     tables = []
@@ -77,15 +102,66 @@ def group_tables(metrics: dict) -> list[tuple[str, Table]]:
             (
                 kind_name,
                 Table(
-                    columns=[labels[key] for key in GROUP_METRICS],
-                    rows=[
-                        (group or "—", [figure(values.get(key), kinds[key]) for key in GROUP_METRICS])
-                        for group, values in groups.items()
-                    ],
+                    columns=[labels[key] for key in GROUP_METRICS] + [label for _, label in GROUP_INTERVALS],
+                    rows=[(group or "—", _group_cells(values, kinds)) for group, values in groups.items()],
                 ),
             )
         )
     return tables
+
+
+def excluded_rows(metrics: dict) -> list[tuple[str, str, int]] | None:
+    """(part, why, how many) of the students with an outcome left out of training and hold-out."""
+    excluded = metrics.get("excluded")
+    if not isinstance(excluded, dict):
+        return None
+    return [
+        (part, EXCLUSIONS.get(reason, reason), int(count))
+        for part in ("train", "holdout")
+        for reason, count in (excluded.get(part) or {}).items()
+    ]
+
+
+def family_table(metrics: dict) -> Table | None:
+    """Each feature family's status in the training data and the features that do not vary."""
+    families = metrics.get("features")
+    if not isinstance(families, dict) or not families:
+        return None
+    rows = []
+    for family, about in families.items():
+        quiet = [f"{name} ({status})" for name, status in (about.get("features") or {}).items() if status != "varies"]
+        rows.append((family, [FAMILY_STATUS.get(about.get("status"), "—"), ", ".join(quiet) or "—"]))
+    return Table(columns=["In the training data", "Features missing or constant"], rows=rows)
+
+
+def gate_table(metrics: dict) -> Table | None:
+    """The activation gate: candidate minus each baseline it was gated on (and the active model), the
+    paired bootstrap interval of that PR-AUC difference, and whether it passed."""
+    gate = metrics.get("gate")
+    if not isinstance(gate, dict):
+        return None
+    names = {path[-1]: heading for path, heading in COMPARED}
+    compared = [(names.get(key, key), result) for key, result in (gate.get("baselines") or {}).items()]
+    active = gate.get("active")
+    if isinstance(active, dict):
+        compared.append((f"Active model {active.get('version', '')}", active))
+    rows = []
+    for heading, result in compared:
+        if "not_compared" in result:
+            rows.append((heading, ["—", "—", f"not compared: {result['not_compared']}"]))
+            continue
+        verdict = "passes" if result.get("passes") else "fails"
+        rows.append(
+            (
+                heading,
+                [
+                    f"{float(result['difference']):+.3f}",
+                    interval_text([result.get("lower"), result.get("upper")]),
+                    verdict,
+                ],
+            )
+        )
+    return Table(columns=["PR-AUC difference", "Interval", "Gate"], rows=rows)
 
 
 @dataclass(frozen=True)
@@ -144,13 +220,28 @@ def calibration_chart(metrics: dict) -> CalibrationChart | None:
 
 def model_version_report(metrics: dict | None) -> dict:
     metrics = metrics if isinstance(metrics, dict) else {}
-    rule = _at(metrics, ("baselines", "attendance_only", "rule"))
+    rules = [
+        (heading, values["rule"])
+        for path, heading in COMPARED
+        if isinstance(values := _at(metrics, path), dict) and values.get("rule")
+    ]
     examples = metrics.get("examples") or {}
     return {
         "comparison": comparison_table(metrics),
         "groups": group_tables(metrics),
+        "families": family_table(metrics),
+        "gate": gate_table(metrics),
+        "gate_settings": metrics.get("gate") if isinstance(metrics.get("gate"), dict) else None,
+        "unavailable": [
+            (heading, values["unavailable_reason"])
+            for path, heading in COMPARED
+            if isinstance(values := _at(metrics, path), dict) and values.get("unavailable_reason")
+        ],
+        "excluded": excluded_rows(metrics),
+        "group_min_size": metrics.get("group_min_size"),
+        "confidence": f"{gate['confidence']:.0%}" if isinstance(gate := metrics.get("gate"), dict) else None,
         "calibration": calibration_chart(metrics),
-        "rule": rule,
+        "rules": rules,
         "examples": examples if isinstance(examples, dict) else {},
         "folds": _at(metrics, ("cross_validation", "folds")),
         "not_recorded": NOT_RECORDED,

@@ -28,6 +28,8 @@ INVERSE_REGULARIZATION = 0.03
 THRESHOLD_TOLERANCE = 0.01
 THRESHOLD_OBJECTIVES = ("f1", "accuracy")
 CALIBRATION_BINS = 10
+# Bootstrap resamples are scored this many at a time, so memory stays flat in the number of resamples.
+BOOTSTRAP_CHUNK = 100
 
 
 class FeatureBasis(TransformerMixin, BaseEstimator):
@@ -161,12 +163,13 @@ def threshold_choose(y_true, probabilities, *, objective: str = "f1", tolerance:
     return float(good[np.argmin(np.abs(good - 0.5))])
 
 
-def classification_metrics(y_true, probabilities, threshold: float) -> dict:
+def classification_metrics(y_true, probabilities, threshold: float | None, *, at_risk=None) -> dict:
     """Ranking, calibration and at-threshold metrics for the at-risk class (1). With one class in
-    y_true, roc_auc and pr_auc are None."""
+    y_true, roc_auc and pr_auc are None. `at_risk` (bool per row) replaces `probabilities >= threshold`
+    where each row had its own threshold (nested cross-validation; `threshold` is then None)."""
     y = np.asarray(y_true).astype(int)
     p = np.asarray(probabilities, dtype=float)
-    predicted = p >= threshold
+    predicted = p >= threshold if at_risk is None else np.asarray(at_risk, dtype=bool)
     true_positives = int(np.sum(predicted & (y == 1)))
     predicted_positives = int(predicted.sum())
     positives = int(y.sum())
@@ -176,7 +179,7 @@ def classification_metrics(y_true, probabilities, threshold: float) -> dict:
     return {
         "n": int(y.size),
         "positives": positives,
-        "threshold": float(threshold),
+        "threshold": None if threshold is None else float(threshold),
         "roc_auc": float(roc_auc_score(y, p)) if both_classes else None,
         "pr_auc": float(average_precision_score(y, p)) if both_classes else None,
         "brier": float(brier_score_loss(y, p, labels=[0, 1])),
@@ -279,3 +282,92 @@ def out_of_fold_probabilities(
     for repeat, train, test in fold_splits(y, folds=folds, repeats=repeats, seed=seed):
         probabilities[repeat, test] = build().fit(X[train], y[train]).predict_proba(X[test])[:, 1]
     return probabilities
+
+
+def nested_out_of_fold_predictions(
+    build: Callable[[], Pipeline], X, y, *, folds: int, seed: int = 0, objective: str = "f1"
+) -> OutOfFold:
+    """Stratified k-fold in which each fold's threshold is chosen as the final model's is: on out-of-fold
+    probabilities of an inner k-fold over that fold's training part. The held-out fold never sees its
+    own threshold being chosen, so precision, recall and F1 over `at_risk` are clean estimates."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y).astype(int)
+    probabilities = np.full((1, y.size), np.nan)
+    at_risk = np.zeros((1, y.size), dtype=bool)
+    thresholds = np.full((1, folds), np.nan)
+    for fold, (_, train, test) in enumerate(fold_splits(y, folds=folds, seed=seed)):
+        inner_folds = max(2, min(folds, int(np.bincount(y[train], minlength=2).min())))
+        inner = out_of_fold_probabilities(build, X[train], y[train], folds=inner_folds, seed=seed)[0]
+        threshold = threshold_choose(y[train], inner, objective=objective)
+        probabilities[0, test] = build().fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+        at_risk[0, test] = probabilities[0, test] >= threshold
+        thresholds[0, fold] = threshold
+    return OutOfFold(probabilities=probabilities, at_risk=at_risk, thresholds=thresholds)
+
+
+def bootstrap_weights(n: int, *, resamples: int, seed: int) -> np.ndarray:
+    """resamples x n: how often each row is drawn in each bootstrap resample (n draws with replacement).
+    One matrix serves every comparison on the same rows, which is what makes them paired."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)
+
+
+def average_precision_resampled(y_true, probabilities, weights: np.ndarray) -> np.ndarray:
+    """PR-AUC (average precision, as `average_precision_score`) under each row of `weights`, vectorised:
+    one sort, cumulative weighted counts at each distinct score (ties step together). NaN where a
+    resample holds one class only."""
+    y = np.asarray(y_true).astype(float)
+    p = np.asarray(probabilities, dtype=float)
+    order = np.argsort(-p, kind="mergesort")
+    y, p = y[order], p[order]
+    ends = np.append(np.nonzero(np.diff(p))[0], p.size - 1)
+    result = np.empty(len(weights))
+    for start in range(0, len(weights), BOOTSTRAP_CHUNK):
+        w = np.asarray(weights[start : start + BOOTSTRAP_CHUNK], dtype=float)[:, order]
+        true_positives = np.cumsum(w * y, axis=1)[:, ends]
+        predicted = np.cumsum(w, axis=1)[:, ends]
+        positives = true_positives[:, -1:]
+        precision = np.divide(true_positives, predicted, out=np.zeros_like(predicted), where=predicted > 0)
+        recall = np.divide(true_positives, positives, out=np.zeros_like(predicted), where=positives > 0)
+        steps = np.diff(recall, axis=1, prepend=0.0)
+        both = (positives[:, 0] > 0) & (positives[:, 0] < predicted[:, -1])
+        result[start : start + len(w)] = np.where(both, (steps * precision).sum(axis=1), np.nan)
+    return result
+
+
+def interval(samples: np.ndarray, *, confidence: float) -> tuple[float, float] | None:
+    """The percentile interval of the finite samples, or None if there are none."""
+    finite = samples[np.isfinite(samples)]
+    if not finite.size:
+        return None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def paired_pr_auc_difference(y_true, candidate, baseline, *, weights: np.ndarray, confidence: float) -> dict:
+    """PR-AUC of `candidate` minus `baseline` on the same students, with the paired bootstrap interval
+    (each resample scores both on the same drawn students)."""
+    y = np.asarray(y_true).astype(int)
+    point = float(average_precision_score(y, candidate) - average_precision_score(y, baseline))
+    samples = average_precision_resampled(y, candidate, weights) - average_precision_resampled(y, baseline, weights)
+    bounds = interval(samples, confidence=confidence)
+    return {
+        "difference": point,
+        "lower": None if bounds is None else bounds[0],
+        "upper": None if bounds is None else bounds[1],
+        "confidence": confidence,
+        "resamples": int(np.isfinite(samples).sum()),
+    }
+
+
+def metric_intervals(y_true, probabilities, at_risk, *, weights: np.ndarray, confidence: float) -> dict:
+    """Bootstrap intervals of PR-AUC and recall (recall: resamples with at least one positive)."""
+    y = np.asarray(y_true).astype(float)
+    flagged = np.asarray(at_risk, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    positives = w @ y
+    recall = np.divide(w @ (y * flagged), positives, out=np.full(len(w), np.nan), where=positives > 0)
+    return {
+        "pr_auc": interval(average_precision_resampled(y, probabilities, weights), confidence=confidence),
+        "recall": interval(recall, confidence=confidence),
+    }

@@ -16,7 +16,7 @@ from accounts.models import User
 from campusiq.core.errors import ServiceError
 from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
-from predictions.features import FEATURES, FeatureMatrix, term_features
+from predictions.features import FEATURES, FeatureMatrix, term_features, term_population
 from predictions.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.registry import ArtifactRefused, LoadedModel, model_load
@@ -186,10 +186,10 @@ def scoring_run_execute(run: ScoringRun) -> ScoringRun:
     run.save(update_fields=["started_at", "status", "error", "updated_at"])
     try:
         loaded = scoring_model_load()
+        # The students in the term at the run's moment (training learns from the same population).
+        in_term = term_population(run.term, run.as_of)
         students = list(
-            Student.objects.filter(status=Student.Status.ACTIVE, enrollments__section__term=run.term)
-            .distinct()
-            .values_list("pk", flat=True)
+            Student.objects.filter(status=Student.Status.ACTIVE, pk__in=in_term).values_list("pk", flat=True)
         )
         matrix = term_features(run.term, run.as_of, student_ids=students)
         featured = time.perf_counter()

@@ -366,8 +366,13 @@ ATTENDANCE_CHECK_IN_RATE_PER_IP = env.str("ATTENDANCE_CHECK_IN_RATE_PER_IP", def
 # Training uses what was known this many weeks into each past term (no leakage from final grades).
 PREDICTIONS_TRAINING_AS_OF_WEEKS = env.int("PREDICTIONS_TRAINING_AS_OF_WEEKS", default=6)
 PREDICTIONS_MIN_OUTCOMES = env.int("PREDICTIONS_MIN_OUTCOMES", default=50)
-# A model is activated only if its hold-out PR-AUC beats the attendance-only rule by this much.
-PREDICTIONS_ACTIVATION_MARGIN = env.float("PREDICTIONS_ACTIVATION_MARGIN", default=0.02)
+# A model is activated only if the lower bound of the paired bootstrap interval of its hold-out PR-AUC
+# minus each available rule baseline's is above this (0: better beyond noise; docs/PREDICTIONS.md).
+PREDICTIONS_ACTIVATION_MARGIN = env.float("PREDICTIONS_ACTIVATION_MARGIN", default=0.0)
+PREDICTIONS_GATE_RESAMPLES = env.int("PREDICTIONS_GATE_RESAMPLES", default=1000)
+PREDICTIONS_GATE_CONFIDENCE = env.float("PREDICTIONS_GATE_CONFIDENCE", default=0.95)
+# Hold-out metrics of a department or program with fewer students are reported as "too few".
+PREDICTIONS_GROUP_MIN_SIZE = env.int("PREDICTIONS_GROUP_MIN_SIZE", default=30)
 PREDICTIONS_CV_FOLDS = env.int("PREDICTIONS_CV_FOLDS", default=5)
 # Bands: probability at or above MEDIUM is medium, at or above HIGH is high.
 PREDICTIONS_BAND_MEDIUM = env.float("PREDICTIONS_BAND_MEDIUM", default=0.3)

@@ -35,11 +35,12 @@ def test_versions_are_listed_with_their_metrics_side_by_side(registrar_client):
     ModelVersionFactory(
         name="risk-a",
         metrics={"holdout": {"roc_auc": 0.81, "pr_auc": 0.62, "brier": 0.11, "recall": 0.7, "precision": 0.5},
-                 "baselines": {"attendance_only": {"pr_auc": 0.41}}},
+                 "baselines": {"attendance_only": {"pr_auc": 0.41}},
+                 "gate": {"best_baseline": "grades_only", "baselines": {"grades_only": {"lower": 0.0234}}}},
     )  # fmt: skip
     ModelVersionFactory(name="risk-b", metrics={})
     page = registrar_client.get(changelist_url(ModelVersion)).content.decode()
-    for figure in ("0.810", "0.620", "0.410", "0.110", "0.700", "0.500"):
+    for figure in ("0.810", "0.620", "0.410", "0.110", "0.700", "0.500", "0.023"):
         assert figure in page
     assert "risk-b" in page
 
@@ -81,9 +82,9 @@ def test_a_version_cannot_be_edited_or_deleted(registrar_client):
 def test_the_button_scores_the_current_term(registrar_client):
     with time_machine.travel(NOW, tick=False):
         campus_history(signal="grades")
-        from predictions.training import risk_model_train
+        from predictions.training import model_version_activate, risk_model_train
 
-        risk_model_train()
+        model_version_activate(risk_model_train(), actor=None)
         page = registrar_client.get(changelist_url(ScoringRun))
         assert b"Score the current term now" in page.content
         response = registrar_client.post(reverse("admin:predictions_scoringrun_start"), follow=True)
@@ -184,7 +185,8 @@ def test_a_versions_page_shows_its_metrics_as_tables_not_json(registrar_client):
     assert re.findall(r'<td class="num">(.*?)</td>', pr_auc) == ["0.620", "0.580", "0.412", "0.150"]
     assert "at risk when attendance this term &lt; 0.70" in page
     cs = re.search(r'<tr><th scope="row">CS</th>(.*?)</tr>', page).group(1)
-    assert re.findall(r'<td class="num">(.*?)</td>', cs) == ["400", "60", "0.830", "0.640", "0.556", "0.714"]
+    # A version trained before group intervals were recorded shows dashes for them.
+    assert re.findall(r'<td class="num">(.*?)</td>', cs) == ["400", "60", "0.830", "0.640", "0.556", "0.714", "—", "—"]
     assert "css/admin-model-version.css" in page
 
 
@@ -208,10 +210,73 @@ def test_an_older_version_without_calibration_bins_says_not_recorded(registrar_c
     assert "Calibration bins: not recorded" in page and "<svg" not in report_of(page)
     assert "0.812" in page  # the tables still show
     empty = version_page(registrar_client, ModelVersionFactory(metrics={}))
-    assert report_of(empty).count("not recorded") == 2
+    # Comparison, gate, feature families and calibration bins.
+    assert report_of(empty).count("not recorded") == 4
 
 
 def test_the_calibration_charts_axes_run_from_zero_at_the_bottom_left():
     chart = model_version_report(full_metrics())["calibration"]
     assert chart.ticks[0] == ("0.00", 0) and chart.ticks[-1] == ("1.00", 240)
     assert chart.y_ticks[0] == ("0.00", 240) and chart.y_ticks[-1] == ("1.00", 0)
+
+
+def gated_metrics() -> dict:
+    """full_metrics() with what the gate records: families, rules not gated, intervals, groups too few."""
+    metrics = full_metrics()
+    metrics["baselines"]["attendance_only"].update(
+        available=False, unavailable_reason="the attendance features are missing in the training data"
+    )
+    metrics["baselines"]["grades_only"] = {
+        "rule": "at risk when weighted assessment average so far < 0.55",
+        "available": True,
+        "unavailable_reason": None,
+        **metrics["baselines"]["majority_class"],
+    }
+    metrics["features"] = {
+        "attendance": {
+            "status": "missing",
+            "features": {"attendance_rate": "missing", "longest_absence_run": "constant"},
+        },
+        "grades": {"status": "varies", "features": {"assessment_average": "varies"}},
+    }
+    metrics["gate"] = {
+        "passes": False,
+        "confidence": 0.95,
+        "margin": 0.0,
+        "resamples": 1000,
+        "seed": 0,
+        "best_baseline": "grades_only",
+        "baselines": {
+            "grades_only": {"difference": 0.0123456, "lower": -0.0412345, "upper": 0.0654321, "passes": False}
+        },
+        "active": {"version": "risk-old", "not_compared": "artifact file risk-old.joblib is missing"},
+    }
+    metrics["groups"]["program"] = {
+        "BSC-CS": {
+            **metrics["groups"]["department"]["CS"],
+            "intervals": {"pr_auc": [0.5123, 0.7344], "recall": [0.6, 0.8]},
+        },
+        "BSC-ART": {"n": 12, "too_few": True},
+    }
+    metrics["group_min_size"] = 30
+    metrics["excluded"] = {"train": {"left_before_cutoff": 7}, "holdout": {}}
+    return metrics
+
+
+def test_a_versions_page_shows_the_gate_its_intervals_the_missing_families_and_small_groups(registrar_client):
+    report = report_of(version_page(registrar_client, ModelVersionFactory(metrics=gated_metrics())))
+    header = re.search(r"<thead><tr><th scope=\"col\">Metric</th>(.*?)</tr></thead>", report).group(1)
+    assert "Attendance-only rule (not gated)" in header and "Grades-only rule" in header
+    assert "Attendance-only rule is not used for gating: the attendance features are missing" in report
+    gate = re.search(r'<tr><th scope="row">Grades-only rule</th>(.*?)</tr>', report).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', gate) == ["+0.012", "[-0.041, +0.065]", "fails"]
+    assert "not compared: artifact file risk-old.joblib is missing" in report
+    attendance = re.search(r'<tr><th scope="row">attendance</th>(.*?)</tr>', report).group(1)
+    assert "missing" in attendance and "attendance_rate (missing), longest_absence_run (constant)" in attendance
+    small = re.search(r'<tr><th scope="row">BSC-ART</th>(.*?)</tr>', report).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', small) == ["12"] + ["too few"] * 7
+    cs = re.search(r'<tr><th scope="row">BSC-CS</th>(.*?)</tr>', report).group(1)
+    assert re.findall(r'<td class="num">(.*?)</td>', cs)[-2:] == ["[+0.512, +0.734]", "[+0.600, +0.800]"]
+    assert "fewer than 30 students" in report and "95% bootstrap intervals" in report
+    assert "train: 7 (their enrolments had ended by the cut-off)" in report
+    assert "style=" not in report and "<script" not in report

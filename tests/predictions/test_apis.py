@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.roles import Role
 from campusiq.core.errors import PROBLEM_CONTENT_TYPE
 from predictions.models import ScoringRun
-from predictions.training import risk_model_train
+from predictions.training import model_version_activate, risk_model_train
 from tests.factories import (
     ModelVersionFactory,
     RiskScoreFactory,
@@ -141,7 +141,7 @@ def test_starting_a_run_without_an_active_model_is_a_409_problem(client, scored)
 
 def test_a_registrar_starts_a_run_and_an_advisor_scores_an_advisee_on_demand(client):
     history = campus_history(signal="grades")
-    risk_model_train()
+    model_version_activate(risk_model_train(), actor=None)
     registrar = UserFactory(roles=[Role.REGISTRAR])
     response = post(client, registrar, "/api/v1/scoring-runs/", {})
     assert response.status_code == 202

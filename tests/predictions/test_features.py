@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from attendance.models import AttendanceRecord, ClassSession, StatusKind
 from attendance.selectors import attendance_rates
-from predictions.features import FEATURE_NAMES, term_features, term_labels, training_cutoff
-from students.models import Enrollment, TermOutcome
+from predictions.features import FEATURE_NAMES, term_features, term_labels, term_population, training_cutoff
+from students.models import Enrollment, Grade, TermOutcome
 from tests.factories import (
     AssessmentFactory,
     AttendanceRecordFactory,
@@ -258,3 +258,26 @@ def test_feature_queries_do_not_grow_with_students(django_assert_max_num_queries
         matrix = term_features(term, timezone.now())
     assert len(matrix) == 30
     assert np.isfinite(matrix.column("attendance_rate")).all()
+
+
+def test_the_latest_assessment_of_a_due_date_is_the_one_graded_last_not_the_highest_id(world):
+    section = world["e1"][0].section
+    day = datetime.date(2026, 10, 19)
+    first = AssessmentFactory(section=section, weight=Decimal(10), max_score=Decimal(10), due_date=day)
+    second = AssessmentFactory(section=section, weight=Decimal(10), max_score=Decimal(10), due_date=day)
+    assert first.pk < second.pk
+    graded_last = GradeFactory(student=world["s2"], assessment=first, score=Decimal(8))
+    graded_first = GradeFactory(student=world["s2"], assessment=second, score=Decimal(3))
+    Grade.objects.filter(pk=graded_first.pk).update(created_at=at(10, 20, 9))
+    Grade.objects.filter(pk=graded_last.pk).update(created_at=at(10, 21, 9))
+    assert features_of(term_features(world["term"], AS_OF), world["s2"])["assessment_latest"] == 0.8
+    # Entered the other way round, the other one is the latest.
+    Grade.objects.filter(pk=graded_first.pk).update(created_at=at(10, 22, 9))
+    assert features_of(term_features(world["term"], AS_OF), world["s2"])["assessment_latest"] == 0.3
+
+
+def test_the_population_at_a_moment_is_who_is_in_the_term_then(world):
+    # s4 dropped on 25 September; s1 and s2 are enrolled; nobody had enrolled by 13 September.
+    assert term_population(world["term"], AS_OF) == {world["s1"].pk, world["s2"].pk}
+    assert world["s4"].pk in term_population(world["term"], at(9, 20, 12))
+    assert term_population(world["term"], at(9, 13, 12)) == set()

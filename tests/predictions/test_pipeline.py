@@ -249,3 +249,60 @@ def test_each_fold_threshold_is_chosen_on_its_training_part_only(monkeypatch):
     assert result.probabilities.shape == result.at_risk.shape == (2, 120)
     assert result.thresholds.shape == (2, 4) and np.isfinite(result.thresholds).all()
     assert np.isfinite(result.probabilities).all()
+
+
+def test_resampled_pr_auc_is_sklearns_average_precision_under_each_resamples_weights():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 150)
+    p = np.round(rng.random(150), 1)  # many ties: they must step together, as in sklearn
+    weights = risk_pipeline.bootstrap_weights(150, resamples=7, seed=3)
+    expected = [average_precision_score(y, p, sample_weight=w) for w in weights]
+    assert risk_pipeline.average_precision_resampled(y, p, weights) == pytest.approx(expected)
+    one_class = risk_pipeline.average_precision_resampled(np.array([1, 0]), np.array([0.9, 0.1]), np.array([[2, 0]]))
+    assert np.isnan(one_class).all()
+
+
+def test_bootstrap_resamples_are_fixed_by_the_seed_and_draw_n_students():
+    first = risk_pipeline.bootstrap_weights(30, resamples=20, seed=5)
+    assert (first == risk_pipeline.bootstrap_weights(30, resamples=20, seed=5)).all()
+    assert (first.sum(axis=1) == 30).all()
+    assert not (first == risk_pipeline.bootstrap_weights(30, resamples=20, seed=6)).all()
+
+
+def test_the_paired_interval_is_tight_for_a_copy_and_excludes_zero_only_for_a_clear_gain():
+    rng = np.random.default_rng(2)
+    y = np.array([1] * 60 + [0] * 140)
+    good = np.clip(0.5 * y + rng.normal(0.25, 0.15, 200), 0, 1)
+    noise = rng.random(200)
+    weights = risk_pipeline.bootstrap_weights(200, resamples=500, seed=0)
+    same = risk_pipeline.paired_pr_auc_difference(y, good, good, weights=weights, confidence=0.95)
+    assert same["difference"] == same["lower"] == same["upper"] == 0
+    gain = risk_pipeline.paired_pr_auc_difference(y, good, noise, weights=weights, confidence=0.95)
+    assert 0 < gain["lower"] < gain["difference"] < gain["upper"] and gain["resamples"] == 500
+    # Pairing: the same resamples score both, so a small consistent gain is seen beyond noise; two
+    # independent intervals would overlap.
+    slightly = np.clip(good + 0.03 * y, 0, 1)
+    paired = risk_pipeline.paired_pr_auc_difference(y, slightly, good, weights=weights, confidence=0.95)
+    alone = [risk_pipeline.interval(risk_pipeline.average_precision_resampled(y, p, weights), confidence=0.95)
+             for p in (slightly, good)]  # fmt: skip
+    assert paired["lower"] > 0 and alone[0][0] < alone[1][1]
+
+
+def test_nested_thresholds_are_chosen_without_the_fold_they_are_applied_to(monkeypatch):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 2))
+    y = (X[:, 0] + rng.normal(0, 1, 100) > 0.5).astype(int)
+    seen = []
+    real = risk_pipeline.threshold_choose
+    monkeypatch.setattr(risk_pipeline, "threshold_choose", lambda t, p, **k: seen.append(len(t)) or real(t, p, **k))
+    result = risk_pipeline.nested_out_of_fold_predictions(
+        lambda: risk_pipeline.risk_pipeline_build(["a", "b"]), X, y, folds=4, seed=0
+    )
+    assert seen == [75] * 4  # each on its fold's 75 training rows, never all 100
+    assert np.isfinite(result.probabilities).all() and np.isfinite(result.thresholds).all()
+    fold_of = np.empty(100, dtype=int)
+    for fold, (_, _, test) in enumerate(risk_pipeline.fold_splits(y, folds=4, seed=0)):
+        fold_of[test] = fold
+    assert (result.at_risk[0] == (result.probabilities[0] >= result.thresholds[0][fold_of])).all()

@@ -20,8 +20,8 @@ from predictions.services import (
     student_score,
 )
 from predictions.tasks import score_current_term
-from predictions.training import risk_model_train
-from students.models import Student
+from predictions.training import model_version_activate, risk_model_train
+from students.models import Enrollment, Student
 from tests.factories import FlagFeedbackFactory
 from tests.predictions.world import NOW, campus_history
 
@@ -38,7 +38,8 @@ def frozen():
 @pytest.fixture
 def trained():
     history = campus_history(signal="grades")
-    version = risk_model_train()
+    # Scoring needs an active model, whatever the gate made of this one (tests/predictions/test_training.py).
+    version = model_version_activate(risk_model_train(), actor=None)
     assert version.status == ModelVersion.Status.ACTIVE
     return {**history, "version": version}
 
@@ -110,7 +111,7 @@ def test_explanation_text_on_a_hand_built_case():
 
 def test_a_tampered_artifact_is_refused_and_scoring_falls_back_to_the_previous_active_version(trained, caplog):
     first = trained["version"]
-    second = risk_model_train()  # also passes the gate: now active, the first retired
+    second = model_version_activate(risk_model_train(), actor=None)  # now active, the first retired
     assert second.status == ModelVersion.Status.ACTIVE
     with artifact_storage().open(second.artifact.name, "rb") as handle:
         content = handle.read()
@@ -178,3 +179,14 @@ def test_the_score_command(trained, capsys):
     assert "Scored 60 students" in capsys.readouterr().out
     with pytest.raises(CommandError, match="No term named"):
         call_command("score_risk", "--term", "Nope")
+
+
+def test_a_student_whose_enrolment_ended_before_the_run_is_not_scored_as_training_would_not_learn_from_them(trained):
+    leaver = trained["students"][0]
+    current = trained["current"]
+    Enrollment.objects.filter(student=leaver, section__term=current).update(
+        ended_on=current.start_date + datetime.timedelta(weeks=1), status=Enrollment.Status.WITHDRAWN
+    )
+    run = _run(current)
+    assert run.students_scored == 59
+    assert not run.scores.filter(student=leaver).exists()

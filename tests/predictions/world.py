@@ -20,7 +20,8 @@ SESSIONS_PER_TERM = 8
 
 def campus_history(*, past_terms: int = 3, students: int = 60, signal: str = "grades", seed: int = 7) -> dict:
     """Terms end before NOW except the last. `signal`: "grades" (at-risk students score low, attend like
-    everyone) or "attendance" (at-risk students miss class, score like everyone)."""
+    everyone), "attendance" (at-risk students miss class, score like everyone) or "both" (each a little:
+    together they say more than either alone)."""
     rng = random.Random(seed)
     advisor = UserFactory(roles=[Role.ADVISOR])
     people = [StudentFactory(advisor=advisor) for _ in range(students)]
@@ -69,8 +70,8 @@ def _term_write(term, people, rng, *, signal: str, current: bool) -> None:
     records, grades, outcomes = [], [], []
     for student in people:
         at_risk = rng.random() < 0.3
-        attend = 0.45 if (at_risk and signal == "attendance") else 0.9
-        mean = 7.0 if (at_risk and signal == "grades") else 14.0
+        attend = {"attendance": 0.45, "both": 0.7}.get(signal, 0.9) if at_risk else 0.9
+        mean = {"grades": 7.0, "both": 11.5}.get(signal, 14.0) if at_risk else 14.0
         for session in sessions:
             if session.starts_at >= NOW:
                 continue
