@@ -670,7 +670,7 @@ class SectionResource(CatalogueImportResource):
 
     def row_changes(self, existing, values):
         changes = super().row_changes(existing, {k: v for k, v in values.items() if k != "lecturers"})
-        lecturers = values["lecturers"]
+        lecturers = values.get("lecturers")
         if lecturers is not None and {u.pk for u in lecturers} != {u.pk for u in existing.lecturers.all()}:
             changes["lecturers"] = lecturers
         return changes
