@@ -486,6 +486,8 @@ class NaturalKeyImportResource(ServiceImportResource):
     changes nothing and writes no audit entry, and an updated file updates."""
 
     key_columns: tuple[str, ...] = ()
+    #: The model fields of the natural key (the row's values, related rows looked up).
+    key_fields: tuple[str, ...] = ()
     #: The columns a new row cannot do without.
     required_columns: tuple[str, ...] = ()
 
@@ -494,7 +496,15 @@ class NaturalKeyImportResource(ServiceImportResource):
         return dict(cells)
 
     def row_existing(self, values: dict[str, Any]) -> models.Model | None:
-        raise NotImplementedError
+        return self._meta.model.objects.filter(**{name: values[name] for name in self.key_fields}).first()
+
+    def record_build(self, existing, values: dict[str, Any]) -> models.Model:
+        """The existing row, or a new one, with the values the file gives."""
+        record = existing or self._meta.model()
+        for name, value in values.items():
+            if value is not None:
+                setattr(record, name, value)
+        return record
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}
@@ -522,14 +532,6 @@ class NaturalKeyImportResource(ServiceImportResource):
 class CatalogueImportResource(NaturalKeyImportResource):
     """Written by catalogue_record_save, which checks every constraint (full_clean) and audits."""
 
-    def record_build(self, existing, values):
-        record = existing or self._meta.model()
-        changes = self.row_changes(existing, values) if existing is not None else values
-        for name, value in changes.items():
-            if value is not None:
-                setattr(record, name, value)
-        return record
-
     def row_write(self, existing, values, *, actor, file_name):
         return catalogue_record_save(record=self.record_build(existing, values), actor=actor)
 
@@ -546,21 +548,18 @@ class DepartmentResource(CatalogueImportResource):
     """One row per department, by its code."""
 
     import_columns = required_columns = ("code", "name")
-    key_columns = ("code",)
+    key_columns = key_fields = ("code",)
 
     class Meta:
         model = Department
         fields = ("code", "name")
-
-    def row_existing(self, values):
-        return Department.objects.filter(code=values["code"]).first()
 
 
 class DepartmentalResource(CatalogueImportResource):
     """A row of a department (a program, a course), by its code; the department by its code."""
 
     department = text("department__code", "department")
-    key_columns = ("code",)
+    key_columns = key_fields = ("code",)
     export_select_related = ("department",)
 
     def row_values(self, cells, errors):
@@ -568,9 +567,6 @@ class DepartmentalResource(CatalogueImportResource):
         if cells["department"]:
             values["department"] = self.lookup(Department, errors, "department", code=cells["department"])
         return values
-
-    def row_existing(self, values):
-        return self._meta.model.objects.filter(code=values["code"]).first()
 
 
 class ProgramResource(DepartmentalResource):
@@ -597,14 +593,11 @@ class TermResource(CatalogueImportResource):
     end_date = date_cell("end_date")
     add_drop_deadline = date_cell("add_drop_deadline")
     import_columns = required_columns = ("name", "start_date", "end_date", "add_drop_deadline")
-    key_columns = ("name",)
+    key_columns = key_fields = ("name",)
 
     class Meta:
         model = Term
         fields = ("name", "start_date", "end_date", "add_drop_deadline")
-
-    def row_existing(self, values):
-        return Term.objects.filter(name=values["name"]).first()
 
 
 # Lecturers in one cell: email addresses separated by spaces, commas or semicolons (as exported).
@@ -625,6 +618,7 @@ class SectionResource(CatalogueImportResource):
 
     import_columns = ("course", "term", "section", "capacity", "min_attendance_rate", "lecturers")
     key_columns = ("course", "term")
+    key_fields = ("course", "term", "code")
     error_columns = {"code": "section"}
     export_select_related = ("course", "term")
 
@@ -665,9 +659,6 @@ class SectionResource(CatalogueImportResource):
                 values["lecturers"].append(lecturer)
         return values
 
-    def row_existing(self, values):
-        return Section.objects.filter(course=values["course"], term=values["term"], code=values["code"]).first()
-
     def row_changes(self, existing, values):
         changes = super().row_changes(existing, {k: v for k, v in values.items() if k != "lecturers"})
         lecturers = values.get("lecturers")
@@ -676,12 +667,9 @@ class SectionResource(CatalogueImportResource):
         return changes
 
     def row_write(self, existing, values, *, actor, file_name):
-        fields = {name: value for name, value in values.items() if name != "lecturers"}
-        record = self.record_build(existing, fields)
-        lecturers = (
-            values["lecturers"] if existing is None or "lecturers" in self.row_changes(existing, values) else None
-        )
-        return catalogue_record_save(record=record, actor=actor, lecturers=lecturers)
+        record = self.record_build(existing, {name: value for name, value in values.items() if name != "lecturers"})
+        # None leaves the lecturers as they are; setting the same list again writes nothing.
+        return catalogue_record_save(record=record, actor=actor, lecturers=values["lecturers"])
 
 
 class AssessmentResource(NaturalKeyImportResource):
@@ -698,6 +686,7 @@ class AssessmentResource(NaturalKeyImportResource):
 
     import_columns = ("course", "term", "section", "name", "weight", "max_score", "due_date")
     key_columns = ("course", "term", "name")
+    key_fields = ("section", "name")
     required_columns = ("weight",)
     export_select_related = ("section__course", "section__term")
 
@@ -714,15 +703,8 @@ class AssessmentResource(NaturalKeyImportResource):
             "due_date": cells["due_date"],
         }
 
-    def row_existing(self, values):
-        return Assessment.objects.filter(section=values["section"], name=values["name"]).first()
-
     def row_write(self, existing, values, *, actor, file_name):
-        assessment = existing or Assessment()
-        for name, value in values.items():
-            if value is not None:
-                setattr(assessment, name, value)
-        return history_assessment_save(assessment=assessment, actor=actor)
+        return history_assessment_save(assessment=self.record_build(existing, values), actor=actor)
 
 
 class TermOutcomeResource(NaturalKeyImportResource):
@@ -735,6 +717,7 @@ class TermOutcomeResource(NaturalKeyImportResource):
 
     import_columns = ("student_number", "term", "outcome", "note")
     key_columns = ("student_number", "term")
+    key_fields = ("student", "term")
     required_columns = ("outcome",)
     choice_columns = {"outcome": TermOutcome.Outcome}
     error_columns = {"student": "student_number"}
@@ -752,9 +735,6 @@ class TermOutcomeResource(NaturalKeyImportResource):
             "note": cells["note"],
         }
         return values
-
-    def row_existing(self, values):
-        return TermOutcome.objects.filter(student=values["student"], term=values["term"]).first()
 
     def row_changes(self, existing, values):
         changes = super().row_changes(existing, values)
