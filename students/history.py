@@ -21,7 +21,7 @@ from campusiq.core.models import AuditLogEntry
 from campusiq.core.services import audit_log_write
 from students.errors import CampusErrorCode as Code
 from students.models import Assessment, Enrollment, Grade, Section, Student, Term, TermOutcome
-from students.services import HUNDRED, TWO_PLACES, assessment_save, audit_value
+from students.services import HUNDRED, TWO_PLACES, assessment_save, audit_value, grade_score_validate
 
 # Registrars enrol ahead of the term (enrollment_create allows as much).
 ENROLLED_AHEAD_MAX = datetime.timedelta(days=180)
@@ -131,14 +131,7 @@ def history_enrollment_save(
 
 
 def history_grade_validate(*, student: Student, assessment: Assessment, score: Decimal) -> None:
-    if assessment.computed:
-        raise ServiceError(
-            Code.GRADE_COMPUTED, f"Scores of {assessment.name} are computed by CampusIQ, not imported.", field="score"
-        )
-    if not Decimal(0) <= Decimal(score) <= assessment.max_score:
-        raise ServiceError(
-            Code.SCORE_OUT_OF_RANGE, f"Score must be between 0 and {assessment.max_score}.", field="score"
-        )
+    grade_score_validate(assessment=assessment, score=score)
     # Enrolled at some point: a student graded and then withdrawn keeps the grade.
     if not Enrollment.objects.filter(student=student, section_id=assessment.section_id).exists():
         raise ServiceError(Code.NOT_ENROLLED, f"{student} was never enrolled in {assessment.section}.", field="student")

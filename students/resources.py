@@ -292,6 +292,19 @@ def section_lookup(cells: dict[str, Any], errors: dict[str, list[str]], cache: d
     return section
 
 
+STUDENT_COLUMNS = (
+    "student_number",
+    "email",
+    "first_name",
+    "last_name",
+    "program",
+    "semester",
+    "status",
+    "advisor",
+    *STUDENT_PRIOR_ACHIEVEMENT,
+)
+
+
 class StudentResource(ServiceImportResource):
     """One row per student. A new student number creates the student and their account
     (student_create); a known one updates program, semester, status, advisor and the prior-achievement
@@ -311,33 +324,13 @@ class StudentResource(ServiceImportResource):
         attribute="prior_qualification_grade", column_name="prior_qualification_grade", widget=DecimalWidget()
     )
 
-    import_columns = (
-        "student_number",
-        "email",
-        "first_name",
-        "last_name",
-        "program",
-        "semester",
-        "status",
-        "advisor",
-        *STUDENT_PRIOR_ACHIEVEMENT,
-    )
+    import_columns = STUDENT_COLUMNS
     choice_columns = {"status": Student.Status}
     export_select_related = ("user", "program", "advisor")
 
     class Meta:
         model = Student
-        fields = (
-            "student_number",
-            "email",
-            "first_name",
-            "last_name",
-            "program",
-            "semester",
-            "status",
-            "advisor",
-            *STUDENT_PRIOR_ACHIEVEMENT,
-        )
+        fields = STUDENT_COLUMNS
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}

@@ -199,7 +199,8 @@ def assessment_save(*, assessment: Assessment, actor: User | None = None) -> Ass
     return assessment
 
 
-def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) -> None:
+def grade_score_validate(*, assessment: Assessment, score: Decimal) -> None:
+    """A score one may enter: within the assessment's bounds, for an assessment not computed by CampusIQ."""
     if assessment.computed:
         raise ServiceError(
             Code.GRADE_COMPUTED,
@@ -210,6 +211,10 @@ def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) 
         raise ServiceError(
             Code.SCORE_OUT_OF_RANGE, f"Score must be between 0 and {assessment.max_score}.", field="score"
         )
+
+
+def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) -> None:
+    grade_score_validate(assessment=assessment, score=score)
     if not Enrollment.objects.filter(
         student=student, section_id=assessment.section_id, status=Enrollment.Status.ENROLLED
     ).exists():

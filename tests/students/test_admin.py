@@ -52,19 +52,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def registrar():
-    return UserFactory(roles=[Role.REGISTRAR])
-
-
-@pytest.fixture
 def superadmin():
     return UserFactory(roles=[Role.ADMIN])
-
-
-@pytest.fixture
-def registrar_client(client, registrar):
-    client.force_login(registrar)
-    return client
 
 
 @pytest.fixture

@@ -60,17 +60,6 @@ FUTURE_START = datetime.date(2098, 9, 8)
 
 
 @pytest.fixture
-def registrar():
-    return UserFactory(roles=[Role.REGISTRAR])
-
-
-@pytest.fixture
-def registrar_client(client, registrar):
-    client.force_login(registrar)
-    return client
-
-
-@pytest.fixture
 def past_term():
     return TermFactory(name="2023 Autumn", start_date=PAST_START)
 
@@ -514,14 +503,8 @@ def test_a_past_enrollment_of_a_since_withdrawn_student_is_recorded_with_its_gra
     assert live.value.code == Code.STUDENT_NOT_ACTIVE
 
     ended_on = PAST_START + datetime.timedelta(weeks=6)
-    enrollment = history_enrollment_save(
-        student=student,
-        section=past_section,
-        enrolled_on=PAST_START,
-        status="withdrawn",
-        ended_on=ended_on,
-        actor=registrar,
-    )
+    past = {"student": student, "section": past_section, "enrolled_on": PAST_START, "ended_on": ended_on}
+    enrollment = history_enrollment_save(**past, status="withdrawn", actor=registrar)
     assert (enrollment.status, enrollment.ended_on) == ("withdrawn", ended_on)
     with pytest.raises(ServiceError) as live:
         grade_record(student=student, assessment=assessment, score=Decimal("12"), actor=registrar)
@@ -530,14 +513,7 @@ def test_a_past_enrollment_of_a_since_withdrawn_student_is_recorded_with_its_gra
     assert grade.score == Decimal("12.00") and grade.graded_by == registrar
 
     audit_then = AuditLogEntry.objects.count()
-    history_enrollment_save(
-        student=student,
-        section=past_section,
-        enrolled_on=PAST_START,
-        status="withdrawn",
-        ended_on=ended_on,
-        actor=registrar,
-    )
+    history_enrollment_save(**past, status="withdrawn", actor=registrar)
     history_grade_save(student=student, assessment=assessment, score=Decimal("12"), actor=UserFactory())
     assert AuditLogEntry.objects.count() == audit_then  # the same past again changes nothing
     assert Enrollment.objects.count() == Grade.objects.count() == 1 and Grade.objects.get().graded_by == registrar

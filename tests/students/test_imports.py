@@ -38,17 +38,6 @@ CALC = "=cmd|' /C calc'!A0"
 
 
 @pytest.fixture
-def registrar():
-    return UserFactory(roles=[Role.REGISTRAR])
-
-
-@pytest.fixture
-def registrar_client(client, registrar):
-    client.force_login(registrar)
-    return client
-
-
-@pytest.fixture
 def program():
     return ProgramFactory(code="CS")
 
