@@ -492,9 +492,10 @@ class NaturalKeyImportResource(ServiceImportResource):
         return self._meta.model.objects.filter(**{name: values[name] for name in self.key_fields}).first()
 
     def record_build(self, existing, values: dict[str, Any]) -> models.Model:
-        """The existing row, or a new one, with the values the file gives."""
+        """A new row with the values the file gives, or the existing one with those that change it (a
+        value equal in another spelling, 0.8 for 0.80, would be audited as a change)."""
         record = existing or self._meta.model()
-        for name, value in values.items():
+        for name, value in (values if existing is None else self.row_changes(existing, values)).items():
             if value is not None:
                 setattr(record, name, value)
         return record

@@ -480,15 +480,21 @@ def catalogue_record_save(*, record, actor: User | None, lecturers: list[User] |
     before = {} if adding else _field_values(type(record).objects.get(pk=record.pk))
     record.full_clean()
     record.save()
+    changes = changes_between(before, _field_values(record))
     if lecturers is not None:
+        # Who teaches a section is part of its record: a change of lecturers is audited like a field's.
+        had = [] if adding else sorted(record.lecturers.values_list("email", flat=True))
         record.lecturers.set(lecturers)
+        has = sorted(lecturer.email for lecturer in lecturers)
+        if had != has:
+            changes["lecturers"] = [had, has]
     label = record._meta.model_name
     audit_log_write(
         actor=actor,
         verb=f"{label}.created" if adding else f"{label}.updated",
         target=record,
         action=AuditLogEntry.Action.CREATE if adding else AuditLogEntry.Action.UPDATE,
-        changes=changes_between(before, _field_values(record)),
+        changes=changes,
     )
     return record
 
