@@ -51,6 +51,7 @@ from tests.factories import (
     UserFactory,
 )
 from tests.students.test_imports import confirm, messages_of, preview, row_errors, xlsx_upload
+from tests.support.uploads import csv_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -557,3 +558,61 @@ def test_history_outcomes_need_the_term_to_have_ended(registrar):
         history_term_outcome_save(student=StudentFactory(), term=running, outcome="passed", actor=registrar)
     assert (refused.value.code, refused.value.field) == (Code.TERM_NOT_ENDED, "term")
     assert not TermOutcome.objects.exists()
+
+
+# --- Through the admin alone ------------------------------------------------------------------
+
+
+def test_a_registrar_loads_a_campus_catalogue_and_its_past_outcomes_through_the_admin(registrar_client, lecturers):
+    files = [
+        ("department", [{"code": "MATH", "name": "Mathematics"}]),
+        ("program", [{"code": "BMATH", "name": "BSc Mathematics", "department": "MATH"}]),
+        ("course", [{"code": "MAT101", "title": "Calculus I", "credits": "6", "department": "MATH"}]),
+        (
+            "term",
+            [
+                {
+                    "name": "2023 Autumn",
+                    "start_date": "2023-09-11",
+                    "end_date": "2024-01-26",
+                    "add_drop_deadline": "2023-09-25",
+                }
+            ],
+        ),
+        ("section", [section_row(section="A", lecturers="lecturer1@campus.example")]),
+        (
+            "student",
+            [
+                {
+                    "student_number": "S1",
+                    "email": "s1@campus.example",
+                    "first_name": "Ana",
+                    "last_name": "Lima",
+                    "program": "BMATH",
+                    "status": "Withdrawn",
+                    "admission_grade": "150",
+                }
+            ],
+        ),
+        ("assessment", [assessment_row(weight="100")]),
+        ("termoutcome", [outcome_row("S1", "Withdrew")]),
+    ]
+    for model_name, rows in files:
+        response = confirm(registrar_client, model_name, preview(registrar_client, model_name, csv_upload(rows)))
+        assert messages_of(response)[0].startswith("Import finished: 1 new, 0 updated"), (
+            model_name,
+            messages_of(response),
+        )
+    section = Section.objects.get()
+    assert (str(section), list(section.lecturers.all())) == ("MAT101-A (2023 Autumn)", [lecturers[0]])
+    student = Student.objects.get()
+    assert (student.status, student.admission_grade, student.program.department.code) == (
+        "withdrawn",
+        Decimal("150.00"),
+        "MATH",
+    )
+    assert TermOutcome.objects.values_list("outcome", "source").get() == ("withdrew", "imported")
+
+    for model_name, rows in files:  # the same files again: every row is skipped
+        response = confirm(registrar_client, model_name, preview(registrar_client, model_name, csv_upload(rows)))
+        assert "0 new, 0 updated, 0 deleted and 1 skipped" in messages_of(response)[0], model_name
