@@ -72,10 +72,10 @@ from campusiq.core.errors import ServiceError
 from students.resources import (
     CampusResource,
     ServiceImportResource,
-    _required,
-    _section_lookup,
-    _student_lookup,
+    cells_required,
     instance_adopt,
+    section_lookup,
+    student_lookup,
     text,
 )
 
@@ -629,8 +629,8 @@ class SectionGroupMemberResource(ServiceImportResource):
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}
-        _required(cells, errors, "course", "term", "group", "student_number")
-        student, section = _student_lookup(cells, errors), _section_lookup(cells, errors)
+        cells_required(cells, errors, "course", "term", "group", "student_number")
+        student, section = student_lookup(cells, errors), section_lookup(cells, errors)
         if errors:
             raise ValidationError(errors)
         existing = SectionGroupMember.objects.filter(

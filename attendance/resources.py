@@ -32,7 +32,7 @@ from attendance.services import attendance_marks_save, class_session_cancel, cla
 from campusiq.core.admin import CampusCSV, ImportFileUnreadable, csv_bytes_decode
 from campusiq.core.errors import ServiceError
 from students.models import Student
-from students.resources import ServiceImportResource, _required, _section_lookup, _student_lookup, text
+from students.resources import ServiceImportResource, cells_required, section_lookup, student_lookup, text
 
 State = ClassSession.State
 
@@ -124,8 +124,8 @@ class ClassSessionImportResource(ServiceImportResource):
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}
-        _required(cells, errors, "course", "term", "date", "start", "end")
-        section = _section_lookup(cells, errors)
+        cells_required(cells, errors, "course", "term", "date", "start", "end")
+        section = section_lookup(cells, errors)
         times = {}
         for column in ("start", "end"):
             if cells[column]:
@@ -265,9 +265,9 @@ class AttendanceMarkImportResource(MarksImportResource):
 
     def row_marks(self, cells):
         errors: dict[str, list[str]] = {}
-        _required(cells, errors, "student_number", "course", "term", "session", "status")
-        student = _student_lookup(cells, errors)
-        section = _section_lookup(cells, errors)
+        cells_required(cells, errors, "student_number", "course", "term", "session", "status")
+        student = student_lookup(cells, errors)
+        section = section_lookup(cells, errors)
         session = None
         if cells["session"]:
             starts_at = session_start_read(cells["session"])

@@ -7,6 +7,8 @@ still refuse at save time (another registrar took the last seat meanwhile), the 
 rolls back and the refusal is shown as a message.
 """
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery, Sum
@@ -48,6 +50,7 @@ from students.resources import (
     instance_adopt,
 )
 from students.services import (
+    STUDENT_PRIOR_ACHIEVEMENT,
     advisor_validate,
     assessment_save,
     assessment_weights_validate,
@@ -55,6 +58,7 @@ from students.services import (
     enrollment_end,
     grade_record,
     grade_validate,
+    prior_grade_validate,
     semester_validate,
     student_create,
     student_update,
@@ -127,16 +131,19 @@ class StudentCreationForm(forms.ModelForm):
 
     def service_arguments(self) -> dict:
         names = ["email", "first_name", "last_name", "student_number", "program", "semester", "advisor", "status"]
+        names += STUDENT_PRIOR_ACHIEVEMENT
         return {name: self.cleaned_data[name] for name in names}
 
 
-STUDENT_UPDATABLE = ("program", "semester", "status", "advisor")
+STUDENT_UPDATABLE = ("program", "semester", "status", "advisor", *STUDENT_PRIOR_ACHIEVEMENT)
 
 
 class StudentChangeForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
-        for name, validate in (("semester", semester_validate), ("advisor", advisor_validate)):
+        validators = [("semester", semester_validate), ("advisor", advisor_validate)]
+        validators += [(name, partial(prior_grade_validate, name)) for name in STUDENT_PRIOR_ACHIEVEMENT]
+        for name, validate in validators:
             if name in self.changed_data and name in cleaned:
                 try:
                     validate(cleaned[name])
@@ -149,7 +156,7 @@ class StudentChangeForm(forms.ModelForm):
 
 
 @admin.register(Department)
-class DepartmentAdmin(CampusModelAdmin):
+class DepartmentAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [DepartmentResource]
     list_display = ["code", "name", "program_count", "course_count"]
     search_fields = ["code", "name"]
@@ -174,7 +181,7 @@ class DepartmentAdmin(CampusModelAdmin):
 
 
 @admin.register(Program)
-class ProgramAdmin(CampusModelAdmin):
+class ProgramAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [ProgramResource]
     list_display = ["code", "name", "department", "student_count"]
     list_filter = ["department"]
@@ -191,7 +198,7 @@ class ProgramAdmin(CampusModelAdmin):
 
 
 @admin.register(Course)
-class CourseAdmin(CampusModelAdmin):
+class CourseAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [CourseResource]
     list_display = ["code", "title", "department", "credits", "section_count"]
     list_filter = ["department", "credits"]
@@ -211,7 +218,7 @@ class CourseAdmin(CampusModelAdmin):
 
 
 @admin.register(Term)
-class TermAdmin(CampusModelAdmin):
+class TermAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [TermResource]
     list_display = ["name", "start_date", "end_date", "add_drop_deadline", "section_count"]
     search_fields = ["name"]
@@ -290,7 +297,7 @@ class ServiceFormsetsMixin:
 
 
 @admin.register(Section)
-class SectionAdmin(ServiceFormsetsMixin, CampusModelAdmin):
+class SectionAdmin(CampusImportMixin, ServiceFormsetsMixin, CampusModelAdmin):
     resource_classes = [SectionResource]
     list_display = ["course", "code", "term", "capacity", "enrolled_count", "weight_total", "lecturer_names"]
     list_filter = ["term", "course__department"]
@@ -397,10 +404,12 @@ class StudentAdmin(CampusImportMixin, ServiceFormsetsMixin, CampusModelAdmin):
     add_fieldsets = [
         (None, {"fields": ["student_number", "email", "first_name", "last_name"]}),
         ("Studies", {"fields": ["program", "semester", "status", "advisor"]}),
+        ("Prior achievement", {"fields": list(STUDENT_PRIOR_ACHIEVEMENT)}),
     ]
     fieldsets = [
         (None, {"fields": ["student_number", "user", "email"]}),
         ("Studies", {"fields": ["program", "semester", "status", "advisor"]}),
+        ("Prior achievement", {"fields": list(STUDENT_PRIOR_ACHIEVEMENT)}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -485,7 +494,7 @@ class EnrollmentAdmin(CampusImportMixin, CampusModelAdmin):
 
 
 @admin.register(Assessment)
-class AssessmentAdmin(CampusModelAdmin):
+class AssessmentAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [AssessmentResource]
     form = AssessmentForm
     list_display = ["name", "section", "weight", "max_score", "due_date", "grade_count"]
@@ -548,8 +557,9 @@ class GradeAdmin(CampusImportMixin, CampusModelAdmin):
 
 
 @admin.register(TermOutcome)
-class TermOutcomeAdmin(CampusModelAdmin):
-    """Outcomes entered here are the staff's (term_outcome_set): closing the term again keeps them."""
+class TermOutcomeAdmin(CampusImportMixin, CampusModelAdmin):
+    """Outcomes entered here are the staff's (term_outcome_set), imported ones the campus's record of a
+    past term (source "imported", see TermOutcomeResource): closing the term again keeps both."""
 
     resource_classes = [TermOutcomeResource]
     list_display = ["student", "term", "outcome", "source", "updated_at"]

@@ -18,3 +18,5 @@ class CampusErrorCode(StrEnum):
     WEIGHTS_INCOMPLETE = "weights_incomplete"
     ADVISOR_NOT_ADVISOR = "advisor_not_advisor"
     DATE_OUTSIDE_TERM = "date_outside_term"
+    PRIOR_GRADE_OUT_OF_RANGE = "prior_grade_out_of_range"
+    TERM_NOT_ENDED = "term_not_ended"

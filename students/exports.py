@@ -147,6 +147,8 @@ def _profile(student: Student) -> dict[str, Any]:
         "department": {"code": student.program.department.code, "name": student.program.department.name},
         "semester": student.semester,
         "status": student.status,
+        "admission_grade": export_number(student.admission_grade),
+        "prior_qualification_grade": export_number(student.prior_qualification_grade),
         "advisor": None
         if student.advisor is None
         else {"name": export_person(student.advisor), "email": student.advisor.email},

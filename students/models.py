@@ -127,6 +127,21 @@ class Student(TimeStampedModel):
     advisor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="advisees"
     )
+    # What the student brought in: the strongest signal at enrolment time, before any grade exists.
+    admission_grade = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The grade of admission, on the campus's 0 to 200 scale (empty: unknown).",
+    )
+    prior_qualification_grade = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The grade of the previous qualification (e.g. secondary school), on a 0 to 200 scale.",
+    )
 
     class Meta:
         ordering = ["student_number"]
@@ -145,6 +160,17 @@ class Student(TimeStampedModel):
                 condition=~Q(advisor=F("user")),
                 name="student_not_own_advisor",
                 violation_error_message="A student cannot be their own advisor.",
+            ),
+            models.CheckConstraint(
+                condition=Q(admission_grade__isnull=True) | Q(admission_grade__gte=0, admission_grade__lte=200),
+                name="student_admission_grade_0_to_200",
+                violation_error_message="An admission grade lies between 0 and 200.",
+            ),
+            models.CheckConstraint(
+                condition=Q(prior_qualification_grade__isnull=True)
+                | Q(prior_qualification_grade__gte=0, prior_qualification_grade__lte=200),
+                name="student_prior_qualification_grade_0_to_200",
+                violation_error_message="A previous qualification's grade lies between 0 and 200.",
             ),
         ]
 

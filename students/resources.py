@@ -8,6 +8,7 @@ one bad row and nothing is written (see ServiceImportResource.import_data).
 """
 
 import datetime
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,7 +21,9 @@ from import_export.fields import Field
 from import_export.widgets import CharWidget, DateWidget, DecimalWidget, IntegerWidget
 
 from accounts.models import User
+from accounts.roles import Role, group_name
 from campusiq.core.errors import ServiceError
+from students.history import history_assessment_save, history_term_outcome_save
 from students.models import (
     Assessment,
     Course,
@@ -34,7 +37,9 @@ from students.models import (
     TermOutcome,
 )
 from students.services import (
+    STUDENT_PRIOR_ACHIEVEMENT,
     TWO_PLACES,
+    catalogue_record_save,
     enrollment_create,
     grade_record,
     student_create,
@@ -64,78 +69,6 @@ class CampusResource(resources.ModelResource):
 
     def filter_export(self, queryset, **kwargs):
         return queryset.select_related(*self.export_select_related) if self.export_select_related else queryset
-
-
-# --- Exports --------------------------------------------------------------------------------
-
-
-class DepartmentResource(CampusResource):
-    class Meta:
-        model = Department
-        fields = ("code", "name")
-
-
-class ProgramResource(CampusResource):
-    department = text("department__code")
-    export_select_related = ("department",)
-
-    class Meta:
-        model = Program
-        fields = ("code", "name", "department")
-
-
-class CourseResource(CampusResource):
-    department = text("department__code")
-    export_select_related = ("department",)
-
-    class Meta:
-        model = Course
-        fields = ("code", "title", "credits", "department")
-
-
-class TermResource(CampusResource):
-    class Meta:
-        model = Term
-        fields = ("name", "start_date", "end_date", "add_drop_deadline")
-
-
-class SectionResource(CampusResource):
-    course = text("course__code")
-    term = text("term__name")
-    section = text("code")
-    lecturers = Field(column_name="lecturers")
-    export_select_related = ("course", "term")
-
-    class Meta:
-        model = Section
-        fields = ("course", "term", "section", "capacity", "min_attendance_rate", "lecturers")
-
-    def filter_export(self, queryset, **kwargs):
-        return super().filter_export(queryset, **kwargs).prefetch_related("lecturers")
-
-    def dehydrate_lecturers(self, section: Section) -> str:
-        return " ".join(sorted(lecturer.email for lecturer in section.lecturers.all()))
-
-
-class AssessmentResource(CampusResource):
-    course = text("section__course__code")
-    term = text("section__term__name")
-    section = text("section__code")
-    export_select_related = ("section__course", "section__term")
-
-    class Meta:
-        model = Assessment
-        fields = ("course", "term", "section", "name", "weight", "max_score", "due_date")
-
-
-class TermOutcomeResource(CampusResource):
-    student_number = text("student__student_number")
-    term = text("term__name")
-    export_select_related = ("student", "term")
-
-    class Meta:
-        model = TermOutcome
-        fields = ("student_number", "term", "outcome", "source", "note")
 
 
 # --- Imports --------------------------------------------------------------------------------
@@ -207,6 +140,8 @@ class ServiceImportResource(CampusResource):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._pending: tuple[models.Model | None, dict[str, Any]] | None = None
+        #: Related rows read while importing one file (see student_lookup); emptied per file.
+        self.lookups: dict[tuple, Any] = {}
 
     def import_data(
         self,
@@ -220,6 +155,7 @@ class ServiceImportResource(CampusResource):
     ):
         # One transaction for the file, rolled back on any row's error, service refusals included
         # (they are ValidationErrors): a file with one bad row writes nothing, whoever calls this.
+        self.lookups = {}
         return super().import_data(
             dataset,
             dry_run=dry_run,
@@ -262,9 +198,19 @@ class ServiceImportResource(CampusResource):
         try:
             saved = self.row_write(existing, values, actor=kwargs.get("user"), file_name=kwargs.get("file_name"))
         except ServiceError as error:
-            column = self.error_columns.get(error.field, error.field)
-            raise ValidationError({column if column in self.fields else NON_FIELD_ERRORS: [error.detail]}) from error
+            raise ValidationError({self.error_column(error.field): [error.detail]}) from error
+        except ValidationError as error:  # a model's own check (full_clean), named by its field
+            if not hasattr(error, "error_dict"):
+                raise
+            columns: dict[str, list[str]] = {}
+            for name, messages in error.message_dict.items():
+                columns.setdefault(self.error_column(name), []).extend(messages)
+            raise ValidationError(columns) from error
         instance_adopt(instance, saved)
+
+    def error_column(self, field: str | None) -> str:
+        column = self.error_columns.get(field, field)
+        return column if column in self.fields else NON_FIELD_ERRORS
 
     def cells(self, row) -> dict[str, Any]:
         """The row's import columns as Python values: stripped text, None for an empty cell."""
@@ -300,38 +246,70 @@ class ServiceImportResource(CampusResource):
         raise NotImplementedError
 
 
-def _required(cells: dict[str, Any], errors: dict[str, list[str]], *columns: str) -> None:
+def cells_required(cells: dict[str, Any], errors: dict[str, list[str]], *columns: str) -> None:
     for column in columns:
         if cells.get(column) in (None, ""):
             errors.setdefault(column, []).append("A value is required.")
 
 
-def _student_lookup(cells: dict[str, Any], errors: dict[str, list[str]]) -> Student | None:
+def _cached(cache: dict | None, key: tuple, load):
+    """`load()`, once per key while `cache` lives (a resource's file), so rows naming the same related
+    row do not read it again."""
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
+def student_lookup(cells: dict[str, Any], errors: dict[str, list[str]], cache: dict | None = None) -> Student | None:
     number = cells.get("student_number")
     if not number:
         return None
-    student = Student.objects.select_related("user").filter(student_number=number).first()
+    student = _cached(
+        cache, ("student", number), lambda: Student.objects.select_related("user").filter(student_number=number).first()
+    )
     if student is None:
         errors.setdefault("student_number", []).append(f"No student has the number {number}.")
     return student
 
 
-def _section_lookup(cells: dict[str, Any], errors: dict[str, list[str]]) -> Section | None:
+def section_lookup(cells: dict[str, Any], errors: dict[str, list[str]], cache: dict | None = None) -> Section | None:
     course, term, code = cells.get("course"), cells.get("term"), cells.get("section") or "A"
     if not (course and term):
         return None
-    section = (
-        Section.objects.select_related("course", "term").filter(course__code=course, term__name=term, code=code).first()
+    section = _cached(
+        cache,
+        ("section", course, term, code),
+        lambda: (
+            Section.objects.select_related("course", "term")
+            .filter(course__code=course, term__name=term, code=code)
+            .first()
+        ),
     )
     if section is None:
         errors.setdefault("section", []).append(f"No section {course}-{code} in term {term}.")
     return section
 
 
+STUDENT_COLUMNS = (
+    "student_number",
+    "email",
+    "first_name",
+    "last_name",
+    "program",
+    "semester",
+    "status",
+    "advisor",
+    *STUDENT_PRIOR_ACHIEVEMENT,
+)
+
+
 class StudentResource(ServiceImportResource):
     """One row per student. A new student number creates the student and their account
-    (student_create); a known one updates program, semester, status and advisor where the file
-    gives them (student_update). The email must then be the student's own; names are not changed."""
+    (student_create); a known one updates program, semester, status, advisor and the prior-achievement
+    grades where the file gives them (student_update), so a file of student numbers and grades alone
+    adds the grades. The email must then be the student's own; names are not changed."""
 
     student_number = text("student_number")
     email = text("user__email", "email")
@@ -341,22 +319,26 @@ class StudentResource(ServiceImportResource):
     semester = Field(attribute="semester", column_name="semester", widget=IntegerWidget())
     status = text("status")
     advisor = text("advisor__email", "advisor")
+    admission_grade = Field(attribute="admission_grade", column_name="admission_grade", widget=DecimalWidget())
+    prior_qualification_grade = Field(
+        attribute="prior_qualification_grade", column_name="prior_qualification_grade", widget=DecimalWidget()
+    )
 
-    import_columns = ("student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor")
+    import_columns = STUDENT_COLUMNS
     choice_columns = {"status": Student.Status}
     export_select_related = ("user", "program", "advisor")
 
     class Meta:
         model = Student
-        fields = ("student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor")
+        fields = STUDENT_COLUMNS
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}
-        _required(cells, errors, "student_number")
+        cells_required(cells, errors, "student_number")
         number = cells["student_number"]
         existing = Student.objects.select_related("user").filter(student_number=number).first() if number else None
         if existing is None:
-            _required(cells, errors, "email", "first_name", "last_name", "program")
+            cells_required(cells, errors, "email", "first_name", "last_name", "program")
         values = dict(cells)
         if cells["email"]:
             try:
@@ -365,6 +347,9 @@ class StudentResource(ServiceImportResource):
                 errors.setdefault("email", []).append(f"{cells['email']} is not an email address.")
             if existing is not None and cells["email"].lower() != existing.user.email.lower():
                 errors.setdefault("email", []).append(f"Student {number} has another email address.")
+        for name in STUDENT_PRIOR_ACHIEVEMENT:
+            if values[name] is not None:
+                values[name] = Decimal(values[name]).quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
         if cells["program"]:
             values["program"] = Program.objects.filter(code=cells["program"]).first()
             if values["program"] is None:
@@ -380,7 +365,7 @@ class StudentResource(ServiceImportResource):
     def row_changes(self, existing, values):
         return {
             name: values[name]
-            for name in ("program", "semester", "status", "advisor")
+            for name in ("program", "semester", "status", "advisor", *STUDENT_PRIOR_ACHIEVEMENT)
             if values[name] is not None and values[name] != getattr(existing, name)
         }
 
@@ -396,6 +381,8 @@ class StudentResource(ServiceImportResource):
             semester=1 if values["semester"] is None else values["semester"],
             advisor=values["advisor"],
             status=values["status"] or Student.Status.ACTIVE,
+            admission_grade=values["admission_grade"],
+            prior_qualification_grade=values["prior_qualification_grade"],
             actor=actor,
         )
 
@@ -423,10 +410,10 @@ class EnrollmentResource(ServiceImportResource):
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}
-        _required(cells, errors, "student_number", "course", "term")
+        cells_required(cells, errors, "student_number", "course", "term")
         values = {
-            "student": _student_lookup(cells, errors),
-            "section": _section_lookup(cells, errors),
+            "student": student_lookup(cells, errors),
+            "section": section_lookup(cells, errors),
             "enrolled_on": cells["enrolled_on"],
         }
         if errors:
@@ -459,9 +446,9 @@ class GradeResource(ServiceImportResource):
 
     def row_parse(self, cells):
         errors: dict[str, list[str]] = {}
-        _required(cells, errors, "student_number", "course", "term", "assessment", "score")
-        student = _student_lookup(cells, errors)
-        section = _section_lookup(cells, errors)
+        cells_required(cells, errors, "student_number", "course", "term", "assessment", "score")
+        student = student_lookup(cells, errors)
+        section = section_lookup(cells, errors)
         assessment = None
         if section is not None and cells["assessment"]:
             assessment = Assessment.objects.filter(section=section, name=cells["assessment"]).first()
@@ -481,3 +468,282 @@ class GradeResource(ServiceImportResource):
     def row_write(self, existing, values, *, actor, file_name):
         reason = f"Imported from {file_name}" if file_name else "Imported"
         return grade_record(actor=actor, reason=reason, **values)
+
+
+# --- Onboarding: the catalogue, terms, sections, assessments and past outcomes ----------------
+
+
+class NaturalKeyImportResource(ServiceImportResource):
+    """A row found by its natural key (`key_columns`): a new key creates it, a known one updates the
+    columns the file fills (an empty cell leaves the value as it is), so the same file imported again
+    changes nothing and writes no audit entry, and an updated file updates."""
+
+    key_columns: tuple[str, ...] = ()
+    #: The model fields of the natural key (the row's values, related rows looked up).
+    key_fields: tuple[str, ...] = ()
+    #: The columns a new row cannot do without.
+    required_columns: tuple[str, ...] = ()
+
+    def row_values(self, cells: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+        """The row as model field values, related rows looked up (None: the cell was empty)."""
+        return dict(cells)
+
+    def row_existing(self, values: dict[str, Any]) -> models.Model | None:
+        return self._meta.model.objects.filter(**{name: values[name] for name in self.key_fields}).first()
+
+    def record_build(self, existing, values: dict[str, Any]) -> models.Model:
+        """A new row with the values the file gives, or the existing one with those that change it (a
+        value equal in another spelling, 0.8 for 0.80, would be audited as a change)."""
+        record = existing or self._meta.model()
+        for name, value in (values if existing is None else self.row_changes(existing, values)).items():
+            if value is not None:
+                setattr(record, name, value)
+        return record
+
+    def row_parse(self, cells):
+        errors: dict[str, list[str]] = {}
+        cells_required(cells, errors, *self.key_columns)
+        values = self.row_values(cells, errors)
+        existing = None if errors else self.row_existing(values)
+        if existing is None:
+            cells_required(cells, errors, *self.required_columns)
+        if errors:
+            raise ValidationError(errors)
+        return existing, values
+
+    def row_changes(self, existing, values):
+        return {name: value for name, value in values.items() if value is not None and value != getattr(existing, name)}
+
+    def lookup(self, model: type[models.Model], errors: dict[str, list[str]], column: str, **key) -> Any:
+        """The related row `key` names, read once per file; an error on `column` when there is none."""
+        found = _cached(self.lookups, (model, *key.items()), lambda: model.objects.filter(**key).first())
+        if found is None:
+            (field, value), *_ = key.items()
+            errors.setdefault(column, []).append(f"No {model._meta.verbose_name} has the {field} {value}.")
+        return found
+
+
+class CatalogueImportResource(NaturalKeyImportResource):
+    """Written by catalogue_record_save, which checks every constraint (full_clean) and audits."""
+
+    def row_write(self, existing, values, *, actor, file_name):
+        return catalogue_record_save(record=self.record_build(existing, values), actor=actor)
+
+
+def decimal_cell(attribute: str) -> Field:
+    return Field(attribute=attribute, column_name=attribute, widget=DecimalWidget())
+
+
+def date_cell(attribute: str) -> Field:
+    return Field(attribute=attribute, column_name=attribute, widget=DateWidget())
+
+
+class DepartmentResource(CatalogueImportResource):
+    """One row per department, by its code."""
+
+    import_columns = required_columns = ("code", "name")
+    key_columns = key_fields = ("code",)
+
+    class Meta:
+        model = Department
+        fields = ("code", "name")
+
+
+class DepartmentalResource(CatalogueImportResource):
+    """A row of a department (a program, a course), by its code; the department by its code."""
+
+    department = text("department__code", "department")
+    key_columns = key_fields = ("code",)
+    export_select_related = ("department",)
+
+    def row_values(self, cells, errors):
+        values = dict(cells)
+        if cells["department"]:
+            values["department"] = self.lookup(Department, errors, "department", code=cells["department"])
+        return values
+
+
+class ProgramResource(DepartmentalResource):
+    import_columns = required_columns = ("code", "name", "department")
+
+    class Meta:
+        model = Program
+        fields = ("code", "name", "department")
+
+
+class CourseResource(DepartmentalResource):
+    credits = Field(attribute="credits", column_name="credits", widget=IntegerWidget())
+    import_columns = required_columns = ("code", "title", "credits", "department")
+
+    class Meta:
+        model = Course
+        fields = ("code", "title", "credits", "department")
+
+
+class TermResource(CatalogueImportResource):
+    """One row per term, by its name; dates as YYYY-MM-DD."""
+
+    start_date = date_cell("start_date")
+    end_date = date_cell("end_date")
+    add_drop_deadline = date_cell("add_drop_deadline")
+    import_columns = required_columns = ("name", "start_date", "end_date", "add_drop_deadline")
+    key_columns = key_fields = ("name",)
+
+    class Meta:
+        model = Term
+        fields = ("name", "start_date", "end_date", "add_drop_deadline")
+
+
+# Lecturers in one cell: email addresses separated by spaces, commas or semicolons (as exported).
+LECTURER_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+class SectionResource(CatalogueImportResource):
+    """One row per section, by course code, term name and section code (A when left empty). Lecturers by
+    their email addresses, separated by spaces, commas or semicolons; each must hold the lecturer role.
+    A filled lecturers cell is the section's whole list; an empty one leaves the list as it is."""
+
+    course = text("course__code", "course")
+    term = text("term__name", "term")
+    section = text("code", "section")
+    capacity = Field(attribute="capacity", column_name="capacity", widget=IntegerWidget())
+    min_attendance_rate = decimal_cell("min_attendance_rate")
+    lecturers = Field(column_name="lecturers")
+
+    import_columns = ("course", "term", "section", "capacity", "min_attendance_rate", "lecturers")
+    key_columns = ("course", "term")
+    key_fields = ("course", "term", "code")
+    error_columns = {"code": "section"}
+    export_select_related = ("course", "term")
+
+    class Meta:
+        model = Section
+        fields = ("course", "term", "section", "capacity", "min_attendance_rate", "lecturers")
+
+    def filter_export(self, queryset, **kwargs):
+        return super().filter_export(queryset, **kwargs).prefetch_related("lecturers")
+
+    def dehydrate_lecturers(self, section: Section) -> str:
+        return " ".join(sorted(lecturer.email for lecturer in section.lecturers.all()))
+
+    def before_import(self, dataset, **kwargs):
+        # Every lecturer, by email in any case: one query per file, not one per row.
+        lecturers = User.objects.filter(groups__name=group_name(Role.LECTURER))
+        self._lecturers = {user.email.casefold(): user for user in lecturers}
+
+    def row_values(self, cells, errors):
+        values = {
+            "code": cells["section"] or "A",
+            "capacity": cells["capacity"],
+            "min_attendance_rate": cells["min_attendance_rate"],
+            "lecturers": None,
+        }
+        if cells["course"]:
+            values["course"] = self.lookup(Course, errors, "course", code=cells["course"])
+        if cells["term"]:
+            values["term"] = self.lookup(Term, errors, "term", name=cells["term"])
+        if cells["lecturers"]:
+            values["lecturers"] = []
+            for email in LECTURER_SEPARATORS.split(cells["lecturers"]):
+                if not email:
+                    continue
+                lecturer = self._lecturers.get(email.casefold())
+                if lecturer is None:
+                    errors.setdefault("lecturers", []).append(f"No lecturer has the email address {email}.")
+                values["lecturers"].append(lecturer)
+        return values
+
+    def row_changes(self, existing, values):
+        changes = super().row_changes(existing, {k: v for k, v in values.items() if k != "lecturers"})
+        lecturers = values.get("lecturers")
+        if lecturers is not None and {u.pk for u in lecturers} != {u.pk for u in existing.lecturers.all()}:
+            changes["lecturers"] = lecturers
+        return changes
+
+    def row_write(self, existing, values, *, actor, file_name):
+        record = self.record_build(existing, {name: value for name, value in values.items() if name != "lecturers"})
+        # None leaves the lecturers as they are; setting the same list again writes nothing.
+        return catalogue_record_save(record=record, actor=actor, lecturers=values["lecturers"])
+
+
+class AssessmentResource(NaturalKeyImportResource):
+    """One row per assessment, by its section (course code, term name, section code, A when left empty)
+    and its name. Written by history_assessment_save: the section's weights never exceed 100 and a due
+    date falls inside the term."""
+
+    course = text("section__course__code", "course")
+    term = text("section__term__name", "term")
+    section = text("section__code", "section")
+    weight = decimal_cell("weight")
+    max_score = decimal_cell("max_score")
+    due_date = date_cell("due_date")
+
+    import_columns = ("course", "term", "section", "name", "weight", "max_score", "due_date")
+    key_columns = ("course", "term", "name")
+    key_fields = ("section", "name")
+    required_columns = ("weight",)
+    export_select_related = ("section__course", "section__term")
+
+    class Meta:
+        model = Assessment
+        fields = ("course", "term", "section", "name", "weight", "max_score", "due_date")
+
+    def row_values(self, cells, errors):
+        return {
+            "section": section_lookup(cells, errors, self.lookups),
+            "name": cells["name"],
+            "weight": cells["weight"],
+            "max_score": cells["max_score"],
+            "due_date": cells["due_date"],
+        }
+
+    def row_write(self, existing, values, *, actor, file_name):
+        return history_assessment_save(assessment=self.record_build(existing, values), actor=actor)
+
+
+class TermOutcomeResource(NaturalKeyImportResource):
+    """One row per student and term: a past term's outcome as the campus recorded it, saved with the
+    source "imported" (history_term_outcome_save), so closing the term keeps it. The term must have
+    ended."""
+
+    student_number = text("student__student_number", "student_number")
+    term = text("term__name", "term")
+
+    import_columns = ("student_number", "term", "outcome", "note")
+    key_columns = ("student_number", "term")
+    key_fields = ("student", "term")
+    required_columns = ("outcome",)
+    choice_columns = {"outcome": TermOutcome.Outcome}
+    error_columns = {"student": "student_number"}
+    export_select_related = ("student", "term")
+
+    class Meta:
+        model = TermOutcome
+        fields = ("student_number", "term", "outcome", "source", "note")
+
+    def row_values(self, cells, errors):
+        values = {
+            "student": student_lookup(cells, errors, self.lookups),
+            "term": self.lookup(Term, errors, "term", name=cells["term"]) if cells["term"] else None,
+            "outcome": cells["outcome"],
+            "note": cells["note"],
+        }
+        return values
+
+    def row_changes(self, existing, values):
+        changes = super().row_changes(existing, values)
+        if existing.source != TermOutcome.Source.IMPORTED:
+            changes["source"] = TermOutcome.Source.IMPORTED
+        return changes
+
+    def row_write(self, existing, values, *, actor, file_name):
+        reason = f"Imported from {file_name}" if file_name else "Imported"
+        note = values["note"] if values["note"] is not None else (existing.note if existing else "")
+        return history_term_outcome_save(
+            student=values["student"],
+            term=values["term"],
+            outcome=values["outcome"] or existing.outcome,
+            note=note,
+            actor=actor,
+            reason=reason,
+        )

@@ -22,6 +22,8 @@ from students.models import Assessment, Enrollment, Grade, Program, Section, Stu
 PASS_MARK = Decimal("50")
 HUNDRED = Decimal("100")
 TWO_PLACES = Decimal("0.01")
+STUDENT_PRIOR_ACHIEVEMENT = ("admission_grade", "prior_qualification_grade")
+PRIOR_GRADE_MAX = Decimal("200")
 
 
 # --- Students -------------------------------------------------------------------------------
@@ -38,6 +40,14 @@ def advisor_validate(advisor: User | None) -> None:
         raise ServiceError(Code.ADVISOR_NOT_ADVISOR, f"{advisor} does not hold the advisor role.", field="advisor")
 
 
+def prior_grade_validate(name: str, grade: Decimal | None) -> None:
+    """A prior-achievement grade on the 0 to 200 scale (the model's check constraint, said readably)."""
+    if grade is not None and not Decimal(0) <= Decimal(grade) <= PRIOR_GRADE_MAX:
+        raise ServiceError(
+            Code.PRIOR_GRADE_OUT_OF_RANGE, f"A grade on the 0 to {PRIOR_GRADE_MAX} scale, not {grade}.", field=name
+        )
+
+
 @transaction.atomic
 def student_create(
     *,
@@ -49,10 +59,14 @@ def student_create(
     semester: int = 1,
     advisor: User | None = None,
     status: str = Student.Status.ACTIVE,
+    admission_grade: Decimal | None = None,
+    prior_qualification_grade: Decimal | None = None,
     actor: User | None = None,
 ) -> Student:
     semester_validate(semester)
     advisor_validate(advisor)
+    prior_grade_validate("admission_grade", admission_grade)
+    prior_grade_validate("prior_qualification_grade", prior_qualification_grade)
     if Student.objects.filter(student_number=student_number).exists():
         raise ConflictError(
             Code.STUDENT_NUMBER_TAKEN, f"Student number {student_number} is taken.", field="student_number"
@@ -63,32 +77,41 @@ def student_create(
     user.set_unusable_password()
     user.save(update_fields=["password"])
     user_role_grant(user=user, role=Role.STUDENT, actor=actor)
-    student = Student.objects.create(
-        user=user, student_number=student_number, program=program, semester=semester, advisor=advisor, status=status
+    student = Student(
+        user=user,
+        student_number=student_number,
+        program=program,
+        semester=semester,
+        advisor=advisor,
+        status=status,
+        admission_grade=admission_grade,
+        prior_qualification_grade=prior_qualification_grade,
     )
+    student.save()
     audit_log_write(actor=actor, verb="student.created", target=student, action=AuditLogEntry.Action.CREATE)
     return student
 
 
 @transaction.atomic
 def student_update(*, student: Student, actor: User | None, **fields) -> Student:
-    """Changes a student's program, semester, status or advisor, with the change audited."""
-    allowed = {"program", "semester", "status", "advisor"}
+    """Changes a student's program, semester, status, advisor or prior achievement, with the change audited."""
+    allowed = {"program", "semester", "status", "advisor", *STUDENT_PRIOR_ACHIEVEMENT}
     if unknown := set(fields) - allowed:
         raise ValueError(f"Cannot update {sorted(unknown)} through student_update.")
     if "semester" in fields:
         semester_validate(fields["semester"])
     if "advisor" in fields:
         advisor_validate(fields["advisor"])
-    before = {name: _audit_value(getattr(student, name)) for name in fields}
+    for name in STUDENT_PRIOR_ACHIEVEMENT:
+        if name in fields:
+            prior_grade_validate(name, fields[name])
+    before = {name: audit_value(getattr(student, name)) for name in fields}
     for name, value in fields.items():
         setattr(student, name, value)
     student.full_clean()
     student.save(update_fields=[*fields, "updated_at"])
     changes = {
-        name: [before[name], _audit_value(value)]
-        for name, value in fields.items()
-        if before[name] != _audit_value(value)
+        name: [before[name], audit_value(value)] for name, value in fields.items() if before[name] != audit_value(value)
     }
     if changes:
         audit_log_write(actor=actor, verb="student.updated", target=student, changes=changes)
@@ -176,7 +199,8 @@ def assessment_save(*, assessment: Assessment, actor: User | None = None) -> Ass
     return assessment
 
 
-def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) -> None:
+def grade_score_validate(*, assessment: Assessment, score: Decimal) -> None:
+    """A score one may enter: within the assessment's bounds, for an assessment not computed by CampusIQ."""
     if assessment.computed:
         raise ServiceError(
             Code.GRADE_COMPUTED,
@@ -187,6 +211,10 @@ def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) 
         raise ServiceError(
             Code.SCORE_OUT_OF_RANGE, f"Score must be between 0 and {assessment.max_score}.", field="score"
         )
+
+
+def grade_validate(*, student: Student, assessment: Assessment, score: Decimal) -> None:
+    grade_score_validate(assessment=assessment, score=score)
     if not Enrollment.objects.filter(
         student=student, section_id=assessment.section_id, status=Enrollment.Status.ENROLLED
     ).exists():
@@ -433,7 +461,7 @@ def term_outcome_set(
     return record
 
 
-def _audit_value(value):
+def audit_value(value):
     """A JSON-safe form of a field value for the audit log."""
     if hasattr(value, "pk"):
         return value.pk
@@ -452,15 +480,21 @@ def catalogue_record_save(*, record, actor: User | None, lecturers: list[User] |
     before = {} if adding else _field_values(type(record).objects.get(pk=record.pk))
     record.full_clean()
     record.save()
+    changes = changes_between(before, _field_values(record))
     if lecturers is not None:
+        # Who teaches a section is part of its record: a change of lecturers is audited like a field's.
+        had = [] if adding else sorted(record.lecturers.values_list("email", flat=True))
         record.lecturers.set(lecturers)
+        has = sorted(lecturer.email for lecturer in lecturers)
+        if had != has:
+            changes["lecturers"] = [had, has]
     label = record._meta.model_name
     audit_log_write(
         actor=actor,
         verb=f"{label}.created" if adding else f"{label}.updated",
         target=record,
         action=AuditLogEntry.Action.CREATE if adding else AuditLogEntry.Action.UPDATE,
-        changes=changes_between(before, _field_values(record)),
+        changes=changes,
     )
     return record
 
@@ -475,7 +509,7 @@ def catalogue_record_delete(*, record, actor: User | None) -> None:
 
 def _field_values(record) -> dict:
     return {
-        field.attname: _audit_value(getattr(record, field.attname))
+        field.attname: audit_value(getattr(record, field.attname))
         for field in record._meta.concrete_fields
         if field.attname not in {"id", "created_at", "updated_at"}
     }

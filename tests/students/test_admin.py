@@ -52,19 +52,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def registrar():
-    return UserFactory(roles=[Role.REGISTRAR])
-
-
-@pytest.fixture
 def superadmin():
     return UserFactory(roles=[Role.ADMIN])
-
-
-@pytest.fixture
-def registrar_client(client, registrar):
-    client.force_login(registrar)
-    return client
 
 
 @pytest.fixture
@@ -404,6 +393,24 @@ def test_student_change_keeps_the_semester_rule(registrar_client):
     assert form_errors(response) == {"semester": ["Semester must be between 1 and 8."]}
     student.refresh_from_db()
     assert student.semester == 1
+
+
+def test_prior_achievement_is_entered_and_changed_in_the_admin_on_its_scale(registrar_client, registrar):
+    response = registrar_client.post(add_url(Student), _student_add_data(admission_grade="140.5"))
+    assert response.status_code == 302
+    student = Student.objects.get()
+    assert (student.admission_grade, student.prior_qualification_grade) == (Decimal("140.50"), None)
+
+    page = registrar_client.get(change_url(student))
+    assert "on a 0 to 200 scale" in page.content.decode()
+    refused = registrar_client.post(change_url(student), form_post_data(page) | {"prior_qualification_grade": "250"})
+    assert form_errors(refused) == {"prior_qualification_grade": ["A grade on the 0 to 200 scale, not 250."]}
+    data = form_post_data(page) | {"prior_qualification_grade": "131"}
+    assert registrar_client.post(change_url(student), data).status_code == 302
+    student.refresh_from_db()
+    assert student.prior_qualification_grade == Decimal("131")
+    [entry] = audit("student.updated")
+    assert entry.changes == {"prior_qualification_grade": [None, "131"]} and entry.actor == registrar
 
 
 def test_grade_changed_in_the_student_inline_is_audited(registrar_client, registrar):

@@ -101,7 +101,11 @@ def advisor():
 @pytest.fixture
 def ana(advisor):
     return StudentFactory(
-        student_number="S2000001", user__email="ana@campus.example", user__first_name="Ana", advisor=advisor
+        student_number="S2000001",
+        user__email="ana@campus.example",
+        user__first_name="Ana",
+        advisor=advisor,
+        admission_grade=Decimal("151.25"),
     )
 
 
@@ -130,6 +134,7 @@ def test_a_student_downloads_their_own_data_as_a_json_attachment(ana, term, otto
     assert data["account"]["email"] == "ana@campus.example" and data["account"]["roles"] == ["student"]
     profile = data["profile"]
     assert (profile["student_number"], profile["status"]) == ("S2000001", "active")
+    assert (profile["admission_grade"], profile["prior_qualification_grade"]) == ("151.25", None)
     assert profile["advisor"] == {"name": "Adele Advisor", "email": ana.advisor.email}
     assert len(data["enrollments"]) == 2 and {e["status"] for e in data["enrollments"]} == {"enrolled"}
     assert [g["score"] for g in data["grades"]] == ["61.50", "61.50"]

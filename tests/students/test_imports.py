@@ -38,17 +38,6 @@ CALC = "=cmd|' /C calc'!A0"
 
 
 @pytest.fixture
-def registrar():
-    return UserFactory(roles=[Role.REGISTRAR])
-
-
-@pytest.fixture
-def registrar_client(client, registrar):
-    client.force_login(registrar)
-    return client
-
-
-@pytest.fixture
 def program():
     return ProgramFactory(code="CS")
 
@@ -433,9 +422,27 @@ def test_grade_and_enrollment_resources_export_what_they_import(registrar, asses
 # --- The import form: templates, allowed values, errors listed ------------------------------------------
 
 IMPORT_COLUMNS = {
-    "student": ["student_number", "email", "first_name", "last_name", "program", "semester", "status", "advisor"],
+    "student": [
+        "student_number",
+        "email",
+        "first_name",
+        "last_name",
+        "program",
+        "semester",
+        "status",
+        "advisor",
+        "admission_grade",
+        "prior_qualification_grade",
+    ],
     "enrollment": ["student_number", "course", "term", "section", "enrolled_on"],
     "grade": ["student_number", "course", "term", "section", "assessment", "score"],
+    "department": ["code", "name"],
+    "program": ["code", "name", "department"],
+    "course": ["code", "title", "credits", "department"],
+    "term": ["name", "start_date", "end_date", "add_drop_deadline"],
+    "section": ["course", "term", "section", "capacity", "min_attendance_rate", "lecturers"],
+    "assessment": ["course", "term", "section", "name", "weight", "max_score", "due_date"],
+    "termoutcome": ["student_number", "term", "outcome", "note"],
 }
 
 

@@ -29,11 +29,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def registrar():
-    return UserFactory(roles=[Role.REGISTRAR])
-
-
 def audit_verbs() -> list[str]:
     return list(AuditLogEntry.objects.order_by("id").values_list("verb", flat=True))
 
