@@ -147,7 +147,9 @@ class AttendanceHistoryImporter:
             "section_id", flat=True
         )
         for section_id in graded:
-            transaction.on_commit(lambda section_id=section_id: enqueue("attendance.grades_compute", section_id=section_id))
+            transaction.on_commit(
+                lambda section_id=section_id: enqueue("attendance.grades_compute", section_id=section_id)
+            )
 
 
 MARKS = ImportKind(

@@ -36,7 +36,9 @@ def date_parse(value: str, column: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(value[:10])
     except ValueError:
-        raise RowRefused(_("%(column)s is not a date (YYYY-MM-DD): %(value)r.") % {"column": column, "value": value})
+        raise RowRefused(
+            _("%(column)s is not a date (YYYY-MM-DD): %(value)r.") % {"column": column, "value": value}
+        ) from None
 
 
 def date_within_term(day: datetime.date, section: "SectionInfo", column: str) -> None:
@@ -48,7 +50,7 @@ def date_within_term(day: datetime.date, section: "SectionInfo", column: str) ->
 
 
 class SectionInfo:
-    __slots__ = ("pk", "term", "start_date", "end_date")
+    __slots__ = ("end_date", "pk", "start_date", "term")
 
     def __init__(self, pk: int, term: str, start_date: datetime.date, end_date: datetime.date):
         self.pk, self.term, self.start_date, self.end_date = pk, term, start_date, end_date
@@ -64,9 +66,7 @@ class ChunkKeys:
 
     def load(self, rows: list[ImportRow]) -> None:
         numbers = {row.values["student_number"] for row in rows}
-        self.students = dict(
-            Student.objects.filter(student_number__in=numbers).values_list("student_number", "pk")
-        )
+        self.students = dict(Student.objects.filter(student_number__in=numbers).values_list("student_number", "pk"))
         wanted = {self.section_key(row) for row in rows} - self._sections.keys()
         if wanted:
             found = Section.objects.filter(
@@ -105,11 +105,14 @@ def enrolled_pairs(pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     """Which (student id, section id) pairs have an enrollment, in any status: one query."""
     if not pairs:
         return set()
-    return set(
-        Enrollment.objects.filter(
-            student_id__in={p[0] for p in pairs}, section_id__in={p[1] for p in pairs}
-        ).values_list("student_id", "section_id")
-    ) & pairs
+    return (
+        set(
+            Enrollment.objects.filter(
+                student_id__in={p[0] for p in pairs}, section_id__in={p[1] for p in pairs}
+            ).values_list("student_id", "section_id")
+        )
+        & pairs
+    )
 
 
 class EnrollmentHistoryImporter:
@@ -246,12 +249,12 @@ class GradeHistoryImporter:
             parsed[(grade.student_id, grade.assessment_id)] = grade
         if not write or result.errors or not parsed:
             return result
-        existing = dict(
-            (((student_id, assessment_id), score))
+        existing = {
+            (student_id, assessment_id): score
             for student_id, assessment_id, score in Grade.objects.filter(
                 student_id__in={k[0] for k in parsed}, assessment_id__in={k[1] for k in parsed}
             ).values_list("student_id", "assessment_id", "score")
-        )
+        }
         changed = [g for key, g in parsed.items() if existing.get(key) != g.score]
         now = timezone.now()
         for grade in changed:

@@ -8,9 +8,9 @@ import factory
 from django.contrib.auth.models import Group
 
 from accounts.models import LinkedIdentity, User
-from campusiq.core.models import ImportJob
 from accounts.roles import Role, group_name
 from attendance import models as attendance
+from campusiq.core.models import ImportJob
 from predictions import models as predictions
 from predictions.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from students import models as campus

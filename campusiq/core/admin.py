@@ -367,7 +367,16 @@ class ImportJobAdmin(CampusModelAdmin):
     """Big imports: upload a file (a job is queued), watch its progress bar, cancel it, read its result.
     Jobs are never edited or deleted by hand: the audit log names them."""
 
-    list_display = ("__str__", "file_name", "status", "rows_done", "rows_total", "error_count", "created_by", "created_at")
+    list_display = (
+        "__str__",
+        "file_name",
+        "status",
+        "rows_done",
+        "rows_total",
+        "error_count",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("status", "kind")
     list_select_related = ("created_by",)
     readonly_fields = [f.name for f in ImportJob._meta.fields if f.name != "file"]

@@ -279,9 +279,7 @@ def import_job_run(*, job_id: int, on_chunk: Callable[[ImportJob], None] | None 
     job.status, job.message = status, message[:2000]
     job.rows_done, job.rows_written = min(rows_done, job.rows_total), written
     job.error_count, job.errors, job.finished_at = error_count, errors, timezone.now()
-    job.save(
-        update_fields=["status", "message", "rows_done", "rows_written", "error_count", "errors", "finished_at"]
-    )
+    job.save(update_fields=["status", "message", "rows_done", "rows_written", "error_count", "errors", "finished_at"])
     if status != ImportJob.Status.SUCCEEDED:
         audit_log_write(
             actor=job.created_by,

@@ -81,7 +81,9 @@ def test_an_updated_mark_updates_the_existing_record(registrar, section):
     (ann,) = enrolled(section)
     session = ClassSessionFactory(section=section, state="closed")
     record = AttendanceRecordFactory(session=session, student=ann, status="absent")
-    job = job_run("attendance_marks", [mark_row(ann, section, session.starts_at.isoformat(), "excused")], actor=registrar)
+    job = job_run(
+        "attendance_marks", [mark_row(ann, section, session.starts_at.isoformat(), "excused")], actor=registrar
+    )
     assert (job.status, job.rows_written) == (ImportJob.Status.SUCCEEDED, 1)
     record.refresh_from_db()
     assert record.status == "excused"
@@ -110,7 +112,9 @@ def test_a_bad_mark_fails_the_job_and_writes_nothing(registrar, section, starts,
 
 
 def test_a_mark_needs_an_enrollment_in_the_section(registrar, section):
-    job = job_run("attendance_marks", [mark_row(StudentFactory(), section, "2026-03-02T09:00:00+00:00")], actor=registrar)
+    job = job_run(
+        "attendance_marks", [mark_row(StudentFactory(), section, "2026-03-02T09:00:00+00:00")], actor=registrar
+    )
     assert job.status == ImportJob.Status.FAILED
     assert "no enrollment" in job.errors[0]["message"]
 
@@ -124,7 +128,9 @@ def test_a_session_that_two_groups_share_is_refused_as_ambiguous(registrar, sect
     assert "more than one session" in job.errors[0]["message"]
 
 
-def test_a_section_graded_on_attendance_recomputes_its_grade_once(registrar, section, past_term, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_section_graded_on_attendance_recomputes_its_grade_once(
+    registrar, section, past_term, monkeypatch, django_capture_on_commit_callbacks
+):
     graded = section
     plain = SectionFactory(term=past_term, course__code="PHY102")
     SectionAttendanceGradeFactory(section=graded)

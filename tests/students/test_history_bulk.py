@@ -84,7 +84,9 @@ def test_a_rerun_changes_nothing_and_an_updated_file_updates(registrar, section)
     assert Enrollment.objects.get(student=student).updated_at == before
     dropped_on = section.term.start_date + datetime.timedelta(days=3)
     updated = job_run(
-        "enrollments", [enrollment_row(student, section, status="dropped", ended_on=dropped_on.isoformat())], actor=registrar
+        "enrollments",
+        [enrollment_row(student, section, status="dropped", ended_on=dropped_on.isoformat())],
+        actor=registrar,
     )
     assert updated.rows_written == 1
     assert Enrollment.objects.get(student=student).status == "dropped"
@@ -144,7 +146,9 @@ def test_a_grade_outside_its_bounds_fails_the_job(registrar, section, score, val
     student = StudentFactory()
     EnrollmentFactory(student=student, section=section)
     exam = AssessmentFactory(section=section, name="Exam", max_score=Decimal("20"))
-    job = job_run("grades", [grade_row(student, exam, "10"), grade_row(student, exam, score, **values)], actor=registrar)
+    job = job_run(
+        "grades", [grade_row(student, exam, "10"), grade_row(student, exam, score, **values)], actor=registrar
+    )
     assert job.status == ImportJob.Status.FAILED
     assert message in job.errors[0]["message"]
     assert job.errors[0]["line"] == 3
