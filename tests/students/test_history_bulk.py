@@ -177,3 +177,17 @@ def test_grade_queries_do_not_grow_with_rows(registrar, section, settings):
         return len(captured)
 
     assert queries(40) == queries(4)
+
+
+@pytest.mark.postgres
+def test_postgresql_upserts_change_the_rows_in_place(registrar, section):
+    students = StudentFactory.create_batch(3)
+    for student in students:
+        EnrollmentFactory(student=student, section=section)
+    exam = AssessmentFactory(section=section, name="Exam")
+    job_run("grades", [grade_row(s, exam, "10") for s in students], actor=registrar)
+    ids = dict(Grade.objects.values_list("student_id", "pk"))
+    job = job_run("grades", [grade_row(s, exam, "15") for s in students], actor=registrar)
+    assert (job.status, job.rows_written) == (ImportJob.Status.SUCCEEDED, 3)
+    assert dict(Grade.objects.values_list("student_id", "pk")) == ids  # ON CONFLICT DO UPDATE, not new rows
+    assert set(Grade.objects.values_list("score", flat=True)) == {Decimal("15.00")}
