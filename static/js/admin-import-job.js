@@ -5,12 +5,17 @@
   var POLL_MS = 1000;
   var RUNNING = ["queued", "running"];
 
-  function describe(p) {
-    var text = p.status + ": " + p.rows_done + " / " + p.rows_total + " rows, " + p.errors + " errors";
+  // The sentences come translated from the page (data-text, data-left), with {placeholders}.
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (_, name) { return String(values[name]); });
+  }
+
+  function describe(bar, p) {
+    var text = fill(bar.dataset.text, { status: p.status, done: p.rows_done, total: p.rows_total, errors: p.errors });
     if (p.seconds_left !== null && p.seconds_left !== undefined) {
-      text += ", about " + p.seconds_left + " s left";
+      text += " " + fill(bar.dataset.left, { seconds: p.seconds_left });
     }
-    return text + ".";
+    return text;
   }
 
   function poll(bar, label) {
@@ -19,7 +24,7 @@
       .then(function (p) {
         bar.max = p.rows_total || 1;
         bar.value = p.rows_done;
-        label.textContent = describe(p);
+        label.textContent = describe(bar, p);
         if (RUNNING.indexOf(p.status) >= 0) {
           window.setTimeout(function () { poll(bar, label); }, POLL_MS);
         } else if (RUNNING.indexOf(bar.dataset.status) >= 0) {
