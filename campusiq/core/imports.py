@@ -176,6 +176,7 @@ def _progress_write(job: ImportJob, *, rows_done: int, errors: int, started: flo
             "rows_total": job.rows_total,
             "errors": errors,
             "seconds_left": round(left) if left is not None else None,
+            "written_at": time.time(),
         },
         PROGRESS_TTL_SECONDS,
     )
@@ -222,6 +223,16 @@ def _chunks(rows: Iterator[ImportRow], size: int) -> Iterator[list[ImportRow]]:
         yield chunk
 
 
+def _abandoned(job: ImportJob) -> bool:
+    """A running job whose progress has not moved for IMPORT_JOB_ABANDONED_SECONDS: a live one writes it
+    after every chunk."""
+    if job.status != ImportJob.Status.RUNNING:
+        return False
+    progress = cache.get(_progress_key(job.pk))
+    last = progress["written_at"] if progress else job.started_at.timestamp() if job.started_at else 0
+    return time.time() - last > settings.IMPORT_JOB_ABANDONED_SECONDS
+
+
 def _cancel_requested(job_id: int) -> bool:
     # Read inside the job's transaction: under READ COMMITTED it sees the cancel committed meanwhile.
     return ImportJob.objects.filter(pk=job_id, cancel_requested=True).exists()
@@ -234,6 +245,11 @@ def import_job_run(*, job_id: int, on_chunk: Callable[[ImportJob], None] | None 
         status=ImportJob.Status.RUNNING, started_at=timezone.now()
     )
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
+    if not claimed and _abandoned(job):
+        # Its worker died mid-way (the task is delivered again): its transaction rolled back, so it starts over.
+        claimed = ImportJob.objects.filter(pk=job_id, status=job.status, started_at=job.started_at).update(
+            started_at=timezone.now()
+        )
     if not claimed:
         return job
     kind = import_kind_get(job.kind)

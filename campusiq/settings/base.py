@@ -339,6 +339,8 @@ IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_JOB_THRESHOLD_ROWS = env.int("IMPORT_JOB_THRESHOLD_ROWS", default=2000)
 IMPORT_JOB_CHUNK_ROWS = env.int("IMPORT_JOB_CHUNK_ROWS", default=2000)
 IMPORT_JOB_ERRORS_KEPT = 50
+# A running job whose progress stood still this long lost its worker; its task, delivered again, restarts it.
+IMPORT_JOB_ABANDONED_SECONDS = 15 * 60
 IMPORT_JOB_RATE_PER_USER = env.str("IMPORT_JOB_RATE_PER_USER", default="30/h")
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 

@@ -1,9 +1,15 @@
 """The big-file import engine (campusiq/core/imports.py): one transaction, live progress, cancel, the
 admin's job pages and the progress endpoint."""
 
+import datetime
+import io
+
+import openpyxl
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.roles import Role
 from campusiq.core import imports
@@ -11,6 +17,7 @@ from campusiq.core.imports import import_job_create, import_job_progress, import
 from campusiq.core.models import AuditLogEntry, ImportJob
 from students.models import Enrollment
 from tests.factories import ImportJobFactory, SectionFactory, StudentFactory, UserFactory
+from tests.support.admin import assert_changelist_queries_do_not_grow
 from tests.support.imports import job_run
 from tests.support.uploads import csv_upload
 
@@ -100,19 +107,12 @@ def test_a_crash_mid_way_fails_the_job_and_writes_nothing(registrar, section, se
     [(b"", "empty"), (b"student_number,term\nS1,T\n", "Missing columns: course, section, status")],
 )
 def test_an_unreadable_file_is_refused_with_a_message(registrar, content, message):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     with pytest.raises(imports.ImportFileError, match=message):
         import_job_create(kind="enrollments", upload=SimpleUploadedFile("x.csv", content), actor=registrar)
     assert not ImportJob.objects.exists()
 
 
 def test_an_xlsx_file_is_read_as_a_stream(registrar, section):
-    import io
-
-    import openpyxl
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     rows = rows_of(section, 3)
     workbook = openpyxl.Workbook()
     workbook.active.append(list(rows[0]))
@@ -210,8 +210,6 @@ def test_a_big_file_in_the_enrollment_import_becomes_a_job(client, registrar, se
 
 
 def test_the_job_list_does_not_grow_queries_with_rows(client, registrar):
-    from tests.support.admin import assert_changelist_queries_do_not_grow
-
     client.force_login(registrar)
     assert_changelist_queries_do_not_grow(client, ImportJob, ImportJobFactory)
 
@@ -223,3 +221,31 @@ def test_progress_lives_in_the_cache_only_while_running(registrar):
     job.status = "succeeded"
     assert import_job_progress(job)["rows_done"] == 0  # the row's, once finished
     cache.clear()
+
+
+def test_starting_jobs_is_rate_limited_per_person(client, registrar, section, settings):
+    settings.IMPORT_JOB_RATE_PER_USER = "2/h"
+    client.force_login(registrar)
+    url = reverse("admin:core_importjob_add")
+    statuses = [
+        client.post(url, {"kind": "enrollments", "file": csv_upload(rows_of(section, 1))}).status_code for _ in range(3)
+    ]
+    assert statuses == [302, 302, 429]
+    assert ImportJob.objects.count() == 2
+
+
+def test_a_job_whose_worker_died_starts_over_when_its_task_comes_again(registrar, section):
+    job = import_job_create(kind="enrollments", upload=csv_upload(rows_of(section, 2)), actor=registrar)
+    an_hour_ago = timezone.now() - datetime.timedelta(hours=1)
+    ImportJob.objects.filter(pk=job.pk).update(status="running", started_at=an_hour_ago)
+    assert import_job_run(job_id=job.pk).status == ImportJob.Status.SUCCEEDED
+    assert Enrollment.objects.count() == 2
+
+
+def test_a_job_still_making_progress_is_left_to_its_worker(registrar, section):
+    job = import_job_create(kind="enrollments", upload=csv_upload(rows_of(section, 2)), actor=registrar)
+    ImportJob.objects.filter(pk=job.pk).update(status="running")
+    job.refresh_from_db()
+    imports._progress_write(job, rows_done=0, errors=0, started=0)
+    assert import_job_run(job_id=job.pk).status == ImportJob.Status.RUNNING
+    assert not Enrollment.objects.exists()
