@@ -5,6 +5,7 @@ import datetime
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from attendance import history_bulk
 from attendance.models import AttendanceRecord, ClassSession
@@ -165,3 +166,12 @@ def test_mark_queries_do_not_grow_with_rows(registrar, section, settings):
         return len(captured)
 
     assert queries(30) == queries(3)
+
+
+def test_a_session_not_yet_over_is_not_history(registrar, term):
+    live = SectionFactory(term=term, course__code="PHY201")
+    (ann,) = enrolled(live)
+    later_today = (timezone.now() + datetime.timedelta(minutes=30)).isoformat()
+    job = job_run("attendance_marks", [mark_row(ann, live, later_today)], actor=registrar)
+    assert job.status == ImportJob.Status.FAILED
+    assert "has not ended yet" in job.errors[0]["message"]
