@@ -249,3 +249,47 @@ def test_a_job_still_making_progress_is_left_to_its_worker(registrar, section):
     imports._progress_write(job, rows_done=0, errors=0, started=0)
     assert import_job_run(job_id=job.pk).status == ImportJob.Status.RUNNING
     assert not Enrollment.objects.exists()
+
+
+def _in_another_connection(work):
+    """Runs `work` in a thread, so on a database connection of its own (another request, the admin)."""
+    import threading
+
+    from django.db import connection
+
+    results = []
+
+    def run():
+        try:
+            results.append(work())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    return results[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_others_see_progress_not_rows_and_their_cancel_reaches_the_job(
+    registrar, section, settings, monkeypatch
+):
+    settings.IMPORT_JOB_CHUNK_ROWS = 2
+    monkeypatch.setattr(imports, "enqueue", lambda *args, **kwargs: True)  # the test runs the job itself
+    seen = []
+
+    def from_outside(job):
+        def look():
+            outside = ImportJob.objects.get(pk=job.pk)
+            return outside.status, import_job_progress(outside)["rows_done"], Enrollment.objects.count()
+
+        seen.append(_in_another_connection(look))
+        if len(seen) == 2:  # the admin's cancel button, committed in its own transaction
+            _in_another_connection(lambda: imports.import_job_cancel(job=job, actor=None))
+
+    job = job_run("enrollments", rows_of(section, 7), actor=registrar, on_chunk=from_outside)
+    assert seen == [("running", 2, 0), ("running", 4, 0)]  # progress moves; the rows stay uncommitted
+    assert (job.status, job.rows_done) == (ImportJob.Status.CANCELLED, 4)
+    assert not Enrollment.objects.exists()
