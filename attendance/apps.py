@@ -28,6 +28,10 @@ class AttendanceConfig(AppConfig):
         from attendance.exports import attendance_sections_register
 
         attendance_sections_register()
+        from attendance.history_bulk import MARKS
+        from campusiq.core.imports import import_kind_register
+
+        import_kind_register(MARKS)
         from attendance.checks import restored_documents_present
         from attendance.models import AttendanceStatus, AttendanceStatusSet, AttendanceWarningRule
         from campusiq.core.backups import backup_contributor_register, backup_seeded_tables_register

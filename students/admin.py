@@ -447,6 +447,7 @@ class StudentAdmin(CampusImportMixin, ServiceFormsetsMixin, CampusModelAdmin):
 @admin.register(Enrollment)
 class EnrollmentAdmin(CampusImportMixin, CampusModelAdmin):
     resource_classes = [EnrollmentResource]
+    import_job_kind = "enrollments"
     form = EnrollmentForm
     list_display = ["student", "section", "status", "enrolled_on", "ended_on", "final_grade"]
     list_filter = ["status", "section__term"]
@@ -523,6 +524,7 @@ class GradeAdmin(CampusImportMixin, CampusModelAdmin):
     """Grades are entered and changed by grade_record, so every change is audited with its actor."""
 
     resource_classes = [GradeResource]
+    import_job_kind = "grades"
     form = GradeAdminForm
     list_display = ["student", "assessment", "score", "graded_by", "updated_at"]
     list_filter = ["assessment__section__term"]

@@ -21,11 +21,15 @@ class StudentsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.sso.services import sso_account_finder_register
+        from campusiq.core.imports import import_kind_register
+        from students import history_bulk
         from students.exports import campus_sections_register
         from students.roles import role_permissions_declare
 
         role_permissions_declare()
         campus_sections_register()
+        import_kind_register(history_bulk.ENROLLMENTS)
+        import_kind_register(history_bulk.GRADES)
         # Campus sign-on may link a first sign-in to the student record whose number it asserts.
         sso_account_finder_register("student_number", _account_of_student_number)
         # A student's API tokens are cached with their profile: a change to it drops them.

@@ -24,3 +24,7 @@ def role_permissions_declare() -> None:
         model_names=REGISTRAR_MANAGED_MODELS,
         actions=("add", "change", "delete", "view"),
     )
+    # Big-file imports (campusiq.core.imports): registrars start, watch and cancel them.
+    role_permissions_grant(
+        Role.REGISTRAR, app_label="core", model_names=["importjob"], actions=("add", "change", "view")
+    )

@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from accounts.models import LinkedIdentity, User
 from accounts.roles import Role, group_name
 from attendance import models as attendance
+from campusiq.core.models import ImportJob
 from predictions import models as predictions
 from predictions.features import FEATURE_NAMES, FEATURE_SCHEMA_VERSION
 from students import models as campus
@@ -416,3 +417,16 @@ class FlagFeedbackFactory(factory.django.DjangoModelFactory):
     term = factory.LazyAttribute(lambda f: f.risk_score.term)
     advisor = factory.SubFactory(UserFactory, roles=[Role.ADVISOR])
     verdict = predictions.FlagFeedback.Verdict.USEFUL
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """A queued job of past enrollments over a one-row file."""
+
+    class Meta:
+        model = ImportJob
+
+    kind = "enrollments"
+    file = factory.django.FileField(filename="history.csv", data=b"student_number,term,course,section,status\n")
+    file_name = "history.csv"
+    created_by = factory.SubFactory(UserFactory)
+    rows_total = 0

@@ -34,6 +34,8 @@ TABLE = [
     # --- API: basics, tokens, documentation -------------------------------------------------------
     ("GET",    "api-root",                  {},                     None,            200, 200, 200, 200, 200, 200, 200, 200, 200),
     ("GET",    "api-me",                    {},                     None,            401, 200, 200, 200, 200, 200, 200, 200, 200),
+    # A big import's progress (polled by its admin page): registry staff who may see import jobs.
+    ("GET",    "import-job-progress",       {"job_id": "import_job"}, None,          401, 403, 403, 403, 403, 403, 403, 200, 200),
     ("POST",   "api-token",                 {},                     "token_login",   201, 201, 201, 201, 201, 201, 201, 201, 201),
     ("GET",    "api-token-current",         {},                     None,            401, 400, 400, 400, 400, 400, 400, 400, 400),
     ("DELETE", "api-token-current",         {},                     None,            401, 400, 400, 400, 400, 400, 400, 400, 400),

@@ -3,13 +3,15 @@ from dataclasses import dataclass
 
 import tablib
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db import transaction
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy
 from import_export import resources
@@ -18,7 +20,16 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 
 from campusiq.core.errors import ServiceError
-from campusiq.core.models import AuditLogEntry
+from campusiq.core.imports import (
+    ImportFileError,
+    import_job_cancel,
+    import_job_create,
+    import_kind_get,
+    import_kinds,
+    import_rows_count,
+)
+from campusiq.core.models import AuditLogEntry, ImportJob
+from campusiq.core.ratelimit import RateLimit, rate_limits_enforce
 
 # The admin names the product, not the framework ("Django administration"), on every page and tab.
 admin.site.site_header = admin.site.site_title = admin.site.index_title = gettext_lazy("CampusIQ administration")
@@ -183,6 +194,8 @@ class CampusImportMixin(ImportMixin):
     import_formats = [CampusCSV, base_formats.XLSX]
     import_export_change_list_template = "admin/import_export/change_list_import_export.html"
     import_template_name = "admin/import_export/campus_import.html"
+    # The kind of campusiq.core.imports a big file of this admin becomes a job of (None: always previewed).
+    import_job_kind: str | None = None
 
     def has_import_permission(self, request) -> bool:
         return self.has_add_permission(request) and self.has_change_permission(request)
@@ -209,6 +222,24 @@ class CampusImportMixin(ImportMixin):
         response["Content-Disposition"] = f'attachment; filename="{self.opts.model_name}-import-template.{file_format}"'
         return response
 
+    def _import_as_job(self, request) -> ImportJob | None:
+        """A file of more than IMPORT_JOB_THRESHOLD_ROWS rows becomes a background job of
+        `import_job_kind` (no preview: it would not fit a page); smaller files keep the preview."""
+        upload = request.FILES.get("import_file") if request.method == "POST" else None
+        if upload is None or not self.import_job_kind or not self.has_import_permission(request):
+            return None
+        try:
+            rows = import_rows_count(upload, file_name=upload.name, kind=import_kind_get(self.import_job_kind))
+        except ImportFileError:
+            rows = 0  # the preview says what is wrong with it
+        upload.seek(0)
+        if rows <= settings.IMPORT_JOB_THRESHOLD_ROWS:
+            return None
+        try:
+            return import_job_start(request, kind=self.import_job_kind, upload=upload)
+        finally:
+            upload.seek(0)
+
     def add_data_read_fail_error_to_form(self, form, e):
         if isinstance(e, ImportFileUnreadable):
             form.add_error("import_file", str(e))
@@ -216,6 +247,11 @@ class CampusImportMixin(ImportMixin):
             super().add_data_read_fail_error_to_form(form, e)
 
     def import_action(self, request, **kwargs):
+        if job := self._import_as_job(request):
+            self.message_user(
+                request, gettext_lazy("A big file: it is imported in the background as history."), messages.INFO
+            )
+            return HttpResponseRedirect(reverse("admin:core_importjob_change", args=[job.pk]))
         response = super().import_action(request, **kwargs)
         context = getattr(response, "context_data", None)
         if context is None:
@@ -327,3 +363,111 @@ class AuditLogEntryAdmin(ReadOnlyAdmin):
     search_fields = ["actor_label", "object_id", "object_label", "request_id", "verb"]
     date_hierarchy = "created_at"
     list_select_related = False
+
+
+# --- Big-file imports (campusiq/core/imports.py) ----------------------------------------------
+
+
+class ImportJobUploadForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("What the file holds"))
+    file = forms.FileField(label=gettext_lazy("File (CSV or XLSX)"))
+
+    def __init__(self, *args, kinds: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [(name, kind.label) for name, kind in kinds.items()]
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith((".csv", ".xlsx")):
+            raise forms.ValidationError(gettext_lazy("Upload a .csv or .xlsx file."))
+        return upload
+
+
+def import_job_kinds_for(user) -> dict:
+    """The import kinds this person may run: each kind names the permission its rows need."""
+    return {name: kind for name, kind in import_kinds().items() if user.has_perm(kind.permission)}
+
+
+def import_job_start(request, *, kind: str, upload) -> ImportJob:
+    """Queues a job for an upload, rate-limited per person; raises ImportFileError for an unreadable file."""
+    rate_limits_enforce([RateLimit("import-job", str(request.user.pk), settings.IMPORT_JOB_RATE_PER_USER)])
+    return import_job_create(kind=kind, upload=upload, actor=request.user)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(CampusModelAdmin):
+    """Big imports: upload a file (a job is queued), watch its progress bar, cancel it, read its result.
+    Jobs are never edited or deleted by hand: the audit log names them."""
+
+    list_display = (
+        "__str__",
+        "file_name",
+        "status",
+        "rows_done",
+        "rows_total",
+        "error_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status", "kind")
+    list_select_related = ("created_by",)
+    readonly_fields = [f.name for f in ImportJob._meta.fields if f.name != "file"]
+    exclude = ("file",)
+    change_form_template = "admin/core/importjob/change_form.html"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        cancel = self.admin_site.admin_view(self.cancel_view)
+        return [path("<int:job_id>/cancel/", cancel, name="core_importjob_cancel"), *super().get_urls()]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        kinds = import_job_kinds_for(request.user)
+        form = ImportJobUploadForm(request.POST or None, request.FILES or None, kinds=kinds)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = import_job_start(request, kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"])
+            except ImportFileError as error:
+                form.add_error("file", str(error))
+            else:
+                self.message_user(request, gettext_lazy("The import is queued."), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:core_importjob_change", args=[job.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext_lazy("Import a big file"),
+            "form": form,
+            "kinds": kinds.values(),
+        }
+        return TemplateResponse(request, "admin/core/importjob/upload.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        extra = {
+            "progress_url": reverse("import-job-progress", args=[object_id]) if job else "",
+            "can_cancel": job is not None
+            and job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
+            and not job.cancel_requested
+            and request.user.has_perm("core.change_importjob"),
+        }
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
+
+    def cancel_view(self, request, job_id: int):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("core.change_importjob"):
+            raise PermissionDenied
+        job = self.get_object(request, str(job_id))
+        if job is None:
+            raise Http404
+        if import_job_cancel(job=job, actor=request.user):
+            self.message_user(request, gettext_lazy("Cancelling: nothing of the file will be kept."), messages.WARNING)
+        else:
+            self.message_user(request, gettext_lazy("The import had already finished."), messages.INFO)
+        return HttpResponseRedirect(reverse("admin:core_importjob_change", args=[job.pk]))

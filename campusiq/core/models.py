@@ -1,3 +1,5 @@
+import secrets
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -136,3 +138,62 @@ class RateCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value}"
+
+
+def _private_storage():
+    from django.core.files.storage import storages
+
+    return storages["private"]
+
+
+def _import_file_path(instance: "ImportJob", filename: str) -> str:
+    # The uploader's file name is kept in `file_name`, never in the path: it may hold anything.
+    extension = ".xlsx" if filename.lower().endswith(".xlsx") else ".csv"
+    return f"imports/{secrets.token_hex(16)}{extension}"
+
+
+class ImportJob(models.Model):
+    """A big file imported in the background (campusiq/core/imports.py): the whole file in one
+    transaction, so it is written entirely or not at all. While it runs its progress lives in the cache
+    (the row is only written before and after the transaction); this row keeps the final state."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=64, help_text="A kind registered in campusiq.core.imports.")
+    file = models.FileField(upload_to=_import_file_path, storage=_private_storage, max_length=200)
+    file_name = models.CharField(max_length=200, help_text="The uploaded file's own name.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0, help_text="Rows created or changed.")
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first row errors: [{line, message}].")
+    message = models.TextField(blank=True, help_text="Why the job failed, when no single row explains it.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "succeeded", "failed", "cancelled"]),
+                name="import_job_status_valid",
+                violation_error_message="Unknown import job status.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rows_done__lte=models.F("rows_total")),
+                name="import_job_done_within_total",
+                violation_error_message="An import job cannot have done more rows than its file holds.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import #{self.pk} ({self.status})"

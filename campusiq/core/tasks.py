@@ -43,3 +43,12 @@ def expired_sessions_purge() -> None:
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
     counters = counters_purge_expired()  # rate-limit counters left in the table by an outage or development
     log.info("core.expired_sessions_purged", rate_counters=counters)
+
+
+@shared_task(name="core.import_job_run", soft_time_limit=100 * 60, time_limit=110 * 60)
+def import_job_run(job_id: int) -> str:
+    """Runs a big-file import (campusiq/core/imports.py). Idempotent: a job already started is left alone,
+    and a job interrupted mid-way wrote nothing (one transaction)."""
+    from campusiq.core.imports import import_job_run as run
+
+    return run(job_id=job_id).status

@@ -335,6 +335,13 @@ CAMPUSIQ_SEMESTER_RANGE = (env.int("CAMPUSIQ_SEMESTER_MIN", default=1), env.int(
 # The library strips a leading "="; campusiq/core/admin.py (FormulaSafeCSV/XLSX) neutralises = + - @ tab CR.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_USE_TRANSACTIONS = True
+# Bulk history imports (campusiq/core/imports.py): a file of more rows than this runs as a background job.
+IMPORT_JOB_THRESHOLD_ROWS = env.int("IMPORT_JOB_THRESHOLD_ROWS", default=2000)
+IMPORT_JOB_CHUNK_ROWS = env.int("IMPORT_JOB_CHUNK_ROWS", default=2000)
+IMPORT_JOB_ERRORS_KEPT = 50
+# A running job whose progress stood still this long lost its worker; its task, delivered again, restarts it.
+IMPORT_JOB_ABANDONED_SECONDS = 15 * 60
+IMPORT_JOB_RATE_PER_USER = env.str("IMPORT_JOB_RATE_PER_USER", default="30/h")
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
 # --- Attendance -----------------------------------------------------------------------------

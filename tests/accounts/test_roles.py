@@ -59,6 +59,10 @@ REGISTRAR_PERMISSIONS = {
     "accounts.change_user",
     "accounts.view_user",
     "core.view_auditlogentry",
+    # Big-file imports: start, cancel and watch them.
+    "core.add_importjob",
+    "core.change_importjob",
+    "core.view_importjob",
 }
 
 
