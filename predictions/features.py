@@ -21,6 +21,8 @@ from attendance.models import AttendanceRecord, ClassSession, SectionGroupMember
 from attendance.selectors import NOT_HELD
 from students.models import Assessment, Course, Enrollment, Grade, Section, Student, Term, TermOutcome
 
+# Bumped when an existing feature changes meaning. Adding a feature does not bump it: a model keeps the
+# names it was trained on (ModelVersion.feature_names) and is scored on those columns alone.
 FEATURE_SCHEMA_VERSION = 1
 
 
@@ -45,6 +47,8 @@ FEATURES = [
     Feature("credit_load", "credits taken this term", "count"),
     Feature("semester", "terms studied so far", "count"),
     Feature("previous_term_at_risk", "previous term failed or withdrawn", "flag"),
+    Feature("admission_grade", "admission grade (0 to 200)", "grade"),
+    Feature("prior_qualification_grade", "previous qualification's grade (0 to 200)", "grade"),
 ]
 FEATURE_NAMES = [feature.name for feature in FEATURES]
 # Features that come from the same records: a campus without attendance (or grades) lacks a whole
@@ -57,6 +61,7 @@ FEATURE_FAMILIES = {
     "grades": ["assessment_average", "assessment_latest", "grade_trend", "assessments_missing"],
     "enrolment": ["credit_load", "semester"],
     "history": ["previous_term_at_risk"],
+    "prior achievement": ["admission_grade", "prior_qualification_grade"],
 }  # fmt: skip
 FEATURES_BY_NAME = {feature.name: feature for feature in FEATURES}
 AT_RISK_OUTCOMES = (TermOutcome.Outcome.FAILED, TermOutcome.Outcome.WITHDREW)
@@ -71,6 +76,12 @@ class FeatureMatrix:
 
     def column(self, name: str) -> np.ndarray:
         return self.values[:, self.names.index(name)]
+
+    def restricted(self, names: list[str]) -> "FeatureMatrix":
+        """The same students with only `names`' columns, in that order (a model's own features)."""
+        if names == self.names:
+            return self
+        return FeatureMatrix(self.student_ids, self.values[:, [self.names.index(n) for n in names]], list(names))
 
     def __len__(self) -> int:
         return len(self.student_ids)
@@ -117,6 +128,11 @@ def term_features(term: Term, as_of: datetime.datetime, *, student_ids: list[int
         put("semester", student, terms)
     for student, at_risk in sql.previous_outcomes():
         put("previous_term_at_risk", student, at_risk)
+    in_term = Enrollment.objects.filter(section__term=term).values("student_id")
+    prior = Student.objects.filter(pk__in=in_term).exclude(admission_grade=None, prior_qualification_grade=None)
+    for student, admission, qualification in prior.values_list("pk", "admission_grade", "prior_qualification_grade"):
+        put("admission_grade", student, admission)
+        put("prior_qualification_grade", student, qualification)
     # Nothing missing yet and no graded work is a count of zero, not unknown.
     for name in ("assessments_missing", "longest_absence_run", "credit_load"):
         column = values[:, FEATURE_NAMES.index(name)]

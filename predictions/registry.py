@@ -38,7 +38,10 @@ def artifact_bytes(pipeline: Pipeline) -> bytes:
     import joblib
 
     buffer = io.BytesIO()
-    joblib.dump({"pipeline": pipeline, "feature_names": FEATURE_NAMES, "schema": FEATURE_SCHEMA_VERSION}, buffer)
+    from predictions.pipeline import risk_pipeline_feature_names
+
+    names = risk_pipeline_feature_names(pipeline)
+    joblib.dump({"pipeline": pipeline, "feature_names": names, "schema": FEATURE_SCHEMA_VERSION}, buffer)
     return buffer.getvalue()
 
 
@@ -67,10 +70,14 @@ def model_load(version: ModelVersion) -> LoadedModel:
 
 
 def _verified_pipeline(version: ModelVersion) -> Pipeline:
-    if version.feature_schema_version != FEATURE_SCHEMA_VERSION or version.feature_names != FEATURE_NAMES:
+    # A model trained before a feature was added still scores, on its own features; one trained on a
+    # feature this CampusIQ no longer computes, or on another schema, cannot.
+    unknown = sorted(set(version.feature_names) - set(FEATURE_NAMES))
+    if version.feature_schema_version != FEATURE_SCHEMA_VERSION or unknown or not version.feature_names:
         raise ArtifactRefused(
-            f"trained on feature schema {version.feature_schema_version}; this CampusIQ computes "
-            f"schema {FEATURE_SCHEMA_VERSION}: retrain"
+            f"trained on feature schema {version.feature_schema_version}"
+            + (f" with features this CampusIQ does not compute ({', '.join(unknown)})" if unknown else "")
+            + f"; this CampusIQ computes schema {FEATURE_SCHEMA_VERSION}: retrain"
         )
     storage = artifact_storage()
     if not version.artifact.name or not storage.exists(version.artifact.name):
@@ -86,6 +93,6 @@ def _verified_pipeline(version: ModelVersion) -> Pipeline:
 
     # Unpickling runs code: only these bytes, verified against the hash recorded when CampusIQ wrote them.
     payload = joblib.load(io.BytesIO(content))
-    if payload.get("schema") != FEATURE_SCHEMA_VERSION or payload.get("feature_names") != FEATURE_NAMES:
+    if payload.get("schema") != FEATURE_SCHEMA_VERSION or payload.get("feature_names") != version.feature_names:
         raise ArtifactRefused("artifact's feature schema does not match its registry entry")
     return payload["pipeline"]

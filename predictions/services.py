@@ -16,7 +16,13 @@ from accounts.models import User
 from campusiq.core.errors import ServiceError
 from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
-from predictions.features import FEATURES, FeatureMatrix, term_features, term_population
+from predictions.features import (
+    FEATURE_NAMES,
+    FEATURES_BY_NAME,
+    FeatureMatrix,
+    term_features,
+    term_population,
+)
 from predictions.metrics import SCORING_RUN_SECONDS, STUDENTS_SCORED
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.registry import ArtifactRefused, LoadedModel, model_load
@@ -70,7 +76,7 @@ def band_of(probability: float) -> str:
 
 
 def feature_value_text(name: str, value: float) -> str:
-    feature = next(f for f in FEATURES if f.name == name)
+    feature = FEATURES_BY_NAME[name]
     if np.isnan(value):
         return "unknown"
     if feature.kind == "rate":
@@ -79,19 +85,24 @@ def feature_value_text(name: str, value: float) -> str:
         return f"{value * 100:+.0f} points"
     if feature.kind == "flag":
         return "yes" if value >= 0.5 else "no"
+    if feature.kind == "grade":
+        return f"{value:.1f}"
     return f"{value:g}"
 
 
-def explanation_factors(contributions: np.ndarray, values: np.ndarray, medians: dict[str, float], top: int) -> list:
+def explanation_factors(
+    contributions: np.ndarray, values: np.ndarray, medians: dict[str, float], top: int, names: list[str] = FEATURE_NAMES
+) -> list:
     """The features pushing this score up most (contribution to the model's logit > 0), in plain words.
     The contributions are the model's own (predictions.pipeline.decision_contributions): with the
-    intercept they add up to its decision function, so no reason is invented."""
+    intercept they add up to its decision function, so no reason is invented. `names` are the model's
+    features, the order of `contributions` and `values`."""
     factors = []
     for index in np.argsort(-contributions)[:top]:
         contribution = float(contributions[index])
         if contribution <= 0:
             break
-        feature = FEATURES[index]
+        feature = FEATURES_BY_NAME[names[index]]
         text = f"{feature.label}: {feature_value_text(feature.name, values[index])}"
         median = medians.get(feature.name)
         if median is not None:
@@ -121,11 +132,14 @@ def matrix_score(loaded: LoadedModel, matrix: FeatureMatrix, medians: dict[str, 
     from predictions import pipeline as risk_pipeline
 
     started = time.perf_counter()
+    matrix = matrix.restricted(loaded.version.feature_names)  # a model trained before a feature was added
     probabilities = loaded.pipeline.predict_proba(matrix.values)[:, 1]
     predicted = time.perf_counter()
     contributions, _intercept = risk_pipeline.decision_contributions(loaded.pipeline, matrix.values)
     top = settings.PREDICTIONS_TOP_FACTORS
-    factors = [explanation_factors(contributions[i], matrix.values[i], medians, top) for i in range(len(matrix))]
+    factors = [
+        explanation_factors(contributions[i], matrix.values[i], medians, top, matrix.names) for i in range(len(matrix))
+    ]
     explained = time.perf_counter()
     return Scored(
         matrix.student_ids,

@@ -274,7 +274,8 @@ def _active_comparison(holdout: LabelledTerm, probabilities: np.ndarray, *, weig
     except ArtifactRefused as refusal:
         # It cannot score either (scoring falls back past it), so it cannot hold a better model back.
         return {"version": active.name, "not_compared": str(refusal)}
-    active_p = loaded.pipeline.predict_proba(holdout.X)[:, 1]
+    own_columns = [FEATURE_NAMES.index(name) for name in active.feature_names]  # it may predate a feature
+    active_p = loaded.pipeline.predict_proba(holdout.X[:, own_columns])[:, 1]
     result = risk_pipeline.paired_pr_auc_difference(
         holdout.y, probabilities, active_p, weights=weights, confidence=confidence
     )

@@ -51,6 +51,7 @@ ADVISEES_PER_ADVISOR = 40
 
 # --- The noisy process (docs/DEMO_DATA.md explains each number) ------------------------------
 TRAIT_CORRELATION = 0.3  # ability = 0.3 * engagement + sqrt(1 - 0.09) * N(0, 1)
+PRIOR_ACHIEVEMENT_CORRELATION = 0.5  # of a school grade with ability
 SCORE_BASE, SCORE_ABILITY, SCORE_ENGAGEMENT, SCORE_SHOCK, SCORE_DIFFICULTY, SCORE_NOISE = 64, 11, 5, 4, 5, 9
 MISSING_BASE, MISSING_ENGAGEMENT, MISSING_SHOCK = -3.2, 1.0, 0.5
 DROP_RATE = 0.03
@@ -198,6 +199,18 @@ def student_traits(student_number: str, seed: int) -> tuple[float, float]:
     engagement = rng.gauss(0, 1)
     ability = TRAIT_CORRELATION * engagement + math.sqrt(1 - TRAIT_CORRELATION**2) * rng.gauss(0, 1)
     return ability, engagement
+
+
+def prior_achievement(student_number: str, seed: int, ability: float) -> dict[str, Decimal]:
+    """A student's admission grade and previous qualification's grade on the 0 to 200 scale: noisy readings
+    of ability, as school grades are, from their own random stream (the rest of the campus is unchanged)."""
+    rng = demo_rng(seed, student_number, "prior achievement")
+    grades = {}
+    for name in ("admission_grade", "prior_qualification_grade"):
+        noise = math.sqrt(1 - PRIOR_ACHIEVEMENT_CORRELATION**2) * rng.gauss(0, 1)
+        reading = PRIOR_ACHIEVEMENT_CORRELATION * ability + noise
+        grades[name] = Decimal(f"{min(max(140 + 20 * reading, 95), 200):.1f}")
+    return grades
 
 
 def student_engagement(student_number: str, seed: int) -> float:
@@ -556,6 +569,7 @@ class DemoCampus:
                 semester=s.semester,
                 status=s.status,
                 advisor_id=self.user_ids[s.advisor],
+                **prior_achievement(s.number, self.seed, s.ability),
             )
             for s in self.students
             if s.number not in existing

@@ -135,6 +135,8 @@ def test_features_of_a_student_with_every_kind_of_record(world):
             "credit_load": 11,
             "semester": 3,
             "previous_term_at_risk": 1,
+            "admission_grade": float("nan"),  # not imported (test_prior_achievement_... below)
+            "prior_qualification_grade": float("nan"),
         },
     )
 
@@ -148,6 +150,7 @@ def test_features_of_a_student_with_nothing_recorded_and_of_one_who_left(world):
             "attendance_rate": 0.0, "late_rate": 0.0, "attendance_rate_2w": 0.0, "attendance_rate_4w": 0.0,
             "attendance_trend": 0.0, "longest_absence_run": 6, "assessment_average": nan, "assessment_latest": nan,
             "grade_trend": nan, "assessments_missing": 2, "credit_load": 6, "semester": 1, "previous_term_at_risk": nan,
+            "admission_grade": nan, "prior_qualification_grade": nan,
         },
     )  # fmt: skip
     # s4 left A on 25 September: two sessions held for them, one attended; no credits any more.
@@ -243,7 +246,18 @@ def test_training_cut_off_is_the_end_of_the_day_n_weeks_in_and_never_after_the_t
 def test_no_protected_or_personal_attribute_is_a_feature():
     personal = {"sex", "gender", "age", "birth", "nationality", "address", "family", "parent", "ethnicity", "religion"}
     assert not [name for name in FEATURE_NAMES if personal & set(name.split("_"))]
-    assert len(FEATURE_NAMES) == 13
+    assert len(FEATURE_NAMES) == 15
+
+
+def test_prior_achievement_comes_from_the_student_record_and_is_unknown_when_not_imported(world):
+    world["s1"].admission_grade, world["s1"].prior_qualification_grade = Decimal("152.5"), Decimal("141.0")
+    world["s1"].save()
+    world["s2"].admission_grade = Decimal("118.0")
+    world["s2"].save()
+    features = term_features(world["term"], AS_OF)
+    s1, s2 = features_of(features, world["s1"]), features_of(features, world["s2"])
+    assert (s1["admission_grade"], s1["prior_qualification_grade"]) == (152.5, 141.0)
+    assert s2["admission_grade"] == 118.0 and math.isnan(s2["prior_qualification_grade"])
 
 
 @pytest.mark.django_db

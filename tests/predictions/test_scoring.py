@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from predictions import pipeline as risk_pipeline
 from predictions.features import FEATURE_NAMES, term_features
 from predictions.models import ModelVersion, RiskScore, ScoringRun
-from predictions.registry import _loaded, artifact_storage, model_load
+from predictions.registry import _loaded, artifact_bytes, artifact_save, artifact_storage, model_load
 from predictions.services import (
     ScoringRefused,
     band_of,
@@ -20,9 +20,9 @@ from predictions.services import (
     student_score,
 )
 from predictions.tasks import score_current_term
-from predictions.training import model_version_activate, risk_model_train
+from predictions.training import labelled_terms, model_version_activate, risk_model_train
 from students.models import Enrollment, Student
-from tests.factories import FlagFeedbackFactory
+from tests.factories import FlagFeedbackFactory, ModelVersionFactory
 from tests.predictions.world import NOW, campus_history
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -142,6 +142,38 @@ def test_a_schema_mismatched_version_is_refused(trained):
     from predictions.registry import ArtifactRefused
 
     with pytest.raises(ArtifactRefused, match="schema 99"):
+        model_load(version)
+
+
+def test_a_model_trained_before_a_feature_was_added_still_scores_on_its_own_features(trained):
+    # As a release before prior achievement trained it: the first 13 features, in their order then.
+    legacy = FEATURE_NAMES[:13]
+    holdout = labelled_terms()[-1]
+    columns = [FEATURE_NAMES.index(name) for name in legacy]
+    pipeline = risk_pipeline.risk_pipeline_build(legacy).fit(holdout.X[:, columns], holdout.y)
+    version = ModelVersionFactory(status=ModelVersion.Status.CANDIDATE, feature_names=legacy)
+    artifact_save(version, artifact_bytes(pipeline))
+    version.save()
+    model_version_activate(version, actor=None)
+    run = _run(trained["current"])
+    assert run.status == ScoringRun.Status.SUCCEEDED and run.students_scored == 60
+    assert set(run.scores.values_list("model_version", flat=True)) == {version.pk}
+    named = {factor["feature"] for score in run.scores.all() for factor in score.factors}
+    assert named and named <= set(legacy)
+    matrix = term_features(trained["current"], NOW).restricted(legacy)
+    assert student_score(trained["students"][0], term=trained["current"])["probability"] == pytest.approx(
+        float(pipeline.predict_proba(matrix.values[:1])[0, 1]), abs=1e-4
+    )
+
+
+def test_a_model_trained_on_a_feature_this_release_does_not_compute_is_refused(trained):
+    version = trained["version"]
+    ModelVersion.objects.filter(pk=version.pk).update(feature_names=[*FEATURE_NAMES, "shoe_size"])
+    version.refresh_from_db()
+    _loaded.clear()
+    from predictions.registry import ArtifactRefused
+
+    with pytest.raises(ArtifactRefused, match="does not compute \\(shoe_size\\)"):
         model_load(version)
 
 

@@ -58,6 +58,7 @@ def test_a_model_that_combines_grades_and_attendance_beats_every_rule_beyond_noi
     assert version.status_reason.startswith("Activated:") and "95% interval" in version.status_reason
     assert {family: about["status"] for family, about in metrics["features"].items()} == {
         "attendance": "varies", "grades": "varies", "enrolment": "varies", "history": "varies",
+        "prior achievement": "missing",
     }  # fmt: skip
     # The time split: trained on the older past terms, tested on the newest.
     assert version.training_terms == [t.name for t in labelled_terms_names()[:-1]]
