@@ -22,6 +22,7 @@ from attendance.selectors import (
     class_sessions_today_of_student,
     student_enrollments_in_term,
 )
+from campusiq.core.imports import import_jobs_recent
 from predictions.models import Intervention, RiskScore, ScoringRun
 from predictions.selectors import (
     interventions_visible_to,
@@ -35,6 +36,7 @@ from students.selectors import CourseStanding, course_standings, students_visibl
 
 State = ClassSession.State
 INTERVENTIONS_SHOWN = 10
+IMPORT_JOBS_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class AdvisorToday:
 class RegistrarToday:
     excuses_pending: int
     runs: list[ScoringRun]
+    import_jobs: list[dict]  # campusiq.core.imports.import_jobs_recent
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,7 @@ def registrar_today() -> RegistrarToday:
     return RegistrarToday(
         excuses_pending=_pending(absence_excuses_of_sections_taught_by(lecturer=None)),
         runs=list(scoring_runs_latest()),
+        import_jobs=import_jobs_recent(IMPORT_JOBS_SHOWN),
     )
 
 

@@ -166,6 +166,15 @@ def import_job_progress(job: ImportJob) -> dict[str, Any]:
     return {"id": job.pk, "kind": job.kind, "status": job.status, **progress, "rows_written": job.rows_written}
 
 
+def import_jobs_recent(limit: int) -> list[dict[str, Any]]:
+    """The latest jobs with their progress and their kind's label, newest first (one query)."""
+    jobs = ImportJob.objects.order_by("-created_at", "-id")[:limit]
+    return [
+        {**import_job_progress(job), "label": _kinds[job.kind].label if job.kind in _kinds else job.kind, "job": job}
+        for job in jobs
+    ]
+
+
 def _progress_write(job: ImportJob, *, rows_done: int, errors: int, started: float) -> None:
     elapsed = time.monotonic() - started
     left = (job.rows_total - rows_done) * elapsed / rows_done if rows_done else None

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from accounts.roles import Role
 from attendance.models import AbsenceExcuse, AttendanceRecord, ClassSession
-from campusiq.core.models import AuditLogEntry
-from portal.today import INTERVENTIONS_SHOWN
+from campusiq.core.models import AuditLogEntry, ImportJob
+from portal.today import IMPORT_JOBS_SHOWN, INTERVENTIONS_SHOWN
 from predictions.models import Intervention, RiskScore, ScoringRun
 from tests.factories import (
     AbsenceExcuseFactory,
@@ -26,6 +26,7 @@ from tests.factories import (
     CourseFactory,
     EnrollmentFactory,
     GradeFactory,
+    ImportJobFactory,
     InterventionFactory,
     RiskScoreFactory,
     ScoringRunFactory,
@@ -391,6 +392,35 @@ def test_registrar_sees_pending_excuses_imports_and_the_latest_scoring_runs(sect
     assert 'aria-labelledby="today-teaching"' not in page_of(registrar)
 
 
+def test_registrar_sees_the_latest_import_jobs_with_their_outcome(term):
+    registrar = UserFactory(roles=[Role.REGISTRAR])
+    Status = ImportJob.Status
+    old = ImportJobFactory(created_at=NOW - datetime.timedelta(days=9), file_name="oldest.csv")
+    for days in range(IMPORT_JOBS_SHOWN - 2, 0, -1):
+        ImportJobFactory(created_at=NOW - datetime.timedelta(days=days), status=Status.SUCCEEDED)
+    done = ImportJobFactory(
+        kind="grades", file_name="grades-2024.csv", status=Status.SUCCEEDED, rows_total=900, rows_done=900,
+        rows_written=870, created_at=NOW - datetime.timedelta(hours=2),
+    )  # fmt: skip
+    failed = ImportJobFactory(
+        kind="attendance_marks", file_name="marks.xlsx", status=Status.FAILED, rows_total=50_000, rows_done=50_000,
+        error_count=3, created_at=NOW - datetime.timedelta(hours=1),
+    )  # fmt: skip
+    imports = part(page_of(registrar), "today-queues").split('id="today-imports"')[1].split('id="today-runs"')[0]
+    assert imports.index(f"/importjob/{failed.pk}/") < imports.index(f"/importjob/{done.pk}/")  # newest first
+    assert "Past attendance marks: marks.xlsx" in imports and "Grade history: grades-2024.csv" in imports
+    assert "50000 of 50000 rows, 3 errors" in imports and "Failed" in imports
+    assert "870 rows written" in imports and "Succeeded" in imports
+    assert imports.count("/change/") == IMPORT_JOBS_SHOWN
+    assert f"/importjob/{old.pk}/" not in imports  # only the latest
+    assert reverse("admin:core_importjob_add") in imports
+
+
+def test_registrar_before_any_import_job_is_told_so(term):
+    imports = part(page_of(UserFactory(roles=[Role.REGISTRAR])), "today-queues")
+    assert "No import job yet." in imports
+
+
 def test_people_without_registry_roles_see_no_queues(section, ana, advisor):
     for user in (section.lecturers.get(), ana.user, advisor):
         assert 'aria-labelledby="today-queues"' not in page_of(user)
@@ -476,5 +506,6 @@ def test_registrar_part_queries_do_not_grow_with_runs_and_excuses(term, section)
         for n in range(size):
             ScoringRunFactory(term=term, as_of=NOW - datetime.timedelta(hours=n + 1))
             AbsenceExcuseFactory(record__session=session_at(section, -48 - n))
+            ImportJobFactory(status=ImportJob.Status.RUNNING)
         counts.append(count_queries(registrar))
     assert counts[0] == counts[1], counts
