@@ -50,6 +50,7 @@ COURSES_PER_DEPARTMENT = 16  # two per semester of an eight-semester degree
 LECTURERS_PER_DEPARTMENT = 64  # per 20,000 students
 ADVISEES_PER_ADVISOR = 40
 SECTION_SIZE, SECTION_CAPACITY, HALL_SIZE = 40, 50, 300
+HALL_SLOT = 6  # the first course of the fourth semester
 PAST_TERMS = 3
 PAST_SESSIONS, HELD_SESSIONS, FUTURE_SESSIONS = 16, 15, 2  # weekly; the running term is in its 16th week
 # Assessments of every section: name, weight (%), max score, week due.
@@ -204,8 +205,9 @@ class Campus:
             for course, students in sorted(demand.items()):
                 random.Random(f"{course}:{term_id}").shuffle(students)  # nosec B311
                 department = (course - 1) // COURSES_PER_DEPARTMENT
-                # The running term's first course opens one lecture hall, taught by the department's first lecturer.
-                hall = not past and course == 1
+                # One course of the running term, taken in the fourth semester (three terms of history), opens a
+                # lecture hall, taught by the department's first lecturer.
+                hall = not past and course == self.course(0, HALL_SLOT)
                 first, code = 0, 0
                 while first < len(students):
                     size = HALL_SIZE if hall and code == 0 else SECTION_SIZE
@@ -217,6 +219,8 @@ class Campus:
                     lecturers.append((len(lecturers) + 1, section, self.lecturer(department, 0 if hall and code == 0
                                                                                  else section)))  # fmt: skip
                     section_term[section] = term
+                    if hall and code == 0:
+                        self.hall = section
                     code += 1
                     rows = members[section] = []
                     for student in chunk:
@@ -236,7 +240,7 @@ class Campus:
             for week in range(held + (0 if past else 1 + FUTURE_SESSIONS)):
                 day = start + datetime.timedelta(weeks=week)
                 state = "closed" if week < held else "scheduled"
-                if not past and week == held and section == self.hall_section(section_term):
+                if not past and week == held and section == self.hall:
                     day, state = TODAY, "open"
                 sessions.append((len(sessions) + 1, section, at(day, 10), at(day, 12), f"R{section % 200}", 10,
                                  state, f"salt{len(sessions) + 1}", at(day, 10) if state != "scheduled" else None,
@@ -266,11 +270,6 @@ class Campus:
         )
         self.counts = {"sections": len(sections), "enrollments": len(enrollments), "sessions": len(sessions),
                        "grades": len(grades), "outcomes": len(outcomes)}  # fmt: skip
-
-    def hall_section(self, section_term) -> int:
-        if not hasattr(self, "_hall"):
-            self._hall = min(s for s, term in section_term.items() if not term[4])
-        return self._hall
 
     def records(self, sessions, members):
         ids = 0
