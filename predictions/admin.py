@@ -3,7 +3,8 @@
 Model versions are listed with their hold-out metrics side by side (the attendance-only baseline
 and the gate's lower bound over the best available baseline beside them); staff promote one (the
 active one is retired) or retire the active one (rolling back to the version active before it) —
-both audited. Scoring runs are started here too. Scores, interventions and feedback are written by
+both audited. Staff start a training (the model versions list's button: one at a time, its outcome
+shown there) and scoring runs here too. Scores, interventions and feedback are written by
 the scoring and the advisors' portal: read-only.
 """
 
@@ -19,7 +20,7 @@ from campusiq.core.errors import ServiceError
 from predictions.model_report import figure, model_version_report
 from predictions.models import FlagFeedback, Intervention, ModelVersion, RiskScore, ScoringRun
 from predictions.services import scoring_run_start
-from predictions.training import model_version_activate, model_version_retire
+from predictions.training import model_version_activate, model_version_retire, training_request, training_state
 from students.selectors import term_current
 
 log = structlog.get_logger(__name__)
@@ -53,9 +54,31 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     ]  # fmt: skip
     fields = readonly_fields
     actions = ["promote", "retire"]
+    import_export_change_list_template = "admin/predictions/modelversion/change_list.html"
 
     class Media:
         css = {"all": ["css/admin-model-version.css"]}
+
+    def get_urls(self):
+        train = self.admin_site.admin_view(self.train_view)
+        return [path("train/", train, name="predictions_modelversion_train"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"training": training_state(), **(extra_context or {})})
+
+    def train_view(self, request):
+        """POST only (the list's button, with its CSRF token): trains a model version in the background."""
+        changelist = reverse("admin:predictions_modelversion_changelist")
+        if request.method != "POST" or not request.user.has_perm("predictions.change_modelversion"):
+            self.message_user(request, "Start a training with the button on this page.", messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        try:
+            training_request(actor=request.user)
+        except ServiceError as error:
+            self.message_user(request, f"Nothing was started: {error.detail}", messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        self.message_user(request, "Training started. Its outcome shows above the list when it is done (minutes).")
+        return HttpResponseRedirect(changelist)
 
     @admin.display(description="threshold")
     def threshold_rounded(self, version):

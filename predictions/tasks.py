@@ -9,10 +9,11 @@ log = structlog.get_logger(__name__)
 
 
 @shared_task(name="predictions.train_risk_model", soft_time_limit=1800, time_limit=1900)
-def train_risk_model() -> str:
-    """Trains and registers a model version (activated only if it passes the gate)."""
-    version = training.risk_model_train()
-    return f"{version.name} ({version.status})"
+def train_risk_model(actor_id: int | None = None) -> str:
+    """Trains and registers a model version (activated only if it passes the gate); a campus without
+    enough history is a recorded refusal, not a task error."""
+    version = training.training_run(actor_id=actor_id)
+    return f"{version.name} ({version.status})" if version else "refused"
 
 
 @shared_task(name="predictions.score_current_term", soft_time_limit=1800, time_limit=1900)

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
 from accounts.models import User
 from campusiq.core.errors import ServiceError
+from campusiq.core.outbox import enqueue
 from campusiq.core.services import audit_log_write
 from predictions.features import (
     FEATURE_FAMILIES,
@@ -203,6 +205,57 @@ def risk_model_train(*, actor: User | None = None, today=None) -> ModelVersion:
         model_version=version.name,
         status=version.status,
         holdout_pr_auc=metrics["holdout"]["pr_auc"],
+    )
+    return version
+
+
+# --- Training asked for by staff (the admin's button) ---------------------------------------------
+
+# One training at a time, and what became of the last one, in the shared cache: a request that finds
+# one queued or running is refused; a worker that died leaves a state that expires.
+TRAINING_STATE_KEY = "predictions:training:state"
+TRAINING_PENDING_SECONDS = 2 * 3600  # longer than the task's time limit
+TRAINING_RESULT_SECONDS = 7 * 86400
+TRAINING_PENDING = ("queued", "running")
+
+
+def training_state() -> dict | None:
+    """The latest staff-requested training: {"state": queued|running|finished|refused|failed, ...}."""
+    return cache.get(TRAINING_STATE_KEY)
+
+
+def _training_state_set(state: str, **about) -> None:
+    timeout = TRAINING_PENDING_SECONDS if state in TRAINING_PENDING else TRAINING_RESULT_SECONDS
+    cache.set(TRAINING_STATE_KEY, {"state": state, "at": timezone.now().isoformat(), **about}, timeout)
+
+
+def training_request(*, actor: User) -> None:
+    """Queues a training of the at-risk model (task predictions.train_risk_model) for staff; refused
+    while one is queued or running. The version it registers is audited in the actor's name."""
+    current = training_state()
+    if current and current["state"] in TRAINING_PENDING:
+        raise TrainingRefused(
+            "training_in_progress", "A training is already queued or running; its result will show on this page."
+        )
+    _training_state_set("queued", requested_by=actor.pk)
+    enqueue("predictions.train_risk_model", actor_id=actor.pk)
+
+
+def training_run(*, actor_id: int | None = None) -> ModelVersion | None:
+    """The task's body: trains, and records what became of it for the page that asked."""
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else None
+    _training_state_set("running", requested_by=actor_id)
+    try:
+        version = risk_model_train(actor=actor)
+    except TrainingRefused as refusal:
+        _training_state_set("refused", requested_by=actor_id, detail=refusal.detail)
+        log.warning("risk_model_training_refused", code=refusal.code, detail=refusal.detail)
+        return None
+    except Exception:
+        _training_state_set("failed", requested_by=actor_id, detail="Training failed; the worker's log says why.")
+        raise
+    _training_state_set(
+        "finished", requested_by=actor_id, version=version.name, status=version.status, detail=version.status_reason
     )
     return version
 

@@ -5,6 +5,8 @@ import re
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.roles import Role
@@ -102,6 +104,51 @@ def test_the_button_without_an_active_model_says_why(registrar_client):
         response = registrar_client.post(reverse("admin:predictions_scoringrun_start"), follow=True)
     assert "Nothing was started: No model is active" in response.content.decode()
     assert not ScoringRun.objects.exists()
+
+
+def test_the_train_button_trains_in_the_registrars_name_and_shows_the_outcome(client):
+    registrar = UserFactory(roles=[Role.REGISTRAR], is_staff=True)
+    client.force_login(registrar)
+    with time_machine.travel(NOW, tick=False):
+        campus_history(signal="grades")
+        assert b"Train a model now" in client.get(changelist_url(ModelVersion)).content
+        response = client.post(reverse("admin:predictions_modelversion_train"), follow=True)
+    version = ModelVersion.objects.get()
+    page = response.content.decode()
+    assert "Training started" in page
+    assert f"The last training registered {version.name} ({version.status}):" in page
+    trained = AuditLogEntry.objects.get(verb="model.trained")
+    assert trained.actor == registrar and trained.object_id == str(version.pk)
+
+
+def test_training_without_enough_history_is_a_refusal_shown_on_the_list(registrar_client):
+    with time_machine.travel(NOW, tick=False):
+        campus_history(past_terms=0, students=3)
+        response = registrar_client.post(reverse("admin:predictions_modelversion_train"), follow=True)
+    assert "The last training was refused:" in response.content.decode()
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_second_training_while_one_is_queued_is_refused_and_a_get_starts_nothing(registrar_client):
+    from predictions.training import TRAINING_STATE_KEY
+
+    cache.set(TRAINING_STATE_KEY, {"state": "running", "at": "2026-11-02T12:00:00+00:00"})
+    response = registrar_client.post(reverse("admin:predictions_modelversion_train"), follow=True)
+    page = response.content.decode()
+    assert "Nothing was started: A training is already queued or running" in page
+    assert "A training is running." in page
+    cache.clear()
+    registrar_client.get(reverse("admin:predictions_modelversion_train"))
+    assert cache.get(TRAINING_STATE_KEY) is None and not ModelVersion.objects.exists()
+
+
+def test_staff_who_may_only_view_model_versions_cannot_train(client):
+    viewer = UserFactory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_modelversion"))
+    client.force_login(viewer)
+    assert b"Train a model now" not in client.get(changelist_url(ModelVersion)).content
+    response = client.post(reverse("admin:predictions_modelversion_train"), follow=True)
+    assert "Start a training with the button on this page." in response.content.decode()
 
 
 def test_advisors_and_lecturers_cannot_reach_the_predictions_admin(client):

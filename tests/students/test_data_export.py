@@ -264,6 +264,7 @@ NOT_IN_THE_DOWNLOAD = {
     "predictions.ScoringRun": "the staff member who asked for a scoring run",
     "otp_totp.TOTPDevice": "a two-factor secret, never handed out",
     "attendance.CalendarFeed": "a timetable feed's secret (its hash) and dates; the timetable is the attendance",
+    "core.ImportJob": "the registrar who imported a file: staff work; the rows it imported are in the sections",
 }
 
 
